@@ -1,0 +1,70 @@
+"""Who is acting, for which organization, with which role.
+
+An API key carries its organization and role. A signed-in user acts for the organization
+named by the `X-Org` header (id or slug) or, failing that, their first one, with the role
+of their membership there.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from config.api_errors import ApiError
+
+from .models import ApiKey, Membership, Organization, Role, User
+
+_ALL = frozenset(Role.values)
+PERMISSIONS: dict[str, frozenset[str]] = {
+    "reserve": frozenset({Role.OWNER, Role.ADMIN, Role.BUYER}),
+    "read_reservations": frozenset({Role.OWNER, Role.ADMIN, Role.BUYER, Role.FINANCE}),
+    "billing": frozenset({Role.OWNER, Role.ADMIN, Role.FINANCE}),
+    "manage_org": frozenset({Role.OWNER, Role.ADMIN}),
+    "provide": frozenset({Role.OWNER, Role.ADMIN, Role.PROVIDER}),
+    "read": _ALL,
+}
+
+
+@dataclass(frozen=True)
+class Actor:
+    user: User
+    org: Organization
+    role: str
+    api_key: ApiKey | None = None
+
+    def can(self, permission: str) -> bool:
+        return self.role in PERMISSIONS[permission]
+
+    def require(self, permission: str) -> None:
+        if not self.can(permission):
+            raise ApiError(
+                "permission_denied",
+                f"The role '{self.role}' may not do this ({permission}).",
+                status_code=403,
+            )
+
+
+def _membership(user: User, org_hint: str | int | None) -> Membership | None:
+    memberships = Membership.objects.select_related("org").filter(user=user)
+    if org_hint in (None, ""):
+        return memberships.order_by("org_id").first()
+    text = str(org_hint)
+    if text.isdigit():
+        return memberships.filter(org_id=int(text)).first()
+    return memberships.filter(org__slug=text).first()
+
+
+def actor_for_request(request, *, org_hint: str | int | None = None) -> Actor:
+    """The actor of an authenticated request. `org_hint` comes from a body's `org` field."""
+    auth = getattr(request, "auth", None)  # DRF requests have it; plain page requests do not
+    api_key = auth if isinstance(auth, ApiKey) else None
+    if api_key is not None:
+        if org_hint not in (None, "") and str(org_hint) not in (str(api_key.org_id), api_key.org.slug):
+            raise ApiError("permission_denied", "This API key belongs to another organization.", status_code=403)
+        return Actor(user=request.user, org=api_key.org, role=api_key.role, api_key=api_key)
+    hint = org_hint if org_hint not in (None, "") else request.headers.get("X-Org")
+    membership = _membership(request.user, hint)
+    if membership is None:
+        if hint not in (None, ""):
+            raise ApiError("permission_denied", "You are not a member of that organization.", status_code=403)
+        raise ApiError("no_organization", "Create or join an organization first.", status_code=403)
+    return Actor(user=request.user, org=membership.org, role=membership.role)

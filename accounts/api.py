@@ -1,0 +1,100 @@
+"""Accounts API: organizations and API keys."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from config.api_base import StrictSerializer
+from config.api_errors import ApiError
+
+from .actors import actor_for_request
+from .models import ApiKey, Role
+from .selectors import api_keys_for_orgs, memberships_for_user
+from .services import api_key_create, api_key_revoke, organization_create
+
+
+class OrgInput(StrictSerializer):
+    name = serializers.CharField(max_length=200)
+
+
+class OrgOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    slug = serializers.CharField()
+    role = serializers.CharField()
+
+
+def _org_dict(org, role):
+    return {"id": org.pk, "name": org.name, "slug": org.slug, "role": role}
+
+
+class OrgListCreateApi(APIView):
+    @extend_schema(responses=OrgOutput(many=True))
+    def get(self, request):
+        if isinstance(request.auth, ApiKey):
+            return Response({"results": [_org_dict(request.auth.org, request.auth.role)]})
+        return Response({"results": [_org_dict(m.org, m.role) for m in memberships_for_user(user=request.user)]})
+
+    @extend_schema(request=OrgInput, responses={201: OrgOutput})
+    def post(self, request):
+        serializer = OrgInput(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        org = organization_create(user=request.user, name=serializer.validated_data["name"])
+        return Response(_org_dict(org, Role.OWNER), status=status.HTTP_201_CREATED)
+
+
+class ApiKeyInput(StrictSerializer):
+    org = serializers.CharField(max_length=80, help_text="Organization id or slug.")
+    name = serializers.CharField(max_length=100)
+    role = serializers.ChoiceField(choices=Role.choices)
+
+
+class ApiKeyOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    org = serializers.IntegerField(source="org_id")
+    name = serializers.CharField()
+    role = serializers.CharField()
+    prefix = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    last_used_at = serializers.DateTimeField()
+    revoked_at = serializers.DateTimeField()
+
+
+class ApiKeyCreatedOutput(ApiKeyOutput):
+    key = serializers.CharField(help_text="The secret. Shown once; store it now.")
+
+
+class ApiKeyListCreateApi(APIView):
+    @extend_schema(responses=ApiKeyOutput(many=True))
+    def get(self, request):
+        actor = actor_for_request(request)
+        actor.require("manage_org")
+        keys = api_keys_for_orgs(org_ids=[actor.org.pk])
+        return Response({"results": ApiKeyOutput(keys, many=True).data})
+
+    @extend_schema(request=ApiKeyInput, responses={201: ApiKeyCreatedOutput})
+    def post(self, request):
+        serializer = ApiKeyInput(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        actor = actor_for_request(request, org_hint=data["org"])
+        actor.require("manage_org")
+        if data["role"] == Role.OWNER and actor.role != Role.OWNER:
+            raise ApiError("permission_denied", "Only an owner can issue owner keys.", status_code=403)
+        issued = api_key_create(org=actor.org, created_by=request.user, name=data["name"], role=data["role"])
+        body = ApiKeyOutput(issued.api_key).data | {"key": issued.secret}
+        return Response(body, status=status.HTTP_201_CREATED)
+
+
+class ApiKeyDetailApi(APIView):
+    @extend_schema(responses=ApiKeyOutput)
+    def delete(self, request, key_id: int):
+        actor = actor_for_request(request)
+        actor.require("manage_org")
+        api_key = api_keys_for_orgs(org_ids=[actor.org.pk]).filter(pk=key_id).first()
+        if api_key is None:
+            raise ApiError("not_found", f"API key {key_id} does not exist.", status_code=404)
+        return Response(ApiKeyOutput(api_key_revoke(api_key=api_key)).data)

@@ -1,0 +1,22 @@
+from django.contrib.auth import login
+from django.contrib.auth import views as auth_views
+from django.db import transaction
+from django.shortcuts import redirect, render
+
+from .forms import SignupForm
+from .services import organization_create, user_create
+
+
+class LoginView(auth_views.LoginView):
+    template_name = "accounts/login.html"
+
+
+def signup(request):
+    form = SignupForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        with transaction.atomic():
+            user = user_create(email=form.cleaned_data["email"], password=form.cleaned_data["password"])
+            organization_create(user=user, name=form.cleaned_data["organization"])
+        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        return redirect("home")
+    return render(request, "accounts/signup.html", {"form": form})

@@ -1,0 +1,15 @@
+"""Billing reads, always scoped to one organization."""
+
+from __future__ import annotations
+
+from django.db.models import Prefetch, QuerySet
+
+from billing.models import Invoice, InvoiceLine
+
+
+def invoices_for_org(*, org) -> QuerySet[Invoice]:
+    return Invoice.objects.filter(org=org).prefetch_related(Prefetch("lines", InvoiceLine.objects.order_by("id")))
+
+
+def invoice_for_org(*, org, invoice_id: int) -> Invoice:
+    return invoices_for_org(org=org).get(pk=invoice_id)

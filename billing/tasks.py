@@ -1,0 +1,22 @@
+"""Billing tasks: load by id, call one service; all safe to run twice."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from billing.services.invoices import reservation_meter_and_invoice
+from billing.services.usage import reservations_to_meter
+
+
+@shared_task(name="billing.record_reservation_usage", acks_late=True)
+def record_reservation_usage(reservation_id: int) -> int:
+    return reservation_meter_and_invoice(reservation_id=reservation_id)
+
+
+@shared_task(name="billing.record_usage")
+def record_usage() -> int:
+    """Beat: meter every running reservation up to now."""
+    ids = list(reservations_to_meter())
+    for reservation_id in ids:
+        record_reservation_usage.delay(reservation_id)
+    return len(ids)

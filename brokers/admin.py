@@ -1,0 +1,30 @@
+from django.contrib import admin
+
+from .models import PriceSync, SimulatedInstance
+
+
+@admin.register(PriceSync)
+class PriceSyncAdmin(admin.ModelAdmin):
+    list_display = ("source", "status", "started_at", "finished_at", "rows_read", "created", "updated",
+                    "unchanged", "withdrawn", "unknown_label_count", "error_count")
+    list_filter = ("source", "status")
+    readonly_fields = [f.name for f in PriceSync._meta.fields] + ["unknown_labels_table"]
+
+    @admin.display(description="unknown labels")
+    def unknown_label_count(self, sync):
+        return len(sync.unknown_labels)
+
+    @admin.display(description="errors")
+    def error_count(self, sync):
+        return len(sync.errors)
+
+    @admin.display(description="Unknown GPU labels (label: rows)")
+    def unknown_labels_table(self, sync):
+        items = sorted(sync.unknown_labels.items(), key=lambda kv: -kv[1])
+        return ", ".join(f"{label}: {rows}" for label, rows in items) or "none"
+
+
+@admin.register(SimulatedInstance)
+class SimulatedInstanceAdmin(admin.ModelAdmin):
+    list_display = ("instance_id", "sku", "region", "units", "state", "created_at", "terminated_at")
+    list_filter = ("state",)

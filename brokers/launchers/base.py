@@ -1,0 +1,78 @@
+"""The one interface every launcher implements: launch, poll, terminate.
+
+A launcher speaks to one provider's API. It knows nothing of reservations' state machine:
+it gets a `LaunchSpec`, returns what the provider said, and raises one of the errors below
+so that the caller can decide between failover, retry and giving up.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+
+class InstanceState:
+    PENDING = "pending"  # accepted, still booting
+    RUNNING = "running"
+    TERMINATED = "terminated"
+    FAILED = "failed"
+    PREEMPTED = "preempted"
+
+
+@dataclass(frozen=True, slots=True)
+class LaunchSpec:
+    reservation_id: int
+    provider: str  # provider slug
+    sku: str
+    region: str
+    zone: str
+    pricing: str
+    units: int  # how many instances of `sku`
+    idempotency_key: str  # stable per reservation attempt: a retried launch must not double
+    ssh_public_key: str = ""
+    options: dict = field(default_factory=dict)  # provider settings (latency, failure rate...)
+
+
+@dataclass(frozen=True, slots=True)
+class InstanceStatus:
+    instance_id: str
+    state: str  # an InstanceState value
+    connection: dict = field(default_factory=dict)  # host, port, user... for the buyer
+    detail: str = ""
+
+
+class LaunchError(Exception):
+    """Base of launch failures. `scope` says how far the failure reaches."""
+
+    scope: ClassVar[str] = "offer"
+
+
+class CapacityError(LaunchError):
+    """No capacity for this offer: fail over to the next-best one."""
+
+    def __init__(self, message: str, *, scope: str = "zone"):
+        super().__init__(message)
+        self.scope = scope  # "zone", "region" or "provider"
+
+
+class TransientLaunchError(LaunchError):
+    """Timeout, 5xx, rate limit: the same call may succeed if retried."""
+
+
+class PermanentLaunchError(LaunchError):
+    """Bad credentials, bad request: retrying or failing over blindly will not help."""
+
+    scope = "provider"
+
+
+class Launcher:
+    name: ClassVar[str]
+
+    def launch(self, spec: LaunchSpec) -> InstanceStatus:
+        raise NotImplementedError
+
+    def poll(self, instance_id: str, *, options: dict | None = None) -> InstanceStatus:
+        raise NotImplementedError
+
+    def terminate(self, instance_id: str, *, options: dict | None = None) -> InstanceStatus:
+        raise NotImplementedError

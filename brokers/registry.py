@@ -1,0 +1,39 @@
+"""The registry: the only way into a provider module. Names map to sources and launchers."""
+
+from __future__ import annotations
+
+from brokers.launchers.base import Launcher
+from brokers.simulated import SimulatedCloudSource, SimulatedLauncher
+from brokers.sources.base import PricingSource
+
+
+class UnknownIntegration(LookupError):
+    pass
+
+
+def _sources() -> dict[str, type[PricingSource]]:
+    from brokers.sources import SOURCES
+
+    return {**SOURCES, SimulatedCloudSource.name: SimulatedCloudSource}
+
+
+def _launchers() -> dict[str, type[Launcher]]:
+    return {SimulatedLauncher.name: SimulatedLauncher}
+
+
+def source_names() -> list[str]:
+    return sorted(_sources())
+
+
+def get_source(name: str) -> PricingSource:
+    try:
+        return _sources()[name]()
+    except KeyError:
+        raise UnknownIntegration(f"unknown pricing source {name!r}; known: {', '.join(source_names())}") from None
+
+
+def get_launcher(name: str) -> Launcher:
+    try:
+        return _launchers()[name]()
+    except KeyError:
+        raise UnknownIntegration(f"unknown launcher {name!r}") from None

@@ -1,0 +1,150 @@
+"""The built-in simulated cloud: a pricing source and a launcher that behave like a real
+provider (latency, capacity failures) so that the demo and the tests cross the whole path.
+
+Instances live in the database (`SimulatedInstance`), so every worker process sees one
+cloud. Behaviour is set per provider in `Provider.config`:
+  {"latency_seconds": 0, "failure_rate": 0.0, "failure": "capacity" | "permanent"}
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import secrets
+from collections.abc import Iterator
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from brokers.launchers.base import (
+    CapacityError,
+    InstanceState,
+    InstanceStatus,
+    Launcher,
+    LaunchSpec,
+    PermanentLaunchError,
+)
+from brokers.models import SimulatedInstance
+from brokers.sources.base import OfferRow, PricingSource, RowError
+
+PROVIDER_SLUG = "simcloud"
+
+# (sku, gpu label, gpus, vcpus, ram GiB, disk GB, region, on-demand $/h, spot $/h, available)
+DEFAULT_CATALOG = [
+    ("sim.h100x8", "H100", 8, 208, 1800, 2000, "sim-us-east-1", "23.920000", "11.200000", 4),
+    ("sim.h100x1", "H100", 1, 26, 225, 250, "sim-us-east-1", "2.990000", "1.400000", 16),
+    ("sim.a100-80x8", "A100-80GB", 8, 96, 1152, 2000, "sim-eu-west-1", "14.320000", "6.900000", 4),
+    ("sim.a100-80x1", "A100-80GB", 1, 12, 144, 250, "sim-eu-west-1", "1.790000", "0.860000", 16),
+    ("sim.l40sx4", "L40S", 4, 48, 384, 1000, "sim-eu-west-1", "5.960000", "2.900000", 8),
+    ("sim.l4x1", "L4", 1, 8, 32, 100, "sim-us-west-2", "0.480000", "0.220000", 32),
+    ("sim.rtx4090x1", "RTX 4090", 1, 16, 64, 200, "sim-ap-northeast-1", "0.390000", "0.190000", 24),
+    ("sim.mi300xx8", "MI300X", 8, 192, 2048, 4000, "sim-us-east-1", "27.500000", "", 2),
+]
+
+
+class SimulatedCloudSource(PricingSource):
+    name = "simulated"
+    provider_slug = PROVIDER_SLUG
+    complete = True
+    freshness_limit_seconds = 3600
+
+    def fetch(self, *, path: str | None = None) -> Iterator[OfferRow | RowError]:
+        if path:
+            yield from self._from_file(Path(path))
+            return
+        for sku, label, gpus, vcpus, ram, disk, region, price, spot, available in DEFAULT_CATALOG:
+            yield _row(sku, label, gpus, vcpus, ram, disk, region, "on_demand", price, available)
+            if spot:
+                yield _row(sku, label, gpus, vcpus, ram, disk, region, "spot", spot, available)
+
+    def _from_file(self, path: Path) -> Iterator[OfferRow | RowError]:
+        try:
+            items = json.loads(path.read_text())
+        except (OSError, ValueError) as exc:
+            yield RowError(where=str(path), reason=f"cannot read simulated catalog: {exc}")
+            return
+        for n, item in enumerate(items, start=1):
+            try:
+                yield _row(
+                    item["sku"], item["gpu"], int(item["gpu_count"]), item.get("vcpus", 0),
+                    item.get("memory_gb", 0), item.get("disk_gb", 0), item.get("region", ""),
+                    item.get("pricing", "on_demand"), str(item["price_per_hour"]), int(item.get("available", 1)),
+                )
+            except (KeyError, TypeError, ValueError, ArithmeticError) as exc:
+                yield RowError(where=f"{path.name}[{n}]", reason=f"bad item: {exc!r}")
+
+
+def _row(sku, label, gpus, vcpus, ram, disk, region, pricing, price, available) -> OfferRow:
+    return OfferRow(
+        sku=sku,
+        provider=PROVIDER_SLUG,
+        gpu_label=label,
+        gpu_count=gpus,
+        price_per_hour=Decimal(price),
+        pricing=pricing,
+        vcpus=Decimal(vcpus),
+        memory_gb=Decimal(ram),
+        disk_gb=Decimal(disk),
+        region=region,
+        available=available,
+    )
+
+
+class SimulatedLauncher(Launcher):
+    name = "simulated"
+
+    def launch(self, spec: LaunchSpec) -> InstanceStatus:
+        existing = SimulatedInstance.objects.filter(idempotency_key=spec.idempotency_key).first()
+        if existing is not None:  # a retried call: the same instance, never a second one
+            return self._status(existing)
+        self._maybe_fail(spec.options)
+        now = timezone.now()
+        latency = Decimal(str(spec.options.get("latency_seconds", 0)))
+        try:
+            with transaction.atomic():
+                instance = SimulatedInstance.objects.create(
+                    instance_id=f"sim-{secrets.token_hex(6)}",
+                    idempotency_key=spec.idempotency_key,
+                    sku=spec.sku,
+                    region=spec.region,
+                    units=spec.units,
+                    state=InstanceState.PENDING,
+                    ready_at=now + timedelta(seconds=float(latency)),
+                )
+        except IntegrityError:
+            instance = SimulatedInstance.objects.get(idempotency_key=spec.idempotency_key)
+        return self._status(instance)
+
+    def poll(self, instance_id: str, *, options: dict | None = None) -> InstanceStatus:
+        instance = SimulatedInstance.objects.filter(instance_id=instance_id).first()
+        if instance is None:
+            raise PermanentLaunchError(f"simulated cloud has no instance {instance_id}")
+        return self._status(instance)
+
+    def terminate(self, instance_id: str, *, options: dict | None = None) -> InstanceStatus:
+        SimulatedInstance.objects.filter(instance_id=instance_id, terminated_at__isnull=True).update(
+            state=InstanceState.TERMINATED, terminated_at=timezone.now()
+        )
+        return self.poll(instance_id)
+
+    @staticmethod
+    def _maybe_fail(options: dict) -> None:
+        rate = float(options.get("failure_rate", 0))
+        if rate and random.random() < rate:
+            if options.get("failure") == "permanent":
+                raise PermanentLaunchError("simulated cloud: invalid credentials")
+            raise CapacityError("simulated cloud: insufficient capacity in zone", scope="zone")
+
+    @staticmethod
+    def _status(instance: SimulatedInstance) -> InstanceStatus:
+        state = instance.state
+        if state == InstanceState.PENDING and timezone.now() >= instance.ready_at:
+            state = InstanceState.RUNNING
+            SimulatedInstance.objects.filter(pk=instance.pk, state=InstanceState.PENDING).update(state=state)
+        connection = {}
+        if state == InstanceState.RUNNING:
+            connection = {"host": f"{instance.instance_id}.sim.invalid", "port": 22, "user": "ubuntu"}
+        return InstanceStatus(instance_id=instance.instance_id, state=state, connection=connection)

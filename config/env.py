@@ -1,0 +1,98 @@
+"""Strict environment helpers: a malformed value stops start-up with the variable's name.
+
+Learned from healthchecks' settings: better to refuse to start than to run with a
+half-understood configuration.
+"""
+
+from __future__ import annotations
+
+import os
+from decimal import Decimal, InvalidOperation
+from urllib.parse import urlsplit
+
+
+class ConfigError(Exception):
+    pass
+
+
+def env_str(name: str, default: str | None = None) -> str:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        if default is None:
+            raise ConfigError(f"{name} must be set")
+        return default
+    return value
+
+
+def env_bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    lowered = raw.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name} must be a boolean (true/false/1/0), got {raw!r}")
+
+
+def env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
+
+
+def env_decimal(name: str, default: str, *, minimum: str | None = None, maximum: str | None = None) -> Decimal:
+    raw = os.environ.get(name) or default
+    try:
+        value = Decimal(raw)
+    except InvalidOperation:
+        raise ConfigError(f"{name} must be a decimal number, got {raw!r}") from None
+    if not value.is_finite():
+        raise ConfigError(f"{name} must be a finite number, got {raw!r}")
+    if minimum is not None and value < Decimal(minimum):
+        raise ConfigError(f"{name} must be >= {minimum}, got {raw!r}")
+    if maximum is not None and value > Decimal(maximum):
+        raise ConfigError(f"{name} must be <= {maximum}, got {raw!r}")
+    return value
+
+
+def env_list(name: str, default: str) -> list[str]:
+    raw = os.environ.get(name) or default
+    return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def env_url(name: str, default: str, *, schemes: tuple[str, ...]) -> str:
+    raw = env_str(name, default)
+    parts = urlsplit(raw)
+    if parts.scheme not in schemes or not (parts.hostname or parts.path):
+        raise ConfigError(f"{name} must be a URL with scheme {'/'.join(schemes)}, got {raw!r}")
+    return raw
+
+
+def database_from_url(name: str, url: str) -> dict:
+    """Django DATABASES entry from a postgresql:// URL (the only engine we support)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("postgres", "postgresql"):
+        raise ConfigError(f"{name} must be a postgresql:// URL, got scheme {parts.scheme!r}")
+    database = parts.path.lstrip("/")
+    if not database:
+        raise ConfigError(f"{name} must name a database, e.g. postgresql://host/gpumarket")
+    try:
+        port = parts.port
+    except ValueError:
+        raise ConfigError(f"{name} has a malformed port") from None
+    return {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": database,
+        "USER": parts.username or "postgres",
+        "PASSWORD": parts.password or "",
+        "HOST": parts.hostname or "",
+        "PORT": str(port or ""),
+        "CONN_MAX_AGE": 60,
+        "CONN_HEALTH_CHECKS": True,
+    }

@@ -1,0 +1,22 @@
+"""Test settings: the same as production settings, but queues and cache on a Redis
+database of their own, so a test run never feeds a development worker or reads its cache."""
+
+from urllib.parse import urlsplit, urlunsplit
+
+from .settings import *  # noqa: F403
+from .settings import REDIS_URL
+
+TEST_REDIS_DB = "15"
+
+
+def _with_redis_db(url: str, db: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, f"/{db}", parts.query, parts.fragment))
+
+
+REDIS_URL = _with_redis_db(REDIS_URL, TEST_REDIS_DB)
+CELERY_BROKER_URL = REDIS_URL
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # speed; never in production
+REST_FRAMEWORK = {**REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"catalog": "100000/min"}}  # noqa: F405
+LOGGING = {"version": 1, "disable_existing_loggers": False, "root": {"level": "WARNING"}}

@@ -1,0 +1,43 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from accounts import api as accounts_api
+from billing import api as billing_api
+from config.health import healthz
+from marketplace.api import catalog, providers, reservations
+
+api_v1 = [
+    path("orgs/", accounts_api.OrgListCreateApi.as_view(), name="api-orgs"),
+    path("api-keys/", accounts_api.ApiKeyListCreateApi.as_view(), name="api-keys"),
+    path("api-keys/<int:key_id>/", accounts_api.ApiKeyDetailApi.as_view(), name="api-key-detail"),
+    path("providers/", providers.ProviderListCreateApi.as_view(), name="api-providers"),
+    path("gpus/", catalog.GpuListApi.as_view(), name="api-gpus"),
+    path("offers/", catalog.OfferListApi.as_view(), name="api-offers"),
+    path("offers/<int:offer_id>/", catalog.OfferDetailApi.as_view(), name="api-offer-detail"),
+    path("reservations/", reservations.ReservationListCreateApi.as_view(), name="api-reservations"),
+    path(
+        "reservations/<int:reservation_id>/",
+        reservations.ReservationDetailApi.as_view(),
+        name="api-reservation-detail",
+    ),
+    path(
+        "reservations/<int:reservation_id>/terminate/",
+        reservations.ReservationTerminateApi.as_view(),
+        name="api-reservation-terminate",
+    ),
+    path("invoices/", billing_api.InvoiceListApi.as_view(), name="api-invoices"),
+    path("invoices/<int:invoice_id>/", billing_api.InvoiceDetailApi.as_view(), name="api-invoice-detail"),
+    path("invoices/<int:invoice_id>/csv/", billing_api.InvoiceCsvApi.as_view(), name="api-invoice-csv"),
+]
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("healthz", healthz, name="healthz"),
+    path("api/v1/", include(api_v1)),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("", include("accounts.urls")),
+    path("", include("marketplace.urls")),
+    path("", include("billing.urls")),
+]

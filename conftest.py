@@ -1,0 +1,101 @@
+"""Project-wide fixtures: API clients, factories, a real Celery worker process."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # playwright + ORM in one test
+
+
+@pytest.fixture(autouse=True)
+def _gpu_catalog(request):
+    """Transactional tests truncate every table, the GPU catalog included: put it back."""
+    if not {"db", "transactional_db"} & set(request.fixturenames) and not request.node.get_closest_marker(
+        "django_db"
+    ):
+        return
+    request.getfixturevalue("db" if "transactional_db" not in request.fixturenames else "transactional_db")
+    from marketplace.services.gpus import gpu_catalog_sync
+
+    gpu_catalog_sync()
+
+
+@pytest.fixture
+def api_client():
+    from rest_framework.test import APIClient
+
+    return APIClient()
+
+
+@pytest.fixture
+def buyer(db):
+    from tests.factories import make_org_with_key
+
+    return make_org_with_key(role="buyer")
+
+
+def _test_database_url() -> str:
+    from django.conf import settings
+    from django.db import connection
+
+    parts = urlsplit(settings.DATABASE_URL)
+    return urlunsplit((parts.scheme, parts.netloc, "/" + connection.settings_dict["NAME"], "", ""))
+
+
+def _wait_for_worker(app, name: str, process: subprocess.Popen, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"celery worker exited with {process.returncode}")
+        if app.control.ping(destination=[name], timeout=0.5):
+            return
+    raise RuntimeError("celery worker did not answer a ping in time")
+
+
+@pytest.fixture(scope="session")
+def celery_worker_process(django_db_setup, django_db_blocker):
+    """A real `celery worker` process on the test database and the test Redis database."""
+    import redis
+    from django.conf import settings
+
+    from config.celery import app
+
+    redis.Redis.from_url(settings.REDIS_URL).flushdb()  # no leftover messages from earlier runs
+    name = f"test-{uuid.uuid4().hex[:8]}@localhost"
+    env = {
+        **os.environ,
+        "DATABASE_URL": _test_database_url(),
+        "DJANGO_SETTINGS_MODULE": "config.settings_test",
+    }
+    command = [sys.executable, "-m", "celery", "-A", "config", "worker", "-l", "warning",
+               "--concurrency", "2", "-n", name, "--without-mingle", "--without-gossip"]
+    process = subprocess.Popen(command, env=env, start_new_session=True)
+    try:
+        _wait_for_worker(app, name, process)
+        yield process
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+
+
+def wait_until(predicate, *, timeout: float = 30, interval: float = 0.2, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")

@@ -1,0 +1,74 @@
+from django.contrib import admin
+
+from .models import GpuModel, LaunchAttempt, Offer, OfferPrice, Provider, Quote, Reservation, ReservationEvent
+
+
+@admin.register(GpuModel)
+class GpuModelAdmin(admin.ModelAdmin):
+    list_display = ("name", "vendor", "memory_gb", "compute_capability", "architecture", "bf16_tflops")
+    list_filter = ("vendor",)
+    search_fields = ("name",)
+
+
+@admin.register(Provider)
+class ProviderAdmin(admin.ModelAdmin):
+    list_display = ("slug", "name", "kind", "org", "launcher", "is_active")
+    list_filter = ("kind", "is_active")
+    search_fields = ("slug", "name")
+    raw_id_fields = ("org",)
+
+
+@admin.register(Offer)
+class OfferAdmin(admin.ModelAdmin):
+    list_display = ("id", "provider", "sku", "gpu", "gpu_count", "region", "pricing", "price_per_hour",
+                    "available", "status", "suspect", "observed_at")
+    list_filter = ("status", "pricing", "suspect", "provider")
+    search_fields = ("sku", "region")
+    raw_id_fields = ("provider", "gpu")
+    list_select_related = ("provider", "gpu")
+    show_full_result_count = False  # counting a million offers on every page load is slow
+
+
+@admin.register(OfferPrice)
+class OfferPriceAdmin(admin.ModelAdmin):
+    list_display = ("offer", "price_per_hour", "currency", "observed_at")
+    raw_id_fields = ("offer",)
+
+
+class ReservationEventInline(admin.TabularInline):
+    model = ReservationEvent
+    extra = 0
+    readonly_fields = ("from_status", "to_status", "at", "message", "data")
+
+
+class LaunchAttemptInline(admin.TabularInline):
+    model = LaunchAttempt
+    extra = 0
+    raw_id_fields = ("offer",)
+
+
+@admin.register(Reservation)
+class ReservationAdmin(admin.ModelAdmin):
+    list_display = ("id", "org", "offer", "gpus", "price_per_hour", "status", "created_at")
+    list_filter = ("status",)
+    raw_id_fields = ("org", "created_by", "offer", "quote")
+    inlines = [ReservationEventInline, LaunchAttemptInline]
+
+
+@admin.register(ReservationEvent)
+class ReservationEventAdmin(admin.ModelAdmin):
+    list_display = ("reservation", "from_status", "to_status", "at")
+    raw_id_fields = ("reservation",)
+
+
+@admin.register(LaunchAttempt)
+class LaunchAttemptAdmin(admin.ModelAdmin):
+    list_display = ("reservation", "number", "offer", "outcome", "scope", "started_at")
+    list_filter = ("outcome",)
+    raw_id_fields = ("reservation", "offer")
+
+
+@admin.register(Quote)
+class QuoteAdmin(admin.ModelAdmin):
+    list_display = ("id", "org", "total", "currency", "expires_at")
+    raw_id_fields = ("org",)

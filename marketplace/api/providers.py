@@ -1,0 +1,55 @@
+"""Provider registration (provider offers and launch requests arrive with issue 5)."""
+
+from __future__ import annotations
+
+from django.db import IntegrityError
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.actors import actor_for_request
+from config.api_base import StrictSerializer
+from config.api_errors import ApiError
+from marketplace.selectors.offers import providers_for_org
+from marketplace.services.providers import provider_register
+
+
+class ProviderInput(StrictSerializer):
+    org = serializers.CharField(max_length=80, help_text="Organization id or slug.")
+    name = serializers.CharField(max_length=120)
+    slug = serializers.SlugField(max_length=60)
+    webhook_url = serializers.URLField(required=False, allow_blank=True)
+
+
+class ProviderOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    org = serializers.IntegerField(source="org_id")
+    name = serializers.CharField()
+    slug = serializers.CharField()
+    kind = serializers.CharField()
+    webhook_url = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+
+class ProviderListCreateApi(APIView):
+    @extend_schema(responses=ProviderOutput(many=True))
+    def get(self, request):
+        actor = actor_for_request(request)
+        return Response({"results": ProviderOutput(providers_for_org(org=actor.org), many=True).data})
+
+    @extend_schema(request=ProviderInput, responses={201: ProviderOutput})
+    def post(self, request):
+        serializer = ProviderInput(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        actor = actor_for_request(request, org_hint=data["org"])
+        actor.require("manage_org")
+        try:
+            provider = provider_register(
+                org=actor.org, name=data["name"], slug=data["slug"], webhook_url=data.get("webhook_url", "")
+            )
+        except IntegrityError:
+            raise ApiError("slug_taken", f"The provider slug {data['slug']!r} is taken.", status_code=409) from None
+        body = ProviderOutput(provider).data | {"webhook_secret": provider.webhook_secret}
+        return Response(body, status=status.HTTP_201_CREATED)

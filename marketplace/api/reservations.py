@@ -1,0 +1,169 @@
+"""Buyer API: reservations."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.actors import actor_for_request
+from config.api_base import StrictSerializer
+from config.api_errors import ApiError
+from marketplace.models import Quote, Reservation
+from marketplace.selectors.reservations import reservation_for_org, reservations_for_org
+from marketplace.services.reservations import (
+    MAX_HOURS,
+    ReservationRequest,
+    reservation_create,
+    reservation_request_termination,
+)
+
+
+class ReservationInput(StrictSerializer):
+    quote = serializers.UUIDField(required=False)
+    offer = serializers.IntegerField(required=False, min_value=1)
+    gpus = serializers.IntegerField(required=False, min_value=1, max_value=4096)
+    hours = serializers.DecimalField(
+        required=False, max_digits=10, decimal_places=4, min_value=Decimal("0.0167"), max_value=MAX_HOURS
+    )
+    max_price_per_hour = serializers.DecimalField(
+        required=False, max_digits=14, decimal_places=6, min_value=Decimal(0)
+    )
+    auto_relaunch = serializers.BooleanField(required=False, default=False)
+
+    def validate(self, attrs):
+        if ("quote" in attrs) == ("offer" in attrs):
+            raise serializers.ValidationError("Give either a quote or an offer, not both.")
+        if "offer" in attrs and "hours" not in attrs:
+            raise serializers.ValidationError({"hours": "This field is required with an offer."})
+        return attrs
+
+
+class ReservationOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    status = serializers.CharField()
+    offer = serializers.IntegerField(source="offer_id")
+    provider = serializers.CharField(source="offer.provider.slug")
+    sku = serializers.CharField(source="offer.sku")
+    gpu = serializers.CharField(source="offer.gpu.name", default=None)
+    region = serializers.CharField(source="offer.region")
+    gpus = serializers.IntegerField()
+    units = serializers.IntegerField()
+    hours = serializers.DecimalField(max_digits=10, decimal_places=4)
+    price_per_hour = serializers.DecimalField(max_digits=14, decimal_places=6)
+    currency = serializers.CharField()
+    reserved_until = serializers.DateTimeField()
+    running_since = serializers.DateTimeField()
+    ended_at = serializers.DateTimeField()
+    instance_id = serializers.CharField()
+    connection = serializers.JSONField()
+    failure_reason = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+
+class ReservationEventOutput(serializers.Serializer):
+    from_status = serializers.CharField()
+    to_status = serializers.CharField()
+    at = serializers.DateTimeField()
+    message = serializers.CharField()
+
+
+class LaunchAttemptOutput(serializers.Serializer):
+    number = serializers.IntegerField()
+    offer = serializers.IntegerField(source="offer_id")
+    outcome = serializers.CharField()
+    error = serializers.CharField()
+    scope = serializers.CharField()
+    started_at = serializers.DateTimeField()
+    finished_at = serializers.DateTimeField()
+
+
+class ReservationDetailOutput(ReservationOutput):
+    events = ReservationEventOutput(many=True)
+    attempts = LaunchAttemptOutput(many=True)
+
+
+def _quote_request(actor, data, idempotency_key) -> tuple[ReservationRequest, Decimal, Quote]:
+    from django.utils import timezone
+
+    quote = Quote.objects.filter(pk=data["quote"], org=actor.org).first()
+    if quote is None:
+        raise ApiError("not_found", "No such quote.", status_code=404)
+    if quote.expires_at <= timezone.now():
+        raise ApiError("quote_expired", "The quote's price lock has expired; ask for a new quote.", status_code=409)
+    if len(quote.legs) != 1:
+        raise ApiError("split_quote_unsupported", "Reserve split plans leg by leg for now.", status_code=400)
+    leg = quote.legs[0]
+    request = ReservationRequest(
+        offer_id=int(leg["offer"]), gpus=int(leg["gpus"]), hours=quote.hours, idempotency_key=idempotency_key
+    )
+    return request, Decimal(str(leg["price_per_hour"])), quote
+
+
+class ReservationListCreateApi(APIView):
+    @extend_schema(responses=ReservationOutput(many=True))
+    def get(self, request):
+        actor = actor_for_request(request)
+        actor.require("read_reservations")
+        queryset = reservations_for_org(org=actor.org).order_by("-id")[:200]
+        return Response({"results": ReservationOutput(queryset, many=True).data, "next": None})
+
+    @extend_schema(
+        request=ReservationInput,
+        responses={201: ReservationOutput},
+        parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER)],
+    )
+    def post(self, request):
+        actor = actor_for_request(request)
+        actor.require("reserve")
+        serializer = ReservationInput(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        idempotency_key = request.headers.get("Idempotency-Key", "")[:200]
+        price, quote = None, None
+        if "quote" in data:
+            reservation_request, price, quote = _quote_request(actor, data, idempotency_key)
+        else:
+            reservation_request = ReservationRequest(
+                offer_id=data["offer"],
+                gpus=data.get("gpus"),
+                hours=data["hours"],
+                idempotency_key=idempotency_key,
+                max_price_per_hour=data.get("max_price_per_hour"),
+                auto_relaunch=data["auto_relaunch"],
+            )
+        reservation, created = reservation_create(
+            org=actor.org, user=request.user, request=reservation_request, price_override=price, quote=quote
+        )
+        reservation = reservation_for_org(org=actor.org, reservation_id=reservation.pk)
+        code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
+        return Response(ReservationOutput(reservation).data, status=code)
+
+
+def _get_own(request, reservation_id: int) -> Reservation:
+    actor = actor_for_request(request)
+    actor.require("read_reservations")
+    reservation = reservations_for_org(org=actor.org).filter(pk=reservation_id).first()
+    if reservation is None:
+        raise ApiError("not_found", f"Reservation {reservation_id} does not exist.", status_code=404)
+    return reservation
+
+
+class ReservationDetailApi(APIView):
+    @extend_schema(responses=ReservationDetailOutput)
+    def get(self, request, reservation_id: int):
+        reservation = _get_own(request, reservation_id)
+        return Response(ReservationDetailOutput(reservation).data)
+
+
+class ReservationTerminateApi(APIView):
+    @extend_schema(request=None, responses=ReservationOutput)
+    def post(self, request, reservation_id: int):
+        reservation = _get_own(request, reservation_id)
+        actor_for_request(request).require("reserve")
+        reservation = reservation_request_termination(reservation=reservation)
+        reservation = reservations_for_org(org=reservation.org).get(pk=reservation.pk)
+        return Response(ReservationOutput(reservation).data, status=status.HTTP_202_ACCEPTED)

@@ -1,0 +1,18 @@
+from django.apps import AppConfig
+from django.db.models.signals import post_migrate
+
+
+class MarketplaceConfig(AppConfig):
+    name = "marketplace"
+    verbose_name = "Marketplace"
+
+    def ready(self):
+        # The canonical GPU list is data shipped with the code: keep the table in step
+        # after every migrate (idempotent), instead of freezing it in a data migration.
+        post_migrate.connect(_sync_gpu_catalog, sender=self)
+
+
+def _sync_gpu_catalog(sender, **kwargs):
+    from .services.gpus import gpu_catalog_sync
+
+    gpu_catalog_sync()

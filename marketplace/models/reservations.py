@@ -1,0 +1,119 @@
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+class ReservationStatus(models.TextChoices):
+    PENDING = "pending", "Pending launch"
+    LAUNCHING = "launching", "Launching"
+    RUNNING = "running", "Running"
+    TERMINATING = "terminating", "Terminating"
+    TERMINATED = "terminated", "Terminated"
+    PREEMPTED = "preempted", "Preempted"
+    FAILED = "failed", "Failed"
+
+
+S = ReservationStatus
+# The one table of legal moves; services refuse anything else.
+ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
+    S.PENDING: frozenset({S.LAUNCHING, S.TERMINATED, S.FAILED}),
+    S.LAUNCHING: frozenset({S.RUNNING, S.PENDING, S.TERMINATING, S.TERMINATED, S.FAILED}),
+    S.RUNNING: frozenset({S.TERMINATING, S.TERMINATED, S.PREEMPTED, S.FAILED}),
+    S.TERMINATING: frozenset({S.TERMINATED, S.FAILED}),
+    S.PREEMPTED: frozenset({S.PENDING, S.TERMINATED}),
+    S.TERMINATED: frozenset(),
+    S.FAILED: frozenset(),
+}
+ACTIVE_STATUSES = frozenset({S.PENDING, S.LAUNCHING, S.RUNNING, S.TERMINATING})
+# States that hold the offer's capacity.
+CAPACITY_HOLDING_STATUSES = frozenset({S.PENDING, S.LAUNCHING, S.RUNNING, S.TERMINATING})
+
+
+def sources_of(target: str) -> list[str]:
+    return [source for source, targets in ALLOWED_TRANSITIONS.items() if target in targets]
+
+
+class Reservation(models.Model):
+    org = models.ForeignKey("accounts.Organization", on_delete=models.PROTECT, related_name="reservations")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL)
+    offer = models.ForeignKey("marketplace.Offer", on_delete=models.PROTECT, related_name="reservations")
+    quote = models.ForeignKey("marketplace.Quote", null=True, blank=True, on_delete=models.SET_NULL)
+    gpus = models.PositiveIntegerField()
+    units = models.PositiveIntegerField(help_text="Instances of the offer's sku.")
+    hours = models.DecimalField(max_digits=10, decimal_places=4)
+    # Locked at reservation: later price changes of the offer never touch it. Whole reservation.
+    price_per_hour = models.DecimalField(max_digits=14, decimal_places=6)
+    currency = models.CharField(max_length=3, default="USD")
+    max_price_per_hour = models.DecimalField(
+        max_digits=14, decimal_places=6, null=True, blank=True, help_text="Buyer's limit for failover."
+    )
+    status = models.CharField(max_length=20, choices=ReservationStatus.choices, default=S.PENDING)
+    idempotency_key = models.CharField(max_length=200, blank=True)
+    request_fingerprint = models.CharField(max_length=64, blank=True)
+    instance_id = models.CharField(max_length=200, blank=True)
+    connection = models.JSONField(default=dict, blank=True)
+    failure_reason = models.TextField(blank=True)
+    auto_relaunch = models.BooleanField(default=False)
+    reserved_until = models.DateTimeField(help_text="Scheduled end of the reservation.")
+    running_since = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["org", "idempotency_key"],
+                condition=~Q(idempotency_key=""),
+                name="uniq_reservation_idempotency_key",
+            ),
+            models.CheckConstraint(condition=Q(units__gte=1), name="reservation_units_positive"),
+        ]
+        indexes = [models.Index(fields=["org", "status"], name="reservation_org_status")]
+
+    def __str__(self) -> str:
+        return f"Reservation {self.pk} ({self.status})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in ACTIVE_STATUSES
+
+
+class ReservationEvent(models.Model):
+    """The state timeline of a reservation (append-only)."""
+
+    reservation = models.ForeignKey(Reservation, on_delete=models.CASCADE, related_name="events")
+    from_status = models.CharField(max_length=20, blank=True)
+    to_status = models.CharField(max_length=20)
+    at = models.DateTimeField()
+    message = models.TextField(blank=True)
+    data = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+
+
+class LaunchOutcome(models.TextChoices):
+    STARTED = "started", "Started"
+    SUCCEEDED = "succeeded", "Succeeded"
+    NO_CAPACITY = "no_capacity", "No capacity"
+    TRANSIENT_ERROR = "transient_error", "Transient error"
+    PERMANENT_ERROR = "permanent_error", "Permanent error"
+
+
+class LaunchAttempt(models.Model):
+    reservation = models.ForeignKey(Reservation, on_delete=models.CASCADE, related_name="attempts")
+    offer = models.ForeignKey("marketplace.Offer", on_delete=models.PROTECT, related_name="+")
+    number = models.PositiveSmallIntegerField()
+    outcome = models.CharField(max_length=20, choices=LaunchOutcome.choices, default=LaunchOutcome.STARTED)
+    error = models.TextField(blank=True)
+    scope = models.CharField(max_length=20, blank=True, help_text="zone, region or provider")
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["reservation", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["reservation", "number"], name="uniq_launch_attempt_number")
+        ]

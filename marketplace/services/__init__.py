@@ -1,0 +1,1 @@
+"""Writes of the marketplace. Views, tasks and other apps call these; nothing else writes."""

@@ -1,0 +1,238 @@
+"""Reservation writes: create (capacity taken atomically, price locked), state moves, end."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from config.api_errors import ApiError
+from marketplace.handoff import (
+    LAUNCH_RESERVATION,
+    RECORD_RESERVATION_USAGE,
+    TERMINATE_RESERVATION,
+    enqueue_on_commit,
+)
+from marketplace.models import Offer, OfferStatus, Reservation, ReservationEvent, ReservationStatus
+from marketplace.models.reservations import ALLOWED_TRANSITIONS, CAPACITY_HOLDING_STATUSES
+
+S = ReservationStatus
+MAX_HOURS = Decimal(24 * 366)
+
+
+class IllegalTransition(Exception):
+    pass
+
+
+def request_fingerprint(payload: dict) -> str:
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def whole_seconds(moment: datetime) -> datetime:
+    # Usage is billed to the second: every boundary is a whole second.
+    return moment.replace(microsecond=0)
+
+
+@dataclass(frozen=True)
+class ReservationRequest:
+    offer_id: int
+    gpus: int | None
+    hours: Decimal
+    idempotency_key: str = ""
+    max_price_per_hour: Decimal | None = None
+    auto_relaunch: bool = False
+
+
+def _find_idempotent(org, idempotency_key: str, fingerprint: str) -> Reservation | None:
+    if not idempotency_key:
+        return None
+    existing = Reservation.objects.filter(org=org, idempotency_key=idempotency_key).first()
+    if existing is not None and existing.request_fingerprint != fingerprint:
+        raise ApiError(
+            "idempotency_conflict",
+            "This Idempotency-Key was used with a different request body.",
+            status_code=409,
+        )
+    return existing
+
+
+def _units_for(offer: Offer, gpus: int | None) -> int:
+    if offer.gpu_count == 0:
+        return 1
+    gpus = offer.gpu_count if gpus is None else gpus
+    if gpus < 1 or gpus % offer.gpu_count:
+        raise ApiError(
+            "invalid_gpus",
+            f"gpus must be a positive multiple of the offer's {offer.gpu_count} GPUs per instance.",
+            status_code=400,
+        )
+    return gpus // offer.gpu_count
+
+
+def _take_capacity(offer: Offer, units: int) -> Offer:
+    """Take `units` of the offer's capacity or fail: one conditional UPDATE, so concurrent
+    requests can never oversell (the row lock serialises them; the WHERE re-checks)."""
+    taken = Offer.objects.filter(pk=offer.pk, status=OfferStatus.ACTIVE, available__gte=units).update(
+        available=F("available") - units
+    )
+    if not taken:
+        raise ApiError("capacity_unavailable", "That capacity is no longer available.", status_code=409)
+    return Offer.objects.select_related("provider").get(pk=offer.pk)
+
+
+def _get_reservable_offer(offer_id: int) -> Offer:
+    offer = Offer.objects.select_related("provider").filter(pk=offer_id).first()
+    if offer is None:
+        raise ApiError("not_found", f"Offer {offer_id} does not exist.", status_code=404)
+    if not offer.provider.launcher:
+        raise ApiError(
+            "not_launchable",
+            f"Offers of {offer.provider.slug} are listed for comparison only and cannot be reserved here.",
+            status_code=409,
+        )
+    return offer
+
+
+def reservation_create(*, org, user, request: ReservationRequest, price_override: Decimal | None = None,
+                       quote=None) -> tuple[Reservation, bool]:
+    """Returns (reservation, created). A repeated Idempotency-Key returns the first one."""
+    fingerprint = request_fingerprint(request.__dict__ | {"quote": str(quote.pk) if quote else None})
+    existing = _find_idempotent(org, request.idempotency_key, fingerprint)
+    if existing is not None:
+        return existing, False
+    try:
+        with transaction.atomic():
+            reservation = _create_locked(org, user, request, fingerprint, price_override, quote)
+    except IntegrityError:
+        # A concurrent request with the same Idempotency-Key won the race.
+        existing = _find_idempotent(org, request.idempotency_key, fingerprint)
+        if existing is None:
+            raise
+        return existing, False
+    return reservation, True
+
+
+def _create_locked(org, user, request, fingerprint, price_override, quote) -> Reservation:
+    offer = _get_reservable_offer(request.offer_id)
+    units = _units_for(offer, request.gpus)
+    offer = _take_capacity(offer, units)
+    # A quote's leg locks its own price (the quote held it); otherwise today's offer price.
+    price_per_hour = price_override if price_override is not None else offer.price_per_hour * units
+    now = timezone.now()
+    reservation = Reservation.objects.create(
+        org=org,
+        created_by=user,
+        offer=offer,
+        quote=quote,
+        gpus=units * offer.gpu_count,
+        units=units,
+        hours=request.hours,
+        price_per_hour=price_per_hour,
+        currency=offer.currency,
+        max_price_per_hour=request.max_price_per_hour,
+        idempotency_key=request.idempotency_key,
+        request_fingerprint=fingerprint,
+        auto_relaunch=request.auto_relaunch,
+        reserved_until=whole_seconds(now) + timedelta(seconds=int(request.hours * 3600)),
+    )
+    _record_event(reservation, "", S.PENDING, "Reserved; price locked.", at=now)
+    enqueue_on_commit(LAUNCH_RESERVATION, reservation.pk)
+    return reservation
+
+
+def _record_event(reservation, from_status, to_status, message="", *, at=None, data=None):
+    ReservationEvent.objects.create(
+        reservation=reservation,
+        from_status=from_status,
+        to_status=to_status,
+        at=at or timezone.now(),
+        message=message[:2000],
+        data=data or {},
+    )
+
+
+def _release_capacity(reservation: Reservation) -> None:
+    Offer.objects.filter(pk=reservation.offer_id).update(available=F("available") + reservation.units)
+
+
+@transaction.atomic
+def reservation_transition(*, reservation_id: int, to: str, message: str = "", data: dict | None = None,
+                           **fields) -> Reservation:
+    """Move a reservation to `to` if the state machine allows it; raise IllegalTransition
+    otherwise. The row lock makes concurrent moves (a worker and a user) take turns."""
+    reservation = Reservation.objects.select_for_update().get(pk=reservation_id)
+    source = reservation.status
+    if to not in ALLOWED_TRANSITIONS[source]:
+        raise IllegalTransition(f"reservation {reservation_id}: {source} -> {to} is not allowed")
+    reservation.status = to
+    for name, value in fields.items():
+        setattr(reservation, name, value)
+    reservation.save()
+    if source in CAPACITY_HOLDING_STATUSES and to not in CAPACITY_HOLDING_STATUSES:
+        _release_capacity(reservation)
+    _record_event(reservation, source, to, message, data=data)
+    return reservation
+
+
+def reservation_start_launch(*, reservation_id: int) -> Reservation:
+    return reservation_transition(reservation_id=reservation_id, to=S.LAUNCHING, message="Launching.")
+
+
+def reservation_mark_running(*, reservation_id: int, instance_id: str, connection: dict,
+                             at: datetime | None = None) -> Reservation:
+    return reservation_transition(
+        reservation_id=reservation_id,
+        to=S.RUNNING,
+        message="Instance is running.",
+        instance_id=instance_id,
+        connection=connection,
+        running_since=whole_seconds(at or timezone.now()),
+    )
+
+
+def reservation_mark_failed(*, reservation_id: int, reason: str) -> Reservation:
+    reservation = reservation_transition(
+        reservation_id=reservation_id,
+        to=S.FAILED,
+        message=reason,
+        failure_reason=reason,
+        ended_at=whole_seconds(timezone.now()),
+    )
+    if reservation.running_since:
+        enqueue_on_commit(RECORD_RESERVATION_USAGE, reservation.pk)
+    return reservation
+
+
+@transaction.atomic
+def reservation_request_termination(*, reservation: Reservation, reason: str = "Terminated on request.") -> Reservation:
+    """A buyer (or the scheduler) asks to end a reservation. Never launched: ends now.
+    Launching or running: the worker terminates the instance, then marks it terminated."""
+    current = Reservation.objects.select_for_update().get(pk=reservation.pk)
+    if current.status == S.PENDING:
+        return reservation_transition(
+            reservation_id=current.pk, to=S.TERMINATED, message=reason, ended_at=whole_seconds(timezone.now())
+        )
+    if current.status in (S.LAUNCHING, S.RUNNING):
+        current = reservation_transition(reservation_id=current.pk, to=S.TERMINATING, message=reason)
+        enqueue_on_commit(TERMINATE_RESERVATION, current.pk)
+        return current
+    if current.status == S.TERMINATING:
+        return current  # already on its way: asking twice is harmless
+    raise ApiError(
+        "invalid_state", f"A {current.status} reservation cannot be terminated.", status_code=409
+    )
+
+
+def reservation_mark_terminated(*, reservation_id: int, at: datetime | None = None,
+                                message: str = "Instance terminated.") -> Reservation:
+    reservation = reservation_transition(
+        reservation_id=reservation_id, to=S.TERMINATED, message=message, ended_at=whole_seconds(at or timezone.now())
+    )
+    enqueue_on_commit(RECORD_RESERVATION_USAGE, reservation.pk)
+    return reservation

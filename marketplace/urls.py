@@ -1,0 +1,13 @@
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("offers/", views.offers, name="offers"),
+    path("reservations/", views.reservation_list, name="reservation-list"),
+    path("reservations/<int:reservation_id>/", views.reservation_detail, name="reservation-detail"),
+    path(
+        "reservations/<int:reservation_id>/terminate/", views.reservation_terminate, name="reservation-terminate"
+    ),
+]
