@@ -18,11 +18,13 @@ os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # playwright + ORM i
 @pytest.fixture(autouse=True)
 def _gpu_catalog(request):
     """Transactional tests truncate every table, the GPU catalog included: put it back."""
-    if not {"db", "transactional_db"} & set(request.fixturenames) and not request.node.get_closest_marker(
-        "django_db"
-    ):
+    if not {"db", "transactional_db"} & set(
+        request.fixturenames
+    ) and not request.node.get_closest_marker("django_db"):
         return
-    request.getfixturevalue("db" if "transactional_db" not in request.fixturenames else "transactional_db")
+    request.getfixturevalue(
+        "db" if "transactional_db" not in request.fixturenames else "transactional_db"
+    )
     from marketplace.services.gpus import gpu_catalog_sync
 
     gpu_catalog_sync()
@@ -75,8 +77,22 @@ def celery_worker_process(django_db_setup, django_db_blocker):
         "DATABASE_URL": _test_database_url(),
         "DJANGO_SETTINGS_MODULE": "config.settings_test",
     }
-    command = [sys.executable, "-m", "celery", "-A", "config", "worker", "-l", "warning",
-               "--concurrency", "2", "-n", name, "--without-mingle", "--without-gossip"]
+    command = [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "config",
+        "worker",
+        "-l",
+        "warning",
+        "--concurrency",
+        "2",
+        "-n",
+        name,
+        "--without-mingle",
+        "--without-gossip",
+    ]
     process = subprocess.Popen(command, env=env, start_new_session=True)
     try:
         _wait_for_worker(app, name, process)

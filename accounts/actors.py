@@ -58,13 +58,22 @@ def actor_for_request(request, *, org_hint: str | int | None = None) -> Actor:
     auth = getattr(request, "auth", None)  # DRF requests have it; plain page requests do not
     api_key = auth if isinstance(auth, ApiKey) else None
     if api_key is not None:
-        if org_hint not in (None, "") and str(org_hint) not in (str(api_key.org_id), api_key.org.slug):
-            raise ApiError("permission_denied", "This API key belongs to another organization.", status_code=403)
+        if org_hint not in (None, "") and str(org_hint) not in (
+            str(api_key.org_id),
+            api_key.org.slug,
+        ):
+            raise ApiError(
+                "permission_denied",
+                "This API key belongs to another organization.",
+                status_code=403,
+            )
         return Actor(user=request.user, org=api_key.org, role=api_key.role, api_key=api_key)
     hint = org_hint if org_hint not in (None, "") else request.headers.get("X-Org")
     membership = _membership(request.user, hint)
     if membership is None:
         if hint not in (None, ""):
-            raise ApiError("permission_denied", "You are not a member of that organization.", status_code=403)
+            raise ApiError(
+                "permission_denied", "You are not a member of that organization.", status_code=403
+            )
         raise ApiError("no_organization", "Create or join an organization first.", status_code=403)
     return Actor(user=request.user, org=membership.org, role=membership.role)

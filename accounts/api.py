@@ -36,7 +36,9 @@ class OrgListCreateApi(APIView):
     def get(self, request):
         if isinstance(request.auth, ApiKey):
             return Response({"results": [_org_dict(request.auth.org, request.auth.role)]})
-        return Response({"results": [_org_dict(m.org, m.role) for m in memberships_for_user(user=request.user)]})
+        return Response(
+            {"results": [_org_dict(m.org, m.role) for m in memberships_for_user(user=request.user)]}
+        )
 
     @extend_schema(request=OrgInput, responses={201: OrgOutput})
     def post(self, request):
@@ -83,8 +85,12 @@ class ApiKeyListCreateApi(APIView):
         actor = actor_for_request(request, org_hint=data["org"])
         actor.require("manage_org")
         if data["role"] == Role.OWNER and actor.role != Role.OWNER:
-            raise ApiError("permission_denied", "Only an owner can issue owner keys.", status_code=403)
-        issued = api_key_create(org=actor.org, created_by=request.user, name=data["name"], role=data["role"])
+            raise ApiError(
+                "permission_denied", "Only an owner can issue owner keys.", status_code=403
+            )
+        issued = api_key_create(
+            org=actor.org, created_by=request.user, name=data["name"], role=data["role"]
+        )
         body = ApiKeyOutput(issued.api_key).data | {"key": issued.secret}
         return Response(body, status=status.HTTP_201_CREATED)
 

@@ -44,7 +44,9 @@ def organization_create(*, user: User, name: str) -> Organization:
         except IntegrityError:
             continue
     else:
-        raise ApiError("conflict", "Could not allocate a unique organization slug; retry.", status_code=409)
+        raise ApiError(
+            "conflict", "Could not allocate a unique organization slug; retry.", status_code=409
+        )
     Membership.objects.create(user=user, org=org, role=Role.OWNER)
     return org
 
@@ -68,7 +70,12 @@ def api_key_create(*, org: Organization, created_by: User, name: str, role: str)
     prefix = secrets.token_hex(6)
     secret = f"{API_KEY_PREFIX}_{prefix}_{secrets.token_urlsafe(32)}"
     api_key = ApiKey.objects.create(
-        org=org, created_by=created_by, name=name, role=role, prefix=prefix, key_hash=hash_key(secret)
+        org=org,
+        created_by=created_by,
+        name=name,
+        role=role,
+        prefix=prefix,
+        key_hash=hash_key(secret),
     )
     return IssuedKey(api_key=api_key, secret=secret)
 

@@ -15,7 +15,9 @@ def signup(request):
     form = SignupForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         with transaction.atomic():
-            user = user_create(email=form.cleaned_data["email"], password=form.cleaned_data["password"])
+            user = user_create(
+                email=form.cleaned_data["email"], password=form.cleaned_data["password"]
+            )
             organization_create(user=user, name=form.cleaned_data["organization"])
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
         return redirect("home")

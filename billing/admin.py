@@ -19,5 +19,12 @@ class InvoiceAdmin(admin.ModelAdmin):
 
 @admin.register(UsageRecord)
 class UsageRecordAdmin(admin.ModelAdmin):
-    list_display = ("reservation", "org", "interval_start", "interval_end", "seconds", "price_per_hour")
+    list_display = (
+        "reservation",
+        "org",
+        "interval_start",
+        "interval_end",
+        "seconds",
+        "price_per_hour",
+    )
     raw_id_fields = ("reservation", "org")

@@ -49,13 +49,19 @@ class InvoiceListApi(APIView):
 class InvoiceDetailApi(APIView):
     @extend_schema(responses=InvoiceOutput)
     def get(self, request, invoice_id: int):
-        return Response(InvoiceOutput(invoice_for_org(org=_actor(request).org, invoice_id=invoice_id)).data)
+        return Response(
+            InvoiceOutput(invoice_for_org(org=_actor(request).org, invoice_id=invoice_id)).data
+        )
 
 
 class InvoiceCsvApi(APIView):
     @extend_schema(responses={(200, "text/csv"): str})
     def get(self, request, invoice_id: int):
         invoice = invoice_for_org(org=_actor(request).org, invoice_id=invoice_id)
-        response = HttpResponse(invoice_csv(invoice=invoice), content_type="text/csv; charset=utf-8")
-        response["Content-Disposition"] = f'attachment; filename="invoice-{invoice.number or invoice.pk}.csv"'
+        response = HttpResponse(
+            invoice_csv(invoice=invoice), content_type="text/csv; charset=utf-8"
+        )
+        response["Content-Disposition"] = (
+            f'attachment; filename="invoice-{invoice.number or invoice.pk}.csv"'
+        )
         return response

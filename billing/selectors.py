@@ -8,7 +8,9 @@ from billing.models import Invoice, InvoiceLine
 
 
 def invoices_for_org(*, org) -> QuerySet[Invoice]:
-    return Invoice.objects.filter(org=org).prefetch_related(Prefetch("lines", InvoiceLine.objects.order_by("id")))
+    return Invoice.objects.filter(org=org).prefetch_related(
+        Prefetch("lines", InvoiceLine.objects.order_by("id"))
+    )
 
 
 def invoice_for_org(*, org, invoice_id: int) -> Invoice:

@@ -20,7 +20,9 @@ def _finance_org(request):
 @login_required
 def invoice_list(request):
     org = _finance_org(request)
-    return render(request, "billing/invoice_list.html", {"invoices": invoices_for_org(org=org) if org else []})
+    return render(
+        request, "billing/invoice_list.html", {"invoices": invoices_for_org(org=org) if org else []}
+    )
 
 
 @login_required
@@ -30,5 +32,7 @@ def invoice_csv_download(request, invoice_id: int):
     if invoice is None:
         raise Http404("No such invoice")
     response = HttpResponse(invoice_csv(invoice=invoice), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="invoice-{invoice.number or invoice.pk}.csv"'
+    response["Content-Disposition"] = (
+        f'attachment; filename="invoice-{invoice.number or invoice.pk}.csv"'
+    )
     return response

@@ -5,8 +5,19 @@ from .models import PriceSync, SimulatedInstance
 
 @admin.register(PriceSync)
 class PriceSyncAdmin(admin.ModelAdmin):
-    list_display = ("source", "status", "started_at", "finished_at", "rows_read", "created", "updated",
-                    "unchanged", "withdrawn", "unknown_label_count", "error_count")
+    list_display = (
+        "source",
+        "status",
+        "started_at",
+        "finished_at",
+        "rows_read",
+        "created",
+        "updated",
+        "unchanged",
+        "withdrawn",
+        "unknown_label_count",
+        "error_count",
+    )
     list_filter = ("source", "status")
     readonly_fields = [f.name for f in PriceSync._meta.fields] + ["unknown_labels_table"]
 

@@ -17,7 +17,9 @@ class PriceSync(models.Model):
     started_at = models.DateTimeField()
     finished_at = models.DateTimeField(null=True, blank=True)
     rows_read = models.PositiveIntegerField(default=0)
-    rows_skipped = models.PositiveIntegerField(default=0, help_text="CPU-only and other non-GPU rows.")
+    rows_skipped = models.PositiveIntegerField(
+        default=0, help_text="CPU-only and other non-GPU rows."
+    )
     created = models.PositiveIntegerField(default=0)
     updated = models.PositiveIntegerField(default=0)
     unchanged = models.PositiveIntegerField(default=0)
@@ -46,3 +48,6 @@ class SimulatedInstance(models.Model):
     ready_at = models.DateTimeField(help_text="When a pending instance becomes running.")
     created_at = models.DateTimeField(auto_now_add=True)
     terminated_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.instance_id} ({self.state})"

@@ -29,7 +29,9 @@ def get_source(name: str) -> PricingSource:
     try:
         return _sources()[name]()
     except KeyError:
-        raise UnknownIntegration(f"unknown pricing source {name!r}; known: {', '.join(source_names())}") from None
+        raise UnknownIntegration(
+            f"unknown pricing source {name!r}; known: {', '.join(source_names())}"
+        ) from None
 
 
 def get_launcher(name: str) -> Launcher:

@@ -69,9 +69,16 @@ class SimulatedCloudSource(PricingSource):
         for n, item in enumerate(items, start=1):
             try:
                 yield _row(
-                    item["sku"], item["gpu"], int(item["gpu_count"]), item.get("vcpus", 0),
-                    item.get("memory_gb", 0), item.get("disk_gb", 0), item.get("region", ""),
-                    item.get("pricing", "on_demand"), str(item["price_per_hour"]), int(item.get("available", 1)),
+                    item["sku"],
+                    item["gpu"],
+                    int(item["gpu_count"]),
+                    item.get("vcpus", 0),
+                    item.get("memory_gb", 0),
+                    item.get("disk_gb", 0),
+                    item.get("region", ""),
+                    item.get("pricing", "on_demand"),
+                    str(item["price_per_hour"]),
+                    int(item.get("available", 1)),
                 )
             except (KeyError, TypeError, ValueError, ArithmeticError) as exc:
                 yield RowError(where=f"{path.name}[{n}]", reason=f"bad item: {exc!r}")
@@ -125,9 +132,9 @@ class SimulatedLauncher(Launcher):
         return self._status(instance)
 
     def terminate(self, instance_id: str, *, options: dict | None = None) -> InstanceStatus:
-        SimulatedInstance.objects.filter(instance_id=instance_id, terminated_at__isnull=True).update(
-            state=InstanceState.TERMINATED, terminated_at=timezone.now()
-        )
+        SimulatedInstance.objects.filter(
+            instance_id=instance_id, terminated_at__isnull=True
+        ).update(state=InstanceState.TERMINATED, terminated_at=timezone.now())
         return self.poll(instance_id)
 
     @staticmethod
@@ -143,8 +150,14 @@ class SimulatedLauncher(Launcher):
         state = instance.state
         if state == InstanceState.PENDING and timezone.now() >= instance.ready_at:
             state = InstanceState.RUNNING
-            SimulatedInstance.objects.filter(pk=instance.pk, state=InstanceState.PENDING).update(state=state)
+            SimulatedInstance.objects.filter(pk=instance.pk, state=InstanceState.PENDING).update(
+                state=state
+            )
         connection = {}
         if state == InstanceState.RUNNING:
-            connection = {"host": f"{instance.instance_id}.sim.invalid", "port": 22, "user": "ubuntu"}
+            connection = {
+                "host": f"{instance.instance_id}.sim.invalid",
+                "port": 22,
+                "user": "ubuntu",
+            }
         return InstanceStatus(instance_id=instance.instance_id, state=state, connection=connection)

@@ -21,8 +21,13 @@ def refresh_prices(source_name: str, path: str | None = None) -> int:
 
 # acks_late + reject_on_worker_lost: a worker killed mid-launch gets the message back, and the
 # service resumes the open attempt with the same idempotency key instead of launching twice.
-@shared_task(name="brokers.launch_reservation", bind=True, acks_late=True, reject_on_worker_lost=True,
-             max_retries=MAX_LAUNCH_RETRIES)
+@shared_task(
+    name="brokers.launch_reservation",
+    bind=True,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    max_retries=MAX_LAUNCH_RETRIES,
+)
 def launch_reservation(self, reservation_id: int) -> None:
     try:
         launch.launch_reservation(reservation_id=reservation_id)
@@ -32,7 +37,7 @@ def launch_reservation(self, reservation_id: int) -> None:
         if self.request.retries >= self.max_retries:
             launch.launch_gave_up(reservation_id=reservation_id, error=str(exc))
             return
-        raise self.retry(exc=exc, countdown=min(2 ** self.request.retries, 60)) from exc
+        raise self.retry(exc=exc, countdown=min(2**self.request.retries, 60)) from exc
 
 
 @shared_task(name="brokers.poll_reservation", bind=True, acks_late=True, max_retries=None)
@@ -43,8 +48,16 @@ def poll_reservation(self, reservation_id: int) -> None:
         raise self.retry(exc=exc, countdown=POLL_INTERVAL_SECONDS) from exc
 
 
-@shared_task(name="brokers.terminate_reservation", bind=True, acks_late=True, reject_on_worker_lost=True,
-             autoretry_for=(TransientLaunchError,), retry_backoff=True, retry_backoff_max=120, max_retries=10)
+@shared_task(
+    name="brokers.terminate_reservation",
+    bind=True,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    autoretry_for=(TransientLaunchError,),
+    retry_backoff=True,
+    retry_backoff_max=120,
+    max_retries=10,
+)
 def terminate_reservation(self, reservation_id: int) -> None:
     launch.terminate_reservation(reservation_id=reservation_id)
 
@@ -55,7 +68,11 @@ def end_expired_reservations() -> int:
     ids = list(
         Reservation.objects.filter(
             reserved_until__lte=timezone.now(),
-            status__in=[ReservationStatus.PENDING, ReservationStatus.LAUNCHING, ReservationStatus.RUNNING],
+            status__in=[
+                ReservationStatus.PENDING,
+                ReservationStatus.LAUNCHING,
+                ReservationStatus.RUNNING,
+            ],
         ).values_list("pk", flat=True)
     )
     for reservation_id in ids:

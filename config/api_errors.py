@@ -95,8 +95,23 @@ def json_error_response(code: str, message: str, status_code: int) -> JsonRespon
     return JsonResponse(error_body(code, message), status=status_code)
 
 
-def api_404(request, exception=None):
-    return json_error_response("not_found", "No such endpoint.", 404)
+def page_not_found(request, exception=None):
+    """JSON for API paths, the normal page elsewhere."""
+    if request.path.startswith("/api/"):
+        return json_error_response("not_found", "No such endpoint.", 404)
+    from django.views.defaults import page_not_found as html_page_not_found
+
+    return html_page_not_found(request, exception)
+
+
+def server_error(request):
+    if request.path.startswith("/api/"):
+        return json_error_response(
+            "server_error", "Something went wrong on our side; it has been logged.", 500
+        )
+    from django.views.defaults import server_error as html_server_error
+
+    return html_server_error(request)
 
 
 def error_response(code: str, message: str, status_code: int, **extra) -> Response:

@@ -46,7 +46,9 @@ def env_int(name: str, default: int) -> int:
         raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
 
 
-def env_decimal(name: str, default: str, *, minimum: str | None = None, maximum: str | None = None) -> Decimal:
+def env_decimal(
+    name: str, default: str, *, minimum: str | None = None, maximum: str | None = None
+) -> Decimal:
     raw = os.environ.get(name) or default
     try:
         value = Decimal(raw)

@@ -40,5 +40,7 @@ def healthz(request):
         except Exception as exc:  # a health check reports every failure, whatever it is
             results[name] = f"error: {exc}"
             healthy = False
-    return JsonResponse({"status": "ok" if healthy else "unavailable", "checks": results},
-                        status=200 if healthy else 503)
+    return JsonResponse(
+        {"status": "ok" if healthy else "unavailable", "checks": results},
+        status=200 if healthy else 503,
+    )

@@ -68,7 +68,9 @@ TEMPLATES = [
 ]
 
 DATABASE_URL = env_url(
-    "DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/gpumarket", schemes=("postgres", "postgresql")
+    "DATABASE_URL",
+    "postgresql://postgres@127.0.0.1:5432/gpumarket",
+    schemes=("postgres", "postgresql"),
 )
 DATABASES = {"default": database_from_url("DATABASE_URL", DATABASE_URL)}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

@@ -27,8 +27,16 @@ api_v1 = [
         name="api-reservation-terminate",
     ),
     path("invoices/", billing_api.InvoiceListApi.as_view(), name="api-invoices"),
-    path("invoices/<int:invoice_id>/", billing_api.InvoiceDetailApi.as_view(), name="api-invoice-detail"),
-    path("invoices/<int:invoice_id>/csv/", billing_api.InvoiceCsvApi.as_view(), name="api-invoice-csv"),
+    path(
+        "invoices/<int:invoice_id>/",
+        billing_api.InvoiceDetailApi.as_view(),
+        name="api-invoice-detail",
+    ),
+    path(
+        "invoices/<int:invoice_id>/csv/",
+        billing_api.InvoiceCsvApi.as_view(),
+        name="api-invoice-csv",
+    ),
 ]
 
 urlpatterns = [
@@ -41,3 +49,6 @@ urlpatterns = [
     path("", include("marketplace.urls")),
     path("", include("billing.urls")),
 ]
+
+handler404 = "config.api_errors.page_not_found"
+handler500 = "config.api_errors.server_error"

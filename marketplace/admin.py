@@ -1,11 +1,27 @@
 from django.contrib import admin
 
-from .models import GpuModel, LaunchAttempt, Offer, OfferPrice, Provider, Quote, Reservation, ReservationEvent
+from .models import (
+    GpuModel,
+    LaunchAttempt,
+    Offer,
+    OfferPrice,
+    Provider,
+    Quote,
+    Reservation,
+    ReservationEvent,
+)
 
 
 @admin.register(GpuModel)
 class GpuModelAdmin(admin.ModelAdmin):
-    list_display = ("name", "vendor", "memory_gb", "compute_capability", "architecture", "bf16_tflops")
+    list_display = (
+        "name",
+        "vendor",
+        "memory_gb",
+        "compute_capability",
+        "architecture",
+        "bf16_tflops",
+    )
     list_filter = ("vendor",)
     search_fields = ("name",)
 
@@ -20,8 +36,20 @@ class ProviderAdmin(admin.ModelAdmin):
 
 @admin.register(Offer)
 class OfferAdmin(admin.ModelAdmin):
-    list_display = ("id", "provider", "sku", "gpu", "gpu_count", "region", "pricing", "price_per_hour",
-                    "available", "status", "suspect", "observed_at")
+    list_display = (
+        "id",
+        "provider",
+        "sku",
+        "gpu",
+        "gpu_count",
+        "region",
+        "pricing",
+        "price_per_hour",
+        "available",
+        "status",
+        "suspect",
+        "observed_at",
+    )
     list_filter = ("status", "pricing", "suspect", "provider")
     search_fields = ("sku", "region")
     raw_id_fields = ("provider", "gpu")

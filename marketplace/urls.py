@@ -8,6 +8,8 @@ urlpatterns = [
     path("reservations/", views.reservation_list, name="reservation-list"),
     path("reservations/<int:reservation_id>/", views.reservation_detail, name="reservation-detail"),
     path(
-        "reservations/<int:reservation_id>/terminate/", views.reservation_terminate, name="reservation-terminate"
+        "reservations/<int:reservation_id>/terminate/",
+        views.reservation_terminate,
+        name="reservation-terminate",
     ),
 ]

@@ -13,9 +13,9 @@ from accounts.actors import actor_for_request
 from config.api_errors import ApiError
 from marketplace.models import Offer, OfferStatus, Provider
 from marketplace.selectors.catalog import offer_search
+from marketplace.selectors.costs import reservation_cost_so_far
 from marketplace.selectors.reservations import reservations_for_org
 from marketplace.services.reservations import reservation_request_termination
-from marketplace.selectors.costs import reservation_cost_so_far
 
 PAGE_SIZE = 100
 
@@ -26,7 +26,9 @@ def home(request):
     context = {
         "offer_count": stats["offers"],
         "cheapest_gpu_hour": stats["cheapest"],
-        "provider_count": Provider.objects.filter(offers__status=OfferStatus.ACTIVE).distinct().count(),
+        "provider_count": Provider.objects.filter(offers__status=OfferStatus.ACTIVE)
+        .distinct()
+        .count(),
     }
     return render(request, "marketplace/home.html", context)
 
@@ -38,7 +40,11 @@ def offers(request):
         rows = list(offer_search(query=query, sort=sort).queryset[:PAGE_SIZE])
     except ApiError as exc:
         error = {"message": exc.message, "position": exc.extra.get("position")}
-    return render(request, "marketplace/offers.html", {"offers": rows, "q": query, "sort": sort, "error": error})
+    return render(
+        request,
+        "marketplace/offers.html",
+        {"offers": rows, "q": query, "sort": sort, "error": error},
+    )
 
 
 def _org_of(request):

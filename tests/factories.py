@@ -80,4 +80,6 @@ class KeyedOrg:
 def make_org_with_key(*, role: str = Role.OWNER, org: Organization | None = None) -> KeyedOrg:
     membership = MembershipFactory(role=Role.OWNER, **({"org": org} if org else {}))
     issued = api_key_create(org=membership.org, created_by=membership.user, name="test", role=role)
-    return KeyedOrg(user=membership.user, org=membership.org, key=issued.api_key, secret=issued.secret)
+    return KeyedOrg(
+        user=membership.user, org=membership.org, key=issued.api_key, secret=issued.secret
+    )

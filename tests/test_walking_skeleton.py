@@ -30,7 +30,9 @@ def _refresh_simulated_prices_through_worker() -> None:
 
 
 def _find_single_h100_offer(client, headers) -> dict:
-    response = client.get("/api/v1/offers/", {"q": "provider=simcloud gpu=H100 pricing=on_demand"}, **headers)
+    response = client.get(
+        "/api/v1/offers/", {"q": "provider=simcloud gpu=H100 pricing=on_demand"}, **headers
+    )
     assert response.status_code == 200, response.content
     offers = [o for o in response.json()["results"] if o["gpu_count"] == 1]
     assert offers, response.json()
@@ -41,7 +43,9 @@ def _reservation(client, headers, reservation_id) -> dict:
     return client.get(f"/api/v1/reservations/{reservation_id}/", **headers).json()
 
 
-def test_it_runs_the_whole_path_from_price_refresh_to_invoice_csv(celery_worker_process, api_client):
+def test_it_runs_the_whole_path_from_price_refresh_to_invoice_csv(
+    celery_worker_process, api_client
+):
     # given a buyer and fresh simulated prices refreshed by the worker
     buyer = make_org_with_key(role="owner")
     _refresh_simulated_prices_through_worker()
@@ -50,7 +54,10 @@ def test_it_runs_the_whole_path_from_price_refresh_to_invoice_csv(celery_worker_
 
     # when the buyer reserves it
     created = api_client.post(
-        "/api/v1/reservations/", {"offer": offer["id"], "gpus": 1, "hours": "1"}, format="json", **buyer.headers
+        "/api/v1/reservations/",
+        {"offer": offer["id"], "gpus": 1, "hours": "1"},
+        format="json",
+        **buyer.headers,
     )
     assert created.status_code == 201, created.content
     reservation_id = created.json()["id"]
@@ -58,7 +65,10 @@ def test_it_runs_the_whole_path_from_price_refresh_to_invoice_csv(celery_worker_
 
     # then the worker launches it on the simulated cloud
     running = wait_until(
-        lambda: (r := _reservation(api_client, buyer.headers, reservation_id))["status"] == "running" and r,
+        lambda: (
+            (r := _reservation(api_client, buyer.headers, reservation_id))["status"] == "running"
+            and r
+        ),
         what="the reservation to run",
     )
     assert running["connection"]["host"].endswith(".sim.invalid")
@@ -74,7 +84,11 @@ def test_it_runs_the_whole_path_from_price_refresh_to_invoice_csv(celery_worker_
 
     # then usage is metered and invoiced at exactly seconds x locked price
     line = wait_until(
-        lambda: InvoiceLine.objects.filter(reservation_id=reservation_id).select_related("invoice").first(),
+        lambda: (
+            InvoiceLine.objects.filter(reservation_id=reservation_id)
+            .select_related("invoice")
+            .first()
+        ),
         what="the invoice line",
     )
     reservation = Reservation.objects.get(pk=reservation_id)
@@ -104,14 +118,20 @@ def test_it_ends_failed_with_the_error_when_the_launch_fails(celery_worker_proce
 
     # when the buyer reserves
     created = api_client.post(
-        "/api/v1/reservations/", {"offer": offer["id"], "hours": "2"}, format="json", **buyer.headers
+        "/api/v1/reservations/",
+        {"offer": offer["id"], "hours": "2"},
+        format="json",
+        **buyer.headers,
     )
     assert created.status_code == 201, created.content
     reservation_id = created.json()["id"]
 
     # then it ends failed, with the error and the attempt recorded, and the capacity returned
     failed = wait_until(
-        lambda: (r := _reservation(api_client, buyer.headers, reservation_id))["status"] == "failed" and r,
+        lambda: (
+            (r := _reservation(api_client, buyer.headers, reservation_id))["status"] == "failed"
+            and r
+        ),
         what="the reservation to fail",
     )
     assert "insufficient capacity" in failed["failure_reason"]

@@ -29,7 +29,9 @@ def test_it_issues_a_key_shown_once_and_stored_hashed(api_client):
     membership = MembershipFactory()
     api_client.force_authenticate(membership.user)
     response = api_client.post(
-        "/api/v1/api-keys/", {"org": membership.org.pk, "name": "ci", "role": "buyer"}, format="json"
+        "/api/v1/api-keys/",
+        {"org": membership.org.pk, "name": "ci", "role": "buyer"},
+        format="json",
     )
     assert response.status_code == 201
     body = response.json()
@@ -37,7 +39,9 @@ def test_it_issues_a_key_shown_once_and_stored_hashed(api_client):
     stored = ApiKey.objects.get(pk=body["id"])
     assert stored.key_hash == hash_key(secret) and secret not in stored.key_hash
     assert secret.startswith(f"gpm_{stored.prefix}_")
-    listed = api_client.get("/api/v1/api-keys/", HTTP_X_ORG=str(membership.org.pk)).json()["results"]
+    listed = api_client.get("/api/v1/api-keys/", HTTP_X_ORG=str(membership.org.pk)).json()[
+        "results"
+    ]
     assert [k["prefix"] for k in listed] == [stored.prefix]
     assert "key" not in listed[0]
 
@@ -68,7 +72,9 @@ def test_it_refuses_keys_for_an_org_the_caller_does_not_manage(api_client):
     outsider = make_org_with_key(role="owner")
     victim = MembershipFactory()
     response = api_client.post(
-        "/api/v1/api-keys/", {"org": victim.org.pk, "name": "x", "role": "owner"}, format="json",
+        "/api/v1/api-keys/",
+        {"org": victim.org.pk, "name": "x", "role": "owner"},
+        format="json",
         **outsider.headers,
     )
     assert response.status_code == 403

@@ -5,83 +5,158 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('accounts', '0001_initial'),
-        ('marketplace', '0001_initial'),
+        ("accounts", "0001_initial"),
+        ("marketplace", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Invoice',
+            name="Invoice",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('period_start', models.DateTimeField()),
-                ('period_end', models.DateTimeField(help_text='Exclusive: the period is [start, end).')),
-                ('currency', models.CharField(default='USD', max_length=3)),
-                ('status', models.CharField(choices=[('draft', 'Draft'), ('finalized', 'Finalized'), ('paid', 'Paid'), ('void', 'Void')], default='draft', max_length=20)),
-                ('number', models.CharField(blank=True, max_length=30, null=True, unique=True)),
-                ('total', models.DecimalField(decimal_places=2, default=0, max_digits=16)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('org', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='invoices', to='accounts.organization')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("period_start", models.DateTimeField()),
+                (
+                    "period_end",
+                    models.DateTimeField(help_text="Exclusive: the period is [start, end)."),
+                ),
+                ("currency", models.CharField(default="USD", max_length=3)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("draft", "Draft"),
+                            ("finalized", "Finalized"),
+                            ("paid", "Paid"),
+                            ("void", "Void"),
+                        ],
+                        default="draft",
+                        max_length=20,
+                    ),
+                ),
+                ("number", models.CharField(blank=True, max_length=30, null=True, unique=True)),
+                ("total", models.DecimalField(decimal_places=2, default=0, max_digits=16)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "org",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="invoices",
+                        to="accounts.organization",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-period_start', '-id'],
+                "ordering": ["-period_start", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='InvoiceLine',
+            name="InvoiceLine",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('description', models.CharField(max_length=300)),
-                ('seconds', models.PositiveIntegerField()),
-                ('price_per_hour', models.DecimalField(decimal_places=6, max_digits=14)),
-                ('amount', models.DecimalField(decimal_places=2, max_digits=16)),
-                ('invoice', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='lines', to='billing.invoice')),
-                ('reservation', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='marketplace.reservation')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("description", models.CharField(max_length=300)),
+                ("seconds", models.PositiveIntegerField()),
+                ("price_per_hour", models.DecimalField(decimal_places=6, max_digits=14)),
+                ("amount", models.DecimalField(decimal_places=2, max_digits=16)),
+                (
+                    "invoice",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="lines",
+                        to="billing.invoice",
+                    ),
+                ),
+                (
+                    "reservation",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="marketplace.reservation",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['id'],
+                "ordering": ["id"],
             },
         ),
         migrations.CreateModel(
-            name='UsageRecord',
+            name="UsageRecord",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('interval_start', models.DateTimeField()),
-                ('interval_end', models.DateTimeField()),
-                ('seconds', models.PositiveIntegerField()),
-                ('price_per_hour', models.DecimalField(decimal_places=6, max_digits=14)),
-                ('currency', models.CharField(max_length=3)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('org', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='usage', to='accounts.organization')),
-                ('reservation', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='usage', to='marketplace.reservation')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("interval_start", models.DateTimeField()),
+                ("interval_end", models.DateTimeField()),
+                ("seconds", models.PositiveIntegerField()),
+                ("price_per_hour", models.DecimalField(decimal_places=6, max_digits=14)),
+                ("currency", models.CharField(max_length=3)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "org",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="usage",
+                        to="accounts.organization",
+                    ),
+                ),
+                (
+                    "reservation",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="usage",
+                        to="marketplace.reservation",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['reservation', 'interval_start'],
+                "ordering": ["reservation", "interval_start"],
             },
         ),
         migrations.AddConstraint(
-            model_name='invoice',
-            constraint=models.UniqueConstraint(condition=models.Q(('status', 'draft')), fields=('org', 'period_start', 'currency'), name='uniq_draft_invoice_per_period'),
+            model_name="invoice",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("status", "draft")),
+                fields=("org", "period_start", "currency"),
+                name="uniq_draft_invoice_per_period",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='invoiceline',
-            constraint=models.UniqueConstraint(fields=('invoice', 'reservation', 'price_per_hour'), name='uniq_invoice_line'),
+            model_name="invoiceline",
+            constraint=models.UniqueConstraint(
+                fields=("invoice", "reservation", "price_per_hour"), name="uniq_invoice_line"
+            ),
         ),
         migrations.AddIndex(
-            model_name='usagerecord',
-            index=models.Index(fields=['org', 'interval_start'], name='usage_org_start'),
+            model_name="usagerecord",
+            index=models.Index(fields=["org", "interval_start"], name="usage_org_start"),
         ),
         migrations.AddConstraint(
-            model_name='usagerecord',
-            constraint=models.UniqueConstraint(fields=('reservation', 'interval_start'), name='uniq_usage_interval'),
+            model_name="usagerecord",
+            constraint=models.UniqueConstraint(
+                fields=("reservation", "interval_start"), name="uniq_usage_interval"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='usagerecord',
-            constraint=models.CheckConstraint(condition=models.Q(('interval_end__gt', models.F('interval_start'))), name='usage_positive'),
+            model_name="usagerecord",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("interval_end__gt", models.F("interval_start"))),
+                name="usage_positive",
+            ),
         ),
     ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 from datetime import datetime
+from decimal import Decimal
 
 from django.db import IntegrityError, transaction
 from django.db.models import Sum
@@ -19,7 +20,10 @@ def _draft_for(org_id: int, period_start: datetime, currency: str) -> Invoice:
     try:
         with transaction.atomic():
             invoice, _ = Invoice.objects.get_or_create(
-                org_id=org_id, period_start=period_start, currency=currency, status=InvoiceStatus.DRAFT,
+                org_id=org_id,
+                period_start=period_start,
+                currency=currency,
+                status=InvoiceStatus.DRAFT,
                 defaults=defaults,
             )
     except IntegrityError:  # a concurrent refresh created it
@@ -33,7 +37,9 @@ def _draft_for(org_id: int, period_start: datetime, currency: str) -> Invoice:
 def invoice_draft_refresh(*, org_id: int, period_start: datetime, currency: str = "USD") -> Invoice:
     """Rebuild the draft's lines: one per reservation and locked price, amount rounded once."""
     period_start = month_start(period_start)
-    invoice = Invoice.objects.select_for_update().get(pk=_draft_for(org_id, period_start, currency).pk)
+    invoice = Invoice.objects.select_for_update().get(
+        pk=_draft_for(org_id, period_start, currency).pk
+    )
     usage = (
         UsageRecord.objects.filter(
             org_id=org_id,
@@ -58,14 +64,22 @@ def invoice_draft_refresh(*, org_id: int, period_start: datetime, currency: str 
         for row in usage
     ]
     InvoiceLine.objects.bulk_create(lines)
-    invoice.total = sum((line.amount for line in lines), start=round_amount(0, currency))
+    invoice.total = sum((line.amount for line in lines), start=round_amount(Decimal(0), currency))
     invoice.save(update_fields=["total", "updated_at"])
     return invoice
 
 
 CSV_HEADER = [
-    "invoice", "period_start", "period_end", "currency", "line", "reservation", "description",
-    "seconds", "price_per_hour", "amount",
+    "invoice",
+    "period_start",
+    "period_end",
+    "currency",
+    "line",
+    "reservation",
+    "description",
+    "seconds",
+    "price_per_hour",
+    "amount",
 ]
 
 
@@ -75,10 +89,20 @@ def invoice_csv(*, invoice: Invoice) -> str:
     writer.writerow(CSV_HEADER)
     label = invoice.number or f"DRAFT-{invoice.pk}"
     for line in invoice.lines.all():
-        writer.writerow([
-            label, invoice.period_start.isoformat(), invoice.period_end.isoformat(), invoice.currency,
-            line.pk, line.reservation_id, line.description, line.seconds, line.price_per_hour, line.amount,
-        ])
+        writer.writerow(
+            [
+                label,
+                invoice.period_start.isoformat(),
+                invoice.period_end.isoformat(),
+                invoice.currency,
+                line.pk,
+                line.reservation_id,
+                line.description,
+                line.seconds,
+                line.price_per_hour,
+                line.amount,
+            ]
+        )
     return buffer.getvalue()
 
 
@@ -91,13 +115,15 @@ def reservation_meter_and_invoice(*, reservation_id: int) -> int:
     created = usage_record_for_reservation(reservation_id=reservation_id)
     periods = {
         (org_id, month_start(start), currency)
-        for org_id, start, currency in UsageRecord.objects.filter(reservation_id=reservation_id).values_list(
-            "org_id", "interval_start", "currency"
-        )
+        for org_id, start, currency in UsageRecord.objects.filter(
+            reservation_id=reservation_id
+        ).values_list("org_id", "interval_start", "currency")
     }
     for org_id, period_start, currency in sorted(periods):
-        if not Invoice.objects.filter(
-            org_id=org_id, period_start=period_start, currency=currency
-        ).exclude(status=InvoiceStatus.DRAFT).exists():
+        if (
+            not Invoice.objects.filter(org_id=org_id, period_start=period_start, currency=currency)
+            .exclude(status=InvoiceStatus.DRAFT)
+            .exists()
+        ):
             invoice_draft_refresh(org_id=org_id, period_start=period_start, currency=currency)
     return len(created)

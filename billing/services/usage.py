@@ -46,7 +46,9 @@ def _covered_until(reservation: Reservation) -> datetime:
     return last_end or reservation.running_since
 
 
-def usage_record_for_reservation(*, reservation_id: int, now: datetime | None = None) -> list[UsageRecord]:
+def usage_record_for_reservation(
+    *, reservation_id: int, now: datetime | None = None
+) -> list[UsageRecord]:
     """Record the reservation's usage up to now (or its end). Returns the new intervals."""
     reservation = Reservation.objects.filter(pk=reservation_id, status__in=METERED_STATUSES).first()
     if reservation is None or reservation.running_since is None:
@@ -64,7 +66,9 @@ def usage_record_for_reservation(*, reservation_id: int, now: datetime | None = 
     return created
 
 
-def _insert_interval(reservation: Reservation, start: datetime, end: datetime) -> UsageRecord | None:
+def _insert_interval(
+    reservation: Reservation, start: datetime, end: datetime
+) -> UsageRecord | None:
     try:
         with transaction.atomic():
             return UsageRecord.objects.create(
@@ -82,5 +86,6 @@ def _insert_interval(reservation: Reservation, start: datetime, end: datetime) -
 
 def reservations_to_meter():
     return Reservation.objects.filter(
-        status__in=(ReservationStatus.RUNNING, ReservationStatus.TERMINATING), running_since__isnull=False
+        status__in=(ReservationStatus.RUNNING, ReservationStatus.TERMINATING),
+        running_since__isnull=False,
     ).values_list("pk", flat=True)

@@ -6,6 +6,7 @@ state it expects, and passes the launcher an idempotency key per attempt.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 
 from brokers.launchers.base import (
@@ -36,7 +37,11 @@ class PollAgain(Exception):
 
 
 def _load(reservation_id: int) -> Reservation | None:
-    return Reservation.objects.select_related("offer", "offer__provider").filter(pk=reservation_id).first()
+    return (
+        Reservation.objects.select_related("offer", "offer__provider")
+        .filter(pk=reservation_id)
+        .first()
+    )
 
 
 def _spec(reservation: Reservation, attempt_number: int) -> LaunchSpec:
@@ -67,11 +72,15 @@ def launch_reservation(*, reservation_id: int) -> None:
     try:
         status = launcher.launch(_spec(reservation, attempt.number))
     except CapacityError as exc:
-        launch_attempt_close(attempt=attempt, outcome=LaunchOutcome.NO_CAPACITY, error=str(exc), scope=exc.scope)
+        launch_attempt_close(
+            attempt=attempt, outcome=LaunchOutcome.NO_CAPACITY, error=str(exc), scope=exc.scope
+        )
         _fail(reservation_id, f"No capacity: {exc}")
         return
     except PermanentLaunchError as exc:
-        launch_attempt_close(attempt=attempt, outcome=LaunchOutcome.PERMANENT_ERROR, error=str(exc), scope=exc.scope)
+        launch_attempt_close(
+            attempt=attempt, outcome=LaunchOutcome.PERMANENT_ERROR, error=str(exc), scope=exc.scope
+        )
         _fail(reservation_id, f"Launch failed: {exc}")
         return
     _record_instance(reservation_id, status)
@@ -96,7 +105,9 @@ def _fail(reservation_id: int, reason: str) -> None:
 
 
 def _record_instance(reservation_id: int, status: InstanceStatus) -> None:
-    Reservation.objects.filter(pk=reservation_id, instance_id="").update(instance_id=status.instance_id)
+    Reservation.objects.filter(pk=reservation_id, instance_id="").update(
+        instance_id=status.instance_id
+    )
 
 
 def _apply_status(reservation_id: int, status: InstanceStatus, *, attempt=None) -> None:
@@ -106,15 +117,18 @@ def _apply_status(reservation_id: int, status: InstanceStatus, *, attempt=None) 
     if status.state == InstanceState.RUNNING:
         if attempt is not None:
             launch_attempt_close(attempt=attempt, outcome=LaunchOutcome.SUCCEEDED)
-        try:
+        # IllegalTransition: the buyer asked to terminate meanwhile; the terminate task ends it.
+        with contextlib.suppress(IllegalTransition):
             reservation_mark_running(
-                reservation_id=reservation_id, instance_id=status.instance_id, connection=status.connection
+                reservation_id=reservation_id,
+                instance_id=status.instance_id,
+                connection=status.connection,
             )
-        except IllegalTransition:
-            pass  # the buyer asked to terminate meanwhile: the terminate task handles it
         return
     if attempt is not None:
-        launch_attempt_close(attempt=attempt, outcome=LaunchOutcome.PERMANENT_ERROR, error=status.detail)
+        launch_attempt_close(
+            attempt=attempt, outcome=LaunchOutcome.PERMANENT_ERROR, error=status.detail
+        )
     _fail(reservation_id, f"Instance {status.state}: {status.detail}")
 
 

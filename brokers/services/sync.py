@@ -143,14 +143,19 @@ def refresh_source(
         if on_progress:
             on_progress(sync.rows_read)
     if source.complete and not source_failed and normaliser.providers.ids:
-        counts.withdrawn = offers_withdraw_unseen(provider_ids=normaliser.providers.ids, seen_since=started)
+        counts.withdrawn = offers_withdraw_unseen(
+            provider_ids=normaliser.providers.ids, seen_since=started
+        )
     offers_mark_stale(
-        provider_ids=normaliser.providers.ids, max_age=timedelta(seconds=source.freshness_limit_seconds)
+        provider_ids=normaliser.providers.ids,
+        max_age=timedelta(seconds=source.freshness_limit_seconds),
     )
     return _finish(sync, counts, normaliser, errors)
 
 
-def _finish(sync: PriceSync, counts: UpsertCounts, normaliser: Normaliser, errors: list[dict]) -> PriceSync:
+def _finish(
+    sync: PriceSync, counts: UpsertCounts, normaliser: Normaliser, errors: list[dict]
+) -> PriceSync:
     sync.created, sync.updated = counts.created, counts.updated
     sync.unchanged, sync.withdrawn = counts.unchanged, counts.withdrawn
     sync.rows_skipped = normaliser.skipped
@@ -162,5 +167,8 @@ def _finish(sync: PriceSync, counts: UpsertCounts, normaliser: Normaliser, error
         sync.status = SyncStatus.PARTIAL if errors else SyncStatus.SUCCEEDED
     sync.finished_at = timezone.now()
     sync.save()
-    logger.info("price sync finished", extra={"source": sync.source, "sync_id": sync.pk, "status": sync.status})
+    logger.info(
+        "price sync finished",
+        extra={"source": sync.source, "sync_id": sync.pk, "status": sync.status},
+    )
     return sync

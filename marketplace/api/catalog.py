@@ -22,7 +22,9 @@ def gpu_to_dict(gpu) -> dict:
         "architecture": gpu.architecture,
         "superchip": gpu.superchip,
         "bf16_tflops": None if gpu.bf16_tflops is None else str(gpu.bf16_tflops),
-        "relative_throughput": None if gpu.relative_throughput is None else str(gpu.relative_throughput),
+        "relative_throughput": None
+        if gpu.relative_throughput is None
+        else str(gpu.relative_throughput),
         "aliases": gpu.aliases,
     }
 
@@ -41,8 +43,12 @@ class OfferListApi(APIView):
 
     @extend_schema(
         parameters=[
-            OpenApiParameter("q", str, description="Filter, e.g. `gpu=H100 gpus>=8 price<30`. See docs/."),
-            OpenApiParameter("sort", str, description="Sort keys, `-` for descending: `gpu_price,-gpus`."),
+            OpenApiParameter(
+                "q", str, description="Filter, e.g. `gpu=H100 gpus>=8 price<30`. See docs/."
+            ),
+            OpenApiParameter(
+                "sort", str, description="Sort keys, `-` for descending: `gpu_price,-gpus`."
+            ),
             OpenApiParameter("limit", int, description="Page size, 1..500 (default 50)."),
             OpenApiParameter("cursor", str, description="The `next` cursor of the previous page."),
         ]

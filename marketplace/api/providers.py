@@ -36,7 +36,9 @@ class ProviderListCreateApi(APIView):
     @extend_schema(responses=ProviderOutput(many=True))
     def get(self, request):
         actor = actor_for_request(request)
-        return Response({"results": ProviderOutput(providers_for_org(org=actor.org), many=True).data})
+        return Response(
+            {"results": ProviderOutput(providers_for_org(org=actor.org), many=True).data}
+        )
 
     @extend_schema(request=ProviderInput, responses={201: ProviderOutput})
     def post(self, request):
@@ -47,9 +49,14 @@ class ProviderListCreateApi(APIView):
         actor.require("manage_org")
         try:
             provider = provider_register(
-                org=actor.org, name=data["name"], slug=data["slug"], webhook_url=data.get("webhook_url", "")
+                org=actor.org,
+                name=data["name"],
+                slug=data["slug"],
+                webhook_url=data.get("webhook_url", ""),
             )
         except IntegrityError:
-            raise ApiError("slug_taken", f"The provider slug {data['slug']!r} is taken.", status_code=409) from None
+            raise ApiError(
+                "slug_taken", f"The provider slug {data['slug']!r} is taken.", status_code=409
+            ) from None
         body = ProviderOutput(provider).data | {"webhook_secret": provider.webhook_secret}
         return Response(body, status=status.HTTP_201_CREATED)

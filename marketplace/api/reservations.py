@@ -27,7 +27,11 @@ class ReservationInput(StrictSerializer):
     offer = serializers.IntegerField(required=False, min_value=1)
     gpus = serializers.IntegerField(required=False, min_value=1, max_value=4096)
     hours = serializers.DecimalField(
-        required=False, max_digits=10, decimal_places=4, min_value=Decimal("0.0167"), max_value=MAX_HOURS
+        required=False,
+        max_digits=10,
+        decimal_places=4,
+        min_value=Decimal("0.0167"),
+        max_value=MAX_HOURS,
     )
     max_price_per_hour = serializers.DecimalField(
         required=False, max_digits=14, decimal_places=6, min_value=Decimal(0)
@@ -93,12 +97,21 @@ def _quote_request(actor, data, idempotency_key) -> tuple[ReservationRequest, De
     if quote is None:
         raise ApiError("not_found", "No such quote.", status_code=404)
     if quote.expires_at <= timezone.now():
-        raise ApiError("quote_expired", "The quote's price lock has expired; ask for a new quote.", status_code=409)
+        raise ApiError(
+            "quote_expired",
+            "The quote's price lock has expired; ask for a new quote.",
+            status_code=409,
+        )
     if len(quote.legs) != 1:
-        raise ApiError("split_quote_unsupported", "Reserve split plans leg by leg for now.", status_code=400)
+        raise ApiError(
+            "split_quote_unsupported", "Reserve split plans leg by leg for now.", status_code=400
+        )
     leg = quote.legs[0]
     request = ReservationRequest(
-        offer_id=int(leg["offer"]), gpus=int(leg["gpus"]), hours=quote.hours, idempotency_key=idempotency_key
+        offer_id=int(leg["offer"]),
+        gpus=int(leg["gpus"]),
+        hours=quote.hours,
+        idempotency_key=idempotency_key,
     )
     return request, Decimal(str(leg["price_per_hour"])), quote
 
@@ -136,7 +149,11 @@ class ReservationListCreateApi(APIView):
                 auto_relaunch=data["auto_relaunch"],
             )
         reservation, created = reservation_create(
-            org=actor.org, user=request.user, request=reservation_request, price_override=price, quote=quote
+            org=actor.org,
+            user=request.user,
+            request=reservation_request,
+            price_override=price,
+            quote=quote,
         )
         reservation = reservation_for_org(org=actor.org, reservation_id=reservation.pk)
         code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
@@ -148,7 +165,9 @@ def _get_own(request, reservation_id: int) -> Reservation:
     actor.require("read_reservations")
     reservation = reservations_for_org(org=actor.org).filter(pk=reservation_id).first()
     if reservation is None:
-        raise ApiError("not_found", f"Reservation {reservation_id} does not exist.", status_code=404)
+        raise ApiError(
+            "not_found", f"Reservation {reservation_id} does not exist.", status_code=404
+        )
     return reservation
 
 

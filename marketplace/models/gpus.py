@@ -31,7 +31,9 @@ class GpuModel(models.Model):
     class Meta:
         ordering = ["vendor", "name", "memory_gb"]
         constraints = [
-            models.UniqueConstraint(fields=["vendor", "name", "memory_gb"], name="uniq_gpu_vendor_name_memory")
+            models.UniqueConstraint(
+                fields=["vendor", "name", "memory_gb"], name="uniq_gpu_vendor_name_memory"
+            )
         ]
 
     def __str__(self) -> str:

@@ -23,12 +23,18 @@ class Provider(models.Model):
     )
     # Registry name of the launcher that starts instances for this provider ("" = none).
     launcher = models.CharField(max_length=40, blank=True)
-    config = models.JSONField(default=dict, blank=True, help_text="Launcher settings (never secrets).")
+    config = models.JSONField(
+        default=dict, blank=True, help_text="Launcher settings (never secrets)."
+    )
     webhook_url = models.URLField(blank=True)
     webhook_secret = models.CharField(max_length=100, blank=True)
     # Rates for all-in quotes; documented defaults where a provider publishes none.
-    disk_price_per_gb_month = models.DecimalField(max_digits=12, decimal_places=6, default=Decimal("0.10"))
-    egress_price_per_gb = models.DecimalField(max_digits=12, decimal_places=6, default=Decimal("0.01"))
+    disk_price_per_gb_month = models.DecimalField(
+        max_digits=12, decimal_places=6, default=Decimal("0.10")
+    )
+    egress_price_per_gb = models.DecimalField(
+        max_digits=12, decimal_places=6, default=Decimal("0.01")
+    )
     boot_seconds = models.PositiveIntegerField(default=120, help_text="Billed start-up time.")
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)

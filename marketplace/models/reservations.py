@@ -34,9 +34,13 @@ def sources_of(target: str) -> list[str]:
 
 
 class Reservation(models.Model):
-    org = models.ForeignKey("accounts.Organization", on_delete=models.PROTECT, related_name="reservations")
+    org = models.ForeignKey(
+        "accounts.Organization", on_delete=models.PROTECT, related_name="reservations"
+    )
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL)
-    offer = models.ForeignKey("marketplace.Offer", on_delete=models.PROTECT, related_name="reservations")
+    offer = models.ForeignKey(
+        "marketplace.Offer", on_delete=models.PROTECT, related_name="reservations"
+    )
     quote = models.ForeignKey("marketplace.Quote", null=True, blank=True, on_delete=models.SET_NULL)
     gpus = models.PositiveIntegerField()
     units = models.PositiveIntegerField(help_text="Instances of the offer's sku.")
@@ -45,7 +49,11 @@ class Reservation(models.Model):
     price_per_hour = models.DecimalField(max_digits=14, decimal_places=6)
     currency = models.CharField(max_length=3, default="USD")
     max_price_per_hour = models.DecimalField(
-        max_digits=14, decimal_places=6, null=True, blank=True, help_text="Buyer's limit for failover."
+        max_digits=14,
+        decimal_places=6,
+        null=True,
+        blank=True,
+        help_text="Buyer's limit for failover.",
     )
     status = models.CharField(max_length=20, choices=ReservationStatus.choices, default=S.PENDING)
     idempotency_key = models.CharField(max_length=200, blank=True)
@@ -93,6 +101,9 @@ class ReservationEvent(models.Model):
     class Meta:
         ordering = ["at", "id"]
 
+    def __str__(self) -> str:
+        return f"{self.reservation_id}: {self.from_status or '-'} -> {self.to_status}"
+
 
 class LaunchOutcome(models.TextChoices):
     STARTED = "started", "Started"
@@ -106,7 +117,9 @@ class LaunchAttempt(models.Model):
     reservation = models.ForeignKey(Reservation, on_delete=models.CASCADE, related_name="attempts")
     offer = models.ForeignKey("marketplace.Offer", on_delete=models.PROTECT, related_name="+")
     number = models.PositiveSmallIntegerField()
-    outcome = models.CharField(max_length=20, choices=LaunchOutcome.choices, default=LaunchOutcome.STARTED)
+    outcome = models.CharField(
+        max_length=20, choices=LaunchOutcome.choices, default=LaunchOutcome.STARTED
+    )
     error = models.TextField(blank=True)
     scope = models.CharField(max_length=20, blank=True, help_text="zone, region or provider")
     started_at = models.DateTimeField()
@@ -115,5 +128,10 @@ class LaunchAttempt(models.Model):
     class Meta:
         ordering = ["reservation", "number"]
         constraints = [
-            models.UniqueConstraint(fields=["reservation", "number"], name="uniq_launch_attempt_number")
+            models.UniqueConstraint(
+                fields=["reservation", "number"], name="uniq_launch_attempt_number"
+            )
         ]
+
+    def __str__(self) -> str:
+        return f"{self.reservation_id} attempt {self.number}: {self.outcome}"

@@ -45,7 +45,9 @@ def parse_sort(sort: str) -> list[tuple[str, bool]]:
         descending = key.startswith("-")
         name = key.lstrip("-")
         if name not in SORTABLE:
-            raise ApiError("invalid_sort", f"Cannot sort by {name!r}. Sortable: {', '.join(SORTABLE)}.")
+            raise ApiError(
+                "invalid_sort", f"Cannot sort by {name!r}. Sortable: {', '.join(SORTABLE)}."
+            )
         order.append((SORTABLE[name], descending))
     return order + [("id", False)]
 
@@ -66,7 +68,9 @@ def _simple_filter(query: str) -> tuple[Q, bool]:
     for term in query.split():
         field, sep, value = term.partition("=")
         if not sep or field not in SIMPLE_FIELDS:
-            raise ApiError("invalid_query", f"Cannot understand {term!r}.", position=query.find(term))
+            raise ApiError(
+                "invalid_query", f"Cannot understand {term!r}.", position=query.find(term)
+            )
         mentions_status |= field == "status"
         condition &= Q(**{SIMPLE_FIELDS[field]: value})
     return condition, mentions_status

@@ -8,7 +8,9 @@ from marketplace.models import Reservation, ReservationStatus
 
 
 def reservations_for_org(*, org) -> QuerySet[Reservation]:
-    return Reservation.objects.filter(org=org).select_related("offer", "offer__provider", "offer__gpu")
+    return Reservation.objects.filter(org=org).select_related(
+        "offer", "offer__provider", "offer__gpu"
+    )
 
 
 def reservation_for_org(*, org, reservation_id) -> Reservation:

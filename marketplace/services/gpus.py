@@ -21,7 +21,9 @@ def gpu_catalog_sync() -> int:
         }
         row = existing.get(spec.key)
         if row is None:
-            to_create.append(GpuModel(vendor=spec.vendor, name=spec.name, memory_gb=spec.memory_gb, **fields))
+            to_create.append(
+                GpuModel(vendor=spec.vendor, name=spec.name, memory_gb=spec.memory_gb, **fields)
+            )
         elif any(getattr(row, k) != v for k, v in fields.items()):
             for key, value in fields.items():
                 setattr(row, key, value)

@@ -168,7 +168,8 @@ def _write_offers(offers: list[Offer]) -> None:
         offers,
         update_conflicts=True,
         unique_fields=["provider", "sku", "region", "zone", "pricing"],
-        update_fields=[f.removesuffix("_id") for f in MUTABLE_FIELDS] + ["observed_at", "status", "extra"],
+        update_fields=[f.removesuffix("_id") for f in MUTABLE_FIELDS]
+        + ["observed_at", "status", "extra"],
     )
 
 
@@ -194,7 +195,9 @@ def offers_withdraw_unseen(*, provider_ids: Iterable[int], seen_since: datetime)
     )
 
 
-def offers_mark_stale(*, provider_ids: Iterable[int], max_age: timedelta, now: datetime | None = None) -> int:
+def offers_mark_stale(
+    *, provider_ids: Iterable[int], max_age: timedelta, now: datetime | None = None
+) -> int:
     cutoff = (now or timezone.now()) - max_age
     return Offer.objects.filter(
         provider_id__in=list(provider_ids), status=OfferStatus.ACTIVE, observed_at__lt=cutoff

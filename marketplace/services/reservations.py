@@ -78,11 +78,13 @@ def _units_for(offer: Offer, gpus: int | None) -> int:
 def _take_capacity(offer: Offer, units: int) -> Offer:
     """Take `units` of the offer's capacity or fail: one conditional UPDATE, so concurrent
     requests can never oversell (the row lock serialises them; the WHERE re-checks)."""
-    taken = Offer.objects.filter(pk=offer.pk, status=OfferStatus.ACTIVE, available__gte=units).update(
-        available=F("available") - units
-    )
+    taken = Offer.objects.filter(
+        pk=offer.pk, status=OfferStatus.ACTIVE, available__gte=units
+    ).update(available=F("available") - units)
     if not taken:
-        raise ApiError("capacity_unavailable", "That capacity is no longer available.", status_code=409)
+        raise ApiError(
+            "capacity_unavailable", "That capacity is no longer available.", status_code=409
+        )
     return Offer.objects.select_related("provider").get(pk=offer.pk)
 
 
@@ -99,10 +101,13 @@ def _get_reservable_offer(offer_id: int) -> Offer:
     return offer
 
 
-def reservation_create(*, org, user, request: ReservationRequest, price_override: Decimal | None = None,
-                       quote=None) -> tuple[Reservation, bool]:
+def reservation_create(
+    *, org, user, request: ReservationRequest, price_override: Decimal | None = None, quote=None
+) -> tuple[Reservation, bool]:
     """Returns (reservation, created). A repeated Idempotency-Key returns the first one."""
-    fingerprint = request_fingerprint(request.__dict__ | {"quote": str(quote.pk) if quote else None})
+    fingerprint = request_fingerprint(
+        request.__dict__ | {"quote": str(quote.pk) if quote else None}
+    )
     existing = _find_idempotent(org, request.idempotency_key, fingerprint)
     if existing is not None:
         return existing, False
@@ -158,12 +163,15 @@ def _record_event(reservation, from_status, to_status, message="", *, at=None, d
 
 
 def _release_capacity(reservation: Reservation) -> None:
-    Offer.objects.filter(pk=reservation.offer_id).update(available=F("available") + reservation.units)
+    Offer.objects.filter(pk=reservation.offer_id).update(
+        available=F("available") + reservation.units
+    )
 
 
 @transaction.atomic
-def reservation_transition(*, reservation_id: int, to: str, message: str = "", data: dict | None = None,
-                           **fields) -> Reservation:
+def reservation_transition(
+    *, reservation_id: int, to: str, message: str = "", data: dict | None = None, **fields
+) -> Reservation:
     """Move a reservation to `to` if the state machine allows it; raise IllegalTransition
     otherwise. The row lock makes concurrent moves (a worker and a user) take turns."""
     reservation = Reservation.objects.select_for_update().get(pk=reservation_id)
@@ -181,11 +189,14 @@ def reservation_transition(*, reservation_id: int, to: str, message: str = "", d
 
 
 def reservation_start_launch(*, reservation_id: int) -> Reservation:
-    return reservation_transition(reservation_id=reservation_id, to=S.LAUNCHING, message="Launching.")
+    return reservation_transition(
+        reservation_id=reservation_id, to=S.LAUNCHING, message="Launching."
+    )
 
 
-def reservation_mark_running(*, reservation_id: int, instance_id: str, connection: dict,
-                             at: datetime | None = None) -> Reservation:
+def reservation_mark_running(
+    *, reservation_id: int, instance_id: str, connection: dict, at: datetime | None = None
+) -> Reservation:
     return reservation_transition(
         reservation_id=reservation_id,
         to=S.RUNNING,
@@ -210,16 +221,23 @@ def reservation_mark_failed(*, reservation_id: int, reason: str) -> Reservation:
 
 
 @transaction.atomic
-def reservation_request_termination(*, reservation: Reservation, reason: str = "Terminated on request.") -> Reservation:
+def reservation_request_termination(
+    *, reservation: Reservation, reason: str = "Terminated on request."
+) -> Reservation:
     """A buyer (or the scheduler) asks to end a reservation. Never launched: ends now.
     Launching or running: the worker terminates the instance, then marks it terminated."""
     current = Reservation.objects.select_for_update().get(pk=reservation.pk)
     if current.status == S.PENDING:
         return reservation_transition(
-            reservation_id=current.pk, to=S.TERMINATED, message=reason, ended_at=whole_seconds(timezone.now())
+            reservation_id=current.pk,
+            to=S.TERMINATED,
+            message=reason,
+            ended_at=whole_seconds(timezone.now()),
         )
     if current.status in (S.LAUNCHING, S.RUNNING):
-        current = reservation_transition(reservation_id=current.pk, to=S.TERMINATING, message=reason)
+        current = reservation_transition(
+            reservation_id=current.pk, to=S.TERMINATING, message=reason
+        )
         enqueue_on_commit(TERMINATE_RESERVATION, current.pk)
         return current
     if current.status == S.TERMINATING:
@@ -229,10 +247,14 @@ def reservation_request_termination(*, reservation: Reservation, reason: str = "
     )
 
 
-def reservation_mark_terminated(*, reservation_id: int, at: datetime | None = None,
-                                message: str = "Instance terminated.") -> Reservation:
+def reservation_mark_terminated(
+    *, reservation_id: int, at: datetime | None = None, message: str = "Instance terminated."
+) -> Reservation:
     reservation = reservation_transition(
-        reservation_id=reservation_id, to=S.TERMINATED, message=message, ended_at=whole_seconds(at or timezone.now())
+        reservation_id=reservation_id,
+        to=S.TERMINATED,
+        message=message,
+        ended_at=whole_seconds(at or timezone.now()),
     )
     enqueue_on_commit(RECORD_RESERVATION_USAGE, reservation.pk)
     return reservation

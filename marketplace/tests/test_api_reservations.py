@@ -20,7 +20,12 @@ def test_it_reserves_an_offer_locking_its_price_and_taking_capacity(api_client):
     response = _reserve(api_client, buyer, {"offer": offer.pk, "gpus": 4, "hours": "1.5"})
     assert response.status_code == 201, response.content
     body = response.json()
-    assert (body["status"], body["gpus"], body["units"], body["price_per_hour"]) == ("pending", 4, 2, "10.000000")
+    assert (body["status"], body["gpus"], body["units"], body["price_per_hour"]) == (
+        "pending",
+        4,
+        2,
+        "10.000000",
+    )
     offer.refresh_from_db()
     assert offer.available == 1
     Offer.objects.filter(pk=offer.pk).update(price_per_hour=Decimal("99"))

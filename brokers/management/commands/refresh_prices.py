@@ -18,7 +18,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--source", help=f"One of: {', '.join(source_names())}")
-        parser.add_argument("--path", help="A local file or folder to read instead of the source's URL.")
+        parser.add_argument(
+            "--path", help="A local file or folder to read instead of the source's URL."
+        )
 
     def handle(self, *args, source=None, path=None, **options):
         if path and not source:
@@ -27,7 +29,9 @@ class Command(BaseCommand):
         syncs = []
         for name in names:
             try:
-                syncs.append(refresh_source(source_name=name, path=path, on_progress=self._progress(name)))
+                syncs.append(
+                    refresh_source(source_name=name, path=path, on_progress=self._progress(name))
+                )
             except UnknownIntegration as exc:
                 raise CommandError(str(exc)) from None
             if sys.stderr.isatty():
@@ -51,8 +55,16 @@ class Command(BaseCommand):
         rows = [header]
         for s in syncs:
             seconds = (s.finished_at - s.started_at).total_seconds()
-            rows.append([s.source, s.status, *(str(getattr(s, f)) for f in SUMMARY_FIELDS),
-                         str(len(s.unknown_labels)), str(len(s.errors)), f"{seconds:.2f}"])
+            rows.append(
+                [
+                    s.source,
+                    s.status,
+                    *(str(getattr(s, f)) for f in SUMMARY_FIELDS),
+                    str(len(s.unknown_labels)),
+                    str(len(s.errors)),
+                    f"{seconds:.2f}",
+                ]
+            )
         widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
         for row in rows:
             self.stdout.write("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)))

@@ -1,0 +1,65 @@
+# GPU Market developer commands. Everything runs from the project's own virtualenv; the
+# supervisor (devtools/supervisor.py) starts PostgreSQL and Redis unless DATABASE_URL /
+# REDIS_URL are set.
+#
+#   make run                                  dev server on http://127.0.0.1:8000 (+ Celery)
+#   make test ARGS='tests/x.py -k y'          pytest, with ARGS passed through
+#   make bench ARGS='...'                     python -m bench
+#   make lint / make fmt                      ruff
+#   make shell                                manage.py shell against the dev database
+
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+SUPERVISOR := $(PY) -m devtools.supervisor
+ARGS ?=
+
+# The first interpreter that is Python 3.11 or newer; a fresh machine may only have python3.
+PYTHON3 ?= $(shell for p in python3 python3.14 python3.13 python3.12 python3.11; do \
+	$$p -c 'import sys; sys.exit(sys.version_info < (3, 11))' >/dev/null 2>&1 \
+	&& { echo $$p; break; }; done)
+
+.PHONY: install run test bench lint fmt shell browser-deps
+
+install: $(STAMP)
+
+# Re-installs whenever pyproject.toml changes.
+$(STAMP): pyproject.toml
+	@test -n "$(PYTHON3)" || { echo "Python 3.11 or newer is needed (as python3)" >&2; exit 1; }
+	test -x $(PY) || $(PYTHON3) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install -e '.[dev]'
+	touch $@
+
+run: $(STAMP)
+	$(SUPERVISOR) run
+
+test: $(STAMP) browser-deps
+	$(SUPERVISOR) test $(ARGS)
+
+bench: $(STAMP)
+	$(SUPERVISOR) bench $(ARGS)
+
+shell: $(STAMP)
+	$(SUPERVISOR) exec -- $(PY) manage.py shell
+
+lint: $(STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+fmt: $(STAMP)
+	$(PY) -m ruff check --fix .
+	$(PY) -m ruff format .
+
+# Browser tests drive Debian's chromium. Install it when we can (root with apt-get); never
+# fail here: without it those tests skip and say why.
+browser-deps:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing chromium for the browser tests"; \
+	    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } \
+	      || echo "could not install chromium; browser tests will be skipped" >&2; \
+	  else \
+	    echo "chromium not found (install it as root: apt-get install chromium); browser tests will be skipped" >&2; \
+	  fi; \
+	}
