@@ -1,12 +1,14 @@
 """Test settings: the same as production settings, but queues and cache on a Redis
 database of their own, so a test run never feeds a development worker or reads its cache."""
 
+import os
 from urllib.parse import urlsplit, urlunsplit
 
 from .settings import *  # noqa: F403
 from .settings import REDIS_URL
 
-TEST_REDIS_DB = "15"
+# Parallel test runs on one machine pick different databases (TEST_REDIS_DB=14, ...).
+TEST_REDIS_DB = os.environ.get("TEST_REDIS_DB", "15")
 
 
 def _with_redis_db(url: str, db: str) -> str:
