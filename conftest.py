@@ -25,9 +25,11 @@ def _gpu_catalog(request):
     request.getfixturevalue(
         "db" if "transactional_db" not in request.fixturenames else "transactional_db"
     )
+    from marketplace.search import clear_catalog_cache
     from marketplace.services.gpus import gpu_catalog_sync
 
     gpu_catalog_sync()
+    clear_catalog_cache()  # truncation gave the GPUs new ids
 
 
 @pytest.fixture
