@@ -1,0 +1,290 @@
+"""The one HTTP client wrapper for provider APIs.
+
+Timeouts on every call, retries with capped exponential backoff for transient failures only
+(connection errors, timeouts, 429, 502, 503, 504; `Retry-After` honoured), "next link"
+paging and streaming downloads. Errors are `TransientHttpError` (worth trying again later:
+the above, plus 500 and other 5xx, which are raised at once rather than hammered) or
+`PermanentHttpError` (4xx: retrying will not help). The API key goes in a header only, and is
+scrubbed from every message this module builds or logs, so it never reaches a sync record.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json as jsonlib
+import logging
+import os
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import requests
+
+logger = logging.getLogger(__name__)
+
+RETRY_STATUSES = frozenset({429, 502, 503, 504})
+_TRANSPORT_ERRORS = (
+    requests.ConnectionError,
+    requests.Timeout,
+    requests.exceptions.ChunkedEncodingError,
+)
+BODY_EXCERPT_CHARS = 200
+DOWNLOAD_CHUNK_BYTES = 1 << 20
+USER_AGENT = "gpu-market/0.1 (+pricing sync)"
+
+
+class _SecretScrubber(logging.Filter):
+    """Removes known API keys from urllib3's records: at DEBUG it logs each request line,
+    query string included, and some providers take the key as a query parameter."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.secrets: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if any(secret in message for secret in self.secrets):
+            for secret in self.secrets:
+                message = message.replace(secret, "***")
+            record.msg, record.args = message, ()
+        return True
+
+
+_scrubber = _SecretScrubber()
+logging.getLogger("urllib3.connectionpool").addFilter(_scrubber)
+
+
+class HttpError(Exception):
+    """A provider call that failed. `url` carries no query string and no credentials."""
+
+    def __init__(self, message: str, *, url: str = "", status: int | None = None, body: str = ""):
+        super().__init__(message)
+        self.url = url
+        self.status = status
+        self.body_excerpt = body
+
+
+class TransientHttpError(HttpError):
+    """Timeout, connection failure, 429 or 5xx: the same call may work later."""
+
+
+class PermanentHttpError(HttpError):
+    """4xx (bad key, bad request, not found) or an unreadable body: retrying will not help."""
+
+
+class ProviderHttpClient:
+    def __init__(
+        self,
+        base_url: str = "",
+        *,
+        api_key: str | None = None,
+        auth_scheme: str = "Bearer",
+        timeout: tuple[float, float] = (5, 30),
+        max_retries: int = 3,
+        backoff: float = 0.5,
+        max_backoff: float = 30.0,
+        headers: dict[str, str] | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        session: requests.Session | None = None,
+    ):
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self.backoff = backoff
+        self.max_backoff = max_backoff
+        self._api_key = api_key or ""
+        self._sleep = sleep
+        self._session = session or requests.Session()
+        self._headers = {"User-Agent": USER_AGENT, "Accept": "application/json", **(headers or {})}
+        if self._api_key:
+            self._headers["Authorization"] = f"{auth_scheme} {self._api_key}".strip()
+            _scrubber.secrets.add(self._api_key)
+
+    # -- public calls ---------------------------------------------------------------------
+
+    def get_json(self, path: str, params: dict | None = None, *, parse_float=None) -> Any:
+        response = self._request("GET", path, params=params)
+        return self._json_of(response, parse_float)
+
+    def post_json(
+        self,
+        path: str,
+        json: Any = None,
+        headers: dict[str, str] | None = None,
+        *,
+        parse_float=None,
+        retry: bool = True,
+    ) -> Any:
+        """POST a JSON body. Pass `retry=False` for calls that are not safe to repeat."""
+        response = self._request("POST", path, json=json, headers=headers, retry=retry)
+        return self._json_of(response, parse_float)
+
+    def delete(self, path: str, params: dict | None = None, headers: dict | None = None) -> Any:
+        response = self._request("DELETE", path, params=params, headers=headers)
+        return self._json_of(response, None) if response.content.strip() else None
+
+    def get_bytes(self, url: str, params: dict | None = None) -> bytes:
+        return self._request("GET", url, params=params).content
+
+    def download(self, url: str, params: dict | None = None, *, suffix: str = "") -> Path:
+        """Stream a (large) body to a temporary file; the caller removes it."""
+        response = self._request("GET", url, params=params, stream=True)
+        handle, name = tempfile.mkstemp(prefix="gpu-market-", suffix=suffix)
+        try:
+            with os.fdopen(handle, "wb") as out, response:
+                for chunk in response.iter_content(DOWNLOAD_CHUNK_BYTES):
+                    out.write(chunk)
+        except _TRANSPORT_ERRORS as exc:
+            os.unlink(name)
+            raise self._transport_error("GET", self._safe_url(url), exc) from None
+        except BaseException:
+            os.unlink(name)
+            raise
+        return Path(name)
+
+    @contextmanager
+    def downloaded(
+        self, url: str, params: dict | None = None, *, suffix: str = ""
+    ) -> Iterator[Path]:
+        """`download` as a context manager that removes the file afterwards."""
+        path = self.download(url, params, suffix=suffix)
+        try:
+            yield path
+        finally:
+            path.unlink(missing_ok=True)
+
+    def paginate(
+        self,
+        path: str,
+        params: dict | None = None,
+        *,
+        next_link: Callable[[Any], str | None],
+        parse_float=None,
+        max_pages: int = 10_000,
+    ) -> Iterator[Any]:
+        """Yield each page's JSON, following `next_link(page)` (an absolute or relative URL)
+        until it returns nothing. A link seen twice is a provider bug, not an endless loop."""
+        url, page_params, seen = path, params, set()
+        for _ in range(max_pages):
+            page = self.get_json(url, page_params, parse_float=parse_float)
+            yield page
+            link = next_link(page)
+            if not link:
+                return
+            if link in seen:
+                raise PermanentHttpError("paging loop: next link repeats", url=self._safe_url(link))
+            seen.add(link)
+            url, page_params = link, None
+        raise PermanentHttpError(f"more than {max_pages} pages", url=self._safe_url(url))
+
+    def close(self) -> None:
+        self._session.close()
+
+    def url_for(self, path: str) -> str:
+        """An absolute URL as is; otherwise `path` under the base URL ("" is the base)."""
+        if path.startswith(("http://", "https://")) or not self.base_url:
+            return path
+        return f"{self.base_url}/{path.lstrip('/')}" if path else self.base_url
+
+    # -- the retry loop -------------------------------------------------------------------
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict | None = None,
+        json: Any = None,
+        headers: dict[str, str] | None = None,
+        stream: bool = False,
+        retry: bool = True,
+    ) -> requests.Response:
+        url = self.url_for(path)
+        safe_url = self._safe_url(url)
+        attempts = self.max_retries + 1 if retry else 1
+        for attempt in range(attempts):
+            try:
+                response = self._session.request(
+                    method, url, params=params, json=json, stream=stream, timeout=self.timeout,
+                    headers={**self._headers, **(headers or {})},
+                )  # fmt: skip
+            except _TRANSPORT_ERRORS as exc:
+                error, wait = self._transport_error(method, safe_url, exc), self._backoff(attempt)
+            else:
+                if response.status_code < 400:
+                    return response
+                error = self._status_error(method, safe_url, response)
+                response.close()
+                if response.status_code not in RETRY_STATUSES:
+                    raise error
+                wait = self._retry_after(response) or self._backoff(attempt)
+            if attempt + 1 >= attempts:
+                raise error
+            logger.warning("retrying %s %s in %.1fs: %s", method, safe_url, wait, error)
+            self._sleep(wait)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _backoff(self, attempt: int) -> float:
+        return min(self.max_backoff, self.backoff * 2**attempt)
+
+    def _retry_after(self, response: requests.Response) -> float | None:
+        """Seconds from a `Retry-After` header (delta-seconds or HTTP date), capped."""
+        value = response.headers.get("Retry-After", "").strip()
+        if not value:
+            return None
+        if value.isdigit():
+            return min(self.max_backoff, float(value))
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        return min(self.max_backoff, max(0.0, (when - datetime.now(UTC)).total_seconds()))
+
+    # -- errors, scrubbed -----------------------------------------------------------------
+
+    def _transport_error(self, method: str, safe_url: str, exc: Exception) -> TransientHttpError:
+        kind = "timeout" if isinstance(exc, requests.Timeout) else "connection failed"
+        detail = self._scrub(str(exc))[:BODY_EXCERPT_CHARS]
+        return TransientHttpError(f"{method} {safe_url}: {kind} ({detail})", url=safe_url)
+
+    def _status_error(self, method: str, safe_url: str, response: requests.Response) -> HttpError:
+        status = response.status_code
+        body = self._excerpt(response)
+        message = f"{method} {safe_url}: HTTP {status} {response.reason or ''}".rstrip()
+        message = f"{message}: {body}" if body else message
+        kind = TransientHttpError if status == 429 or status >= 500 else PermanentHttpError
+        return kind(message, url=safe_url, status=status, body=body)
+
+    def _excerpt(self, response: requests.Response) -> str:
+        try:
+            text = response.text
+        except (requests.RequestException, UnicodeError):
+            return ""
+        return self._scrub(" ".join(text.split()))[:BODY_EXCERPT_CHARS]
+
+    def _json_of(self, response: requests.Response, parse_float) -> Any:
+        try:
+            return jsonlib.loads(response.content, parse_float=parse_float)
+        except ValueError:
+            method = response.request.method if response.request else "GET"
+            safe_url = self._safe_url(response.url or "")
+            body = self._excerpt(response)
+            raise PermanentHttpError(
+                f"{method} {safe_url}: response is not JSON: {body}", url=safe_url, body=body
+            ) from None
+
+    def _safe_url(self, url: str) -> str:
+        """The URL without query string or user info: queries can carry keys."""
+        parts = urlsplit(url)
+        netloc = parts.netloc.rsplit("@", 1)[-1]
+        return self._scrub(urlunsplit((parts.scheme, netloc, parts.path, "", "")))
+
+    def _scrub(self, text: str) -> str:
+        return text.replace(self._api_key, "***") if self._api_key else text

@@ -1,0 +1,74 @@
+"""Helpers every pricing source shares: numbers off the wire, settings, failure rows."""
+
+from __future__ import annotations
+
+import os
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from brokers.sources.base import RowError
+
+PRICE_PLACES = Decimal("0.000001")  # rates keep 6 places (DESIGN: rules of the house)
+
+
+def parse_price(value: Any) -> Decimal:
+    """A price as Decimal, 6 places. Floats go through str() so 0.36979999999999996 stays
+    what the provider meant to an honest 6 places, not a binary expansion."""
+    number = parse_decimal(value)
+    if number is None:
+        raise ValueError("price is empty")
+    if number < 0:
+        raise ValueError(f"price {value!r} is negative")
+    return number.quantize(PRICE_PLACES)
+
+
+def parse_decimal(value: Any) -> Decimal | None:
+    """A finite Decimal, or None for empty; ValueError for anything else."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, bool):
+        raise ValueError(f"{value!r} is not a number")
+    try:
+        number = Decimal(value.strip()) if isinstance(value, str) else Decimal(str(value))
+    except InvalidOperation:
+        raise ValueError(f"{value!r} is not a number") from None
+    if not number.is_finite():
+        raise ValueError(f"{value!r} is not a finite number")
+    return number
+
+
+def parse_count(value: Any) -> int:
+    """A whole count written as "8", "8.0" or 8.0; empty is 0."""
+    number = parse_decimal(value)
+    if number is None:
+        return 0
+    if number != number.to_integral_value() or number < 0:
+        raise ValueError(f"{value!r} is not a whole count")
+    return int(number)
+
+
+def positive_price_or_none(value: Any) -> Decimal | None:
+    """Empty or zero means "no such offer" in most catalogs; a real price otherwise."""
+    number = parse_decimal(value)
+    if number is None or number == 0:
+        return None
+    return parse_price(number)
+
+
+def setting(name: str, default: Any = None) -> Any:
+    """A Django setting when Django is configured, else the environment, else `default`.
+    Read lazily at fetch time, so the sources import without Django."""
+    try:
+        from django.conf import settings
+    except ImportError:  # pragma: no cover - Django is a dependency
+        settings = None
+    if settings is not None and settings.configured:
+        return getattr(settings, name, default)
+    return os.environ.get(name, default)
+
+
+def source_failure(source_name: str, detail: str, reason: str) -> RowError:
+    """A failure of the whole source (or of one of its files), not of a row. The sync
+    pipeline treats `where` starting with "source" or "http" as "this run is incomplete":
+    it then withdraws nothing."""
+    return RowError(where=f"source {source_name}: {detail}", reason=reason)

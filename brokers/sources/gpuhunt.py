@@ -1,0 +1,167 @@
+"""dstack's gpuhunt catalog as a pricing source.
+
+dstack publishes `catalog.zip` (`<base>/<version>/catalog.zip`, the latest version named in
+`<base>/version`), holding one CSV per provider (`aws.csv`, `lambdalabs.csv`...) with the
+columns `instance_name, location, price, cpu, memory, gpu_count, gpu_name, gpu_memory,
+spot, disk_size, gpu_vendor, flags, cpu_arch, provider_data`. `gpu_memory` is GB per GPU,
+`memory` is host RAM in GB, `spot` is "True"/"False". A local path may be one zip, a folder
+of zips (one per provider or several providers each), or a provider CSV.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import zipfile
+from collections.abc import Iterable, Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import IO
+
+from brokers.http import HttpError, ProviderHttpClient
+from brokers.sources._common import parse_count, parse_decimal, parse_price, setting, source_failure
+from brokers.sources.base import OfferRow, PricingModel, PricingSource, RowError
+
+CATALOG_URL = "https://dstack-gpu-pricing.s3.eu-west-1.amazonaws.com/v2"
+REQUIRED_COLUMNS = ("instance_name", "location", "price", "gpu_count", "gpu_name", "spot")
+# gpuhunt's provider names for providers this market knows under another slug.
+PROVIDER_SLUGS = {"lambdalabs": "lambda", "vastai": "vast"}
+MIB_PER_GB = 1024  # gpuhunt's GB is what providers call GB; dstack converts with x1024 too
+
+
+class GpuhuntCatalogSource(PricingSource):
+    name = "gpuhunt-catalog"
+    provider_slug = "gpuhunt"  # rows carry their own provider
+    complete = True
+    freshness_limit_seconds = 24 * 3600
+
+    def __init__(self, *, base_url: str | None = None, **client_options):
+        self.base_url = base_url
+        self.client_options = client_options
+
+    def fetch(self, *, path: str | None = None) -> Iterator[OfferRow | RowError]:
+        if path:
+            yield from self._fetch_local(Path(path))
+        else:
+            yield from self._fetch_remote()
+
+    def _fetch_local(self, path: Path) -> Iterator[OfferRow | RowError]:
+        if path.is_dir():
+            files = sorted(p for p in path.iterdir() if p.suffix.lower() in (".zip", ".csv"))
+        elif path.is_file():
+            files = [path]
+        else:
+            yield source_failure(self.name, str(path), "no such file or folder")
+            return
+        for file in files:
+            yield from self._read_file(file)
+
+    def _fetch_remote(self) -> Iterator[OfferRow | RowError]:
+        base = self.base_url or setting("GPUHUNT_CATALOG_URL") or CATALOG_URL
+        client = ProviderHttpClient(base, **self.client_options)
+        try:
+            version = client.get_bytes("version").decode("utf-8", "replace").strip()
+            with client.downloaded(f"{version}/catalog.zip", suffix=".zip") as file:
+                yield from self._read_file(file, shown_as=f"{version}/catalog.zip")
+        except HttpError as exc:
+            yield RowError(where=exc.url or client.url_for("version"), reason=str(exc))
+
+    def _read_file(self, file: Path, shown_as: str = "") -> Iterator[OfferRow | RowError]:
+        shown_as = shown_as or file.name
+        if file.suffix.lower() == ".csv":
+            with file.open(newline="", encoding="utf-8-sig", errors="replace") as handle:
+                yield from read_provider_csv(file.stem, handle, file.name, source_name=self.name)
+            return
+        try:
+            archive = zipfile.ZipFile(file)
+        except (zipfile.BadZipFile, OSError) as exc:
+            yield source_failure(self.name, shown_as, f"not a readable zip: {exc}")
+            return
+        with archive:
+            for member in _csv_members(archive.namelist()):
+                with archive.open(member) as raw:
+                    text = io.TextIOWrapper(raw, encoding="utf-8-sig", errors="replace", newline="")
+                    provider = Path(member).stem
+                    where = f"{shown_as}/{member}"
+                    yield from read_provider_csv(provider, text, where, source_name=self.name)
+
+
+def _csv_members(names: Iterable[str]) -> list[str]:
+    return sorted(n for n in names if n.lower().endswith(".csv") and not n.startswith("__MACOSX"))
+
+
+def read_provider_csv(
+    provider: str, handle: IO[str], where: str, *, source_name: str
+) -> Iterator[OfferRow | RowError]:
+    reader = csv.DictReader(handle)
+    missing = [c for c in REQUIRED_COLUMNS if c not in (reader.fieldnames or ())]
+    if missing:
+        yield source_failure(source_name, where, f"missing columns: {', '.join(missing)}")
+        return
+    slug = PROVIDER_SLUGS.get(provider.lower(), provider.lower())
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            line = reader.reader.line_num  # DictReader.line_num lags on errors
+            yield RowError(where=f"{where}:{line}", reason=f"malformed CSV line: {exc}")
+            continue
+        try:
+            yield offer_from_row(slug, row)
+        except ValueError as exc:
+            yield RowError(where=f"{where}:{reader.line_num}", reason=str(exc))
+
+
+def offer_from_row(provider: str, row: dict) -> OfferRow:
+    if None in row or None in row.values():
+        raise ValueError("wrong number of fields")
+    label = (row["gpu_name"] or "").strip()
+    price = _field(parse_price, row, "price")
+    if price == 0:
+        raise ValueError("price is 0")
+    gpu_memory_gb = _field(parse_decimal, row, "gpu_memory")
+    return OfferRow(
+        sku=row["instance_name"].strip(),
+        provider=provider,
+        gpu_label=label,
+        gpu_count=_field(parse_count, row, "gpu_count") if label else 0,
+        price_per_hour=price,
+        pricing=PricingModel.SPOT
+        if row["spot"].strip().lower() == "true"
+        else PricingModel.ON_DEMAND,
+        gpu_memory_mib=round(gpu_memory_gb * MIB_PER_GB) if label and gpu_memory_gb else None,
+        vcpus=_field(parse_decimal, row, "cpu"),
+        memory_gb=_field(parse_decimal, row, "memory"),
+        disk_gb=_field(parse_decimal, row, "disk_size"),
+        region=row["location"].strip(),
+        extra=_extra(row),
+    )
+
+
+def _field(parse, row: dict, column: str):
+    try:
+        return parse(row.get(column))
+    except ValueError:
+        raise ValueError(f"non-numeric {column} {row.get(column)!r}") from None
+
+
+def _extra(row: dict) -> dict:
+    extra: dict = {}
+    for column in ("gpu_vendor", "cpu_arch"):
+        if value := (row.get(column) or "").strip():
+            extra[column] = value
+    if flags := (row.get("flags") or "").strip():
+        extra["flags"] = [f for f in flags.replace(",", " ").replace("|", " ").split() if f]
+    if provider_data := (row.get("provider_data") or "").strip():
+        extra["provider_data"] = _json_or_text(provider_data)
+    return extra
+
+
+def _json_or_text(text: str):
+    try:
+        return json.loads(text, parse_float=lambda s: str(Decimal(s)))
+    except ValueError:
+        return text

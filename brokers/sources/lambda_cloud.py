@@ -1,0 +1,112 @@
+"""Lambda Cloud's instance types as a pricing source.
+
+`GET https://cloud.lambdalabs.com/api/v1/instance-types` with `Authorization: Bearer <key>`
+(`LAMBDA_API_KEY`) returns `{"data": {"<type>": {"instance_type": {"name", "description",
+"gpu_description", "price_cents_per_hour", "specs": {"vcpus", "memory_gib", "storage_gib",
+"gpus"}}, "regions_with_capacity_available": [{"name", "description"}]}}}`.
+
+One offer per region with capacity, `available=1` (Lambda says "has capacity", not how
+much). A type with no capacity anywhere is still listed once, with region "" and
+`available=0`: its price stays visible and its history continuous, and nothing can be
+quoted or launched on it. Lambda does not say which regions a sold-out type normally runs
+in, so no region is invented for it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import replace
+from decimal import Decimal
+from pathlib import Path
+
+from brokers.http import HttpError, ProviderHttpClient
+from brokers.sources._common import (
+    PRICE_PLACES,
+    parse_count,
+    parse_decimal,
+    setting,
+    source_failure,
+)
+from brokers.sources.base import OfferRow, PricingSource, RowError
+from marketplace.gpu_names import interconnect_from_label, memory_from_label
+
+API_URL = "https://cloud.lambdalabs.com/api/v1"
+MIB_PER_GB = 1024
+
+
+class LambdaCloudSource(PricingSource):
+    name = "lambda"
+    provider_slug = "lambda"
+    complete = True
+    freshness_limit_seconds = 3600  # capacity moves by the minute; prices rarely
+
+    def __init__(
+        self, *, base_url: str | None = None, api_key: str | None = None, **client_options
+    ):
+        self.base_url = base_url
+        self.api_key = api_key
+        self.client_options = client_options
+
+    def fetch(self, *, path: str | None = None) -> Iterator[OfferRow | RowError]:
+        payload = self._load_file(Path(path)) if path else self._load_api()
+        if isinstance(payload, RowError):
+            yield payload
+            return
+        types = payload.get("data") if isinstance(payload, dict) else None
+        if not isinstance(types, dict):
+            yield source_failure(self.name, "instance-types", "response has no `data` object")
+            return
+        for type_name, entry in sorted(types.items()):
+            try:
+                yield from offers_of(type_name, entry)
+            except (KeyError, TypeError, ValueError) as exc:
+                yield RowError(
+                    where=f"instance-types {type_name}", reason=f"unreadable instance type: {exc!r}"
+                )
+
+    def _load_api(self) -> dict | RowError:
+        api_key = self.api_key or setting("LAMBDA_API_KEY")
+        if not api_key:
+            return source_failure(self.name, "LAMBDA_API_KEY", "no API key configured")
+        base = self.base_url or setting("LAMBDA_API_URL") or API_URL
+        client = ProviderHttpClient(base, api_key=api_key, **self.client_options)
+        try:
+            return client.get_json("instance-types", parse_float=Decimal)
+        except HttpError as exc:
+            return RowError(where=exc.url or client.url_for("instance-types"), reason=str(exc))
+
+    def _load_file(self, path: Path) -> dict | RowError:
+        try:
+            return json.loads(path.read_text(encoding="utf-8"), parse_float=Decimal)
+        except (OSError, ValueError) as exc:
+            return source_failure(self.name, str(path), f"cannot read instance types: {exc}")
+
+
+def offers_of(type_name: str, entry: dict) -> Iterator[OfferRow]:
+    instance = entry["instance_type"]
+    specs = instance.get("specs") or {}
+    gpus = parse_count(specs.get("gpus"))
+    label = (instance.get("gpu_description") or "").strip() if gpus else ""
+    memory_gb = memory_from_label(label) if label else None
+    base = OfferRow(
+        sku=instance.get("name") or type_name,
+        provider="lambda",
+        gpu_label=label,
+        gpu_count=gpus if label else 0,
+        price_per_hour=(Decimal(instance["price_cents_per_hour"]) / 100).quantize(PRICE_PLACES),
+        gpu_memory_mib=memory_gb * MIB_PER_GB if memory_gb else None,
+        vcpus=parse_decimal(specs.get("vcpus")),
+        memory_gb=parse_decimal(specs.get("memory_gib")),
+        disk_gb=parse_decimal(specs.get("storage_gib")),
+        interconnect=interconnect_from_label(label),
+        available=0,
+        extra={"description": instance.get("description") or ""},
+    )
+    regions = entry.get("regions_with_capacity_available") or []
+    if not regions:
+        yield base
+        return
+    for region in regions:
+        extra = {**base.extra, "region_description": region.get("description") or ""}
+        yield replace(base, region=region["name"], available=1, extra=extra)
