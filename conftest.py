@@ -109,6 +109,42 @@ def celery_worker_process(django_db_setup, django_db_blocker):
                 process.wait()
 
 
+@pytest.fixture
+def celery_worker_factory(django_db_setup):
+    """Start extra `celery worker` processes for one test: `start(queue=..., env={...})`
+    returns the process (its own session, so `os.killpg` takes the pool children too).
+    Each consumes only its queue, so a session worker never takes the test's tasks."""
+    from config.celery import app
+
+    started: list[subprocess.Popen] = []
+
+    def start(*, queue: str, env: dict | None = None, concurrency: int = 1) -> subprocess.Popen:
+        name = f"test-{uuid.uuid4().hex[:8]}@localhost"
+        command = [sys.executable, "-m", "celery", "-A", "config", "worker", "-l", "warning",
+                   "--concurrency", str(concurrency), "-n", name, "-Q", queue,
+                   "--without-mingle", "--without-gossip"]  # fmt: skip
+        full_env = {
+            **os.environ,
+            "DATABASE_URL": _test_database_url(),
+            "DJANGO_SETTINGS_MODULE": "config.settings_test",
+            **(env or {}),
+        }
+        process = subprocess.Popen(command, env=full_env, start_new_session=True)
+        started.append(process)
+        _wait_for_worker(app, name, process)
+        return process
+
+    yield start
+    for process in started:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+
+
 def wait_until(predicate, *, timeout: float = 30, interval: float = 0.2, what: str = "condition"):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -9,6 +9,14 @@ class UsageRecord(models.Model):
     reservation = models.ForeignKey(
         "marketplace.Reservation", on_delete=models.PROTECT, related_name="usage"
     )
+    # The stretch of running time this interval belongs to (empty only on rows older than runs).
+    run = models.ForeignKey(
+        "marketplace.ReservationRun",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="usage",
+    )
     org = models.ForeignKey("accounts.Organization", on_delete=models.PROTECT, related_name="usage")
     interval_start = models.DateTimeField()
     interval_end = models.DateTimeField()

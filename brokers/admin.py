@@ -1,6 +1,7 @@
 from django.contrib import admin
 
 from .models import PriceSync, SimulatedInstance
+from .simulated import simulated_instances_preempt
 
 
 @admin.register(PriceSync)
@@ -37,5 +38,22 @@ class PriceSyncAdmin(admin.ModelAdmin):
 
 @admin.register(SimulatedInstance)
 class SimulatedInstanceAdmin(admin.ModelAdmin):
-    list_display = ("instance_id", "sku", "region", "units", "state", "created_at", "terminated_at")
+    list_display = (
+        "instance_id",
+        "sku",
+        "region",
+        "units",
+        "state",
+        "created_at",
+        "preempt_at",
+        "terminated_at",
+    )
     list_filter = ("state",)
+    actions = ["preempt_now"]
+
+    @admin.action(description="Preempt now (the cloud takes the instance back)")
+    def preempt_now(self, request, queryset):
+        count = simulated_instances_preempt(
+            instance_ids=queryset.values_list("instance_id", flat=True)
+        )
+        self.message_user(request, f"{count} instance(s) preempted.")

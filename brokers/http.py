@@ -124,6 +124,11 @@ class ProviderHttpClient:
         response = self._request("POST", path, json=json, headers=headers, retry=retry)
         return self._json_of(response, parse_float)
 
+    def put_json(self, path: str, json: Any = None, *, parse_float=None, retry: bool = True) -> Any:
+        """PUT a JSON body. Pass `retry=False` for calls that are not safe to repeat."""
+        response = self._request("PUT", path, json=json, retry=retry)
+        return self._json_of(response, parse_float)
+
     def delete(self, path: str, params: dict | None = None, headers: dict | None = None) -> Any:
         response = self._request("DELETE", path, params=params, headers=headers)
         return self._json_of(response, None) if response.content.strip() else None

@@ -46,6 +46,9 @@ class SimulatedInstance(models.Model):
     units = models.PositiveIntegerField(default=1)
     state = models.CharField(max_length=20)
     ready_at = models.DateTimeField(help_text="When a pending instance becomes running.")
+    preempt_at = models.DateTimeField(
+        null=True, blank=True, help_text="When a spot instance is taken back by the cloud."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     terminated_at = models.DateTimeField(null=True, blank=True)
 

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 from brokers.launchers.base import Launcher
+from brokers.launchers.lambda_cloud import LambdaLauncher
+from brokers.launchers.listed import ListedLauncher
+from brokers.launchers.runpod import RunPodLauncher
+from brokers.launchers.vast import VastLauncher
 from brokers.simulated import SimulatedCloudSource, SimulatedLauncher
 from brokers.sources.base import PricingSource
 
@@ -18,7 +22,8 @@ def _sources() -> dict[str, type[PricingSource]]:
 
 
 def _launchers() -> dict[str, type[Launcher]]:
-    return {SimulatedLauncher.name: SimulatedLauncher}
+    launchers = [SimulatedLauncher, ListedLauncher, LambdaLauncher, RunPodLauncher, VastLauncher]
+    return {launcher.name: launcher for launcher in launchers}
 
 
 def source_names() -> list[str]:

@@ -3,7 +3,13 @@ provider (latency, capacity failures) so that the demo and the tests cross the w
 
 Instances live in the database (`SimulatedInstance`), so every worker process sees one
 cloud. Behaviour is set per provider in `Provider.config`:
-  {"latency_seconds": 0, "failure_rate": 0.0, "failure": "capacity" | "permanent"}
+  {"latency_seconds": 0, "failure_rate": 0.0, "failure": "capacity" | "permanent",
+   "capacity_scope": "zone" | "region" | "provider", "launch_call_seconds": 0,
+   "preempt_after_seconds": null}
+`latency_seconds` is boot time (the instance is pending, then running); `launch_call_seconds`
+is how long the launch call itself takes after the cloud accepted it, as a slow API does;
+spot instances are taken back `preempt_after_seconds` after they started running (an
+operator can also preempt one at once from the admin).
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ from __future__ import annotations
 import json
 import random
 import secrets
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from decimal import Decimal
@@ -110,6 +117,7 @@ class SimulatedLauncher(Launcher):
         self._maybe_fail(spec.options)
         now = timezone.now()
         latency = Decimal(str(spec.options.get("latency_seconds", 0)))
+        ready_at = now + timedelta(seconds=float(latency))
         try:
             with transaction.atomic():
                 instance = SimulatedInstance.objects.create(
@@ -119,10 +127,14 @@ class SimulatedLauncher(Launcher):
                     region=spec.region,
                     units=spec.units,
                     state=InstanceState.PENDING,
-                    ready_at=now + timedelta(seconds=float(latency)),
+                    ready_at=ready_at,
+                    preempt_at=_preempt_at(spec, ready_at),
                 )
         except IntegrityError:
             instance = SimulatedInstance.objects.get(idempotency_key=spec.idempotency_key)
+        # The cloud has the instance now; the answer is slow to come back. A worker killed
+        # here leaves an instance we do not know the id of: the retry finds it by its key.
+        time.sleep(float(spec.options.get("launch_call_seconds", 0)))
         return self._status(instance)
 
     def poll(self, instance_id: str, *, options: dict | None = None) -> InstanceStatus:
@@ -143,16 +155,23 @@ class SimulatedLauncher(Launcher):
         if rate and random.random() < rate:
             if options.get("failure") == "permanent":
                 raise PermanentLaunchError("simulated cloud: invalid credentials")
-            raise CapacityError("simulated cloud: insufficient capacity in zone", scope="zone")
+            scope = options.get("capacity_scope", "zone")
+            raise CapacityError(f"simulated cloud: insufficient capacity in {scope}", scope=scope)
 
     @staticmethod
     def _status(instance: SimulatedInstance) -> InstanceStatus:
-        state = instance.state
-        if state == InstanceState.PENDING and timezone.now() >= instance.ready_at:
+        state, now = instance.state, timezone.now()
+        if state == InstanceState.PENDING and now >= instance.ready_at:
             state = InstanceState.RUNNING
             SimulatedInstance.objects.filter(pk=instance.pk, state=InstanceState.PENDING).update(
                 state=state
             )
+        if state == InstanceState.RUNNING and instance.preempt_at and now >= instance.preempt_at:
+            state = InstanceState.PREEMPTED
+            SimulatedInstance.objects.filter(pk=instance.pk, state=InstanceState.RUNNING).update(
+                state=state, terminated_at=instance.preempt_at
+            )
+            instance.terminated_at = instance.preempt_at
         connection = {}
         if state == InstanceState.RUNNING:
             connection = {
@@ -160,4 +179,22 @@ class SimulatedLauncher(Launcher):
                 "port": 22,
                 "user": "ubuntu",
             }
-        return InstanceStatus(instance_id=instance.instance_id, state=state, connection=connection)
+        ended_at = instance.terminated_at if state != InstanceState.RUNNING else None
+        return InstanceStatus(
+            instance_id=instance.instance_id, state=state, connection=connection, ended_at=ended_at
+        )
+
+
+def _preempt_at(spec: LaunchSpec, ready_at):
+    seconds = spec.options.get("preempt_after_seconds")
+    if spec.pricing != "spot" or seconds is None:
+        return None
+    return ready_at + timedelta(seconds=float(seconds))
+
+
+def simulated_instances_preempt(*, instance_ids, at=None) -> int:
+    """Take running spot capacity back now (operators, from the admin); the next check of
+    running reservations sees the preemption."""
+    return SimulatedInstance.objects.filter(
+        instance_id__in=list(instance_ids), terminated_at__isnull=True
+    ).update(preempt_at=at or timezone.now())

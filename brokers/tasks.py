@@ -5,8 +5,9 @@ from __future__ import annotations
 from celery import shared_task
 from django.utils import timezone
 
+from brokers.http import PermanentHttpError, TransientHttpError
 from brokers.launchers.base import TransientLaunchError
-from brokers.services import launch
+from brokers.services import launch, listed
 from brokers.services.sync import refresh_source
 from marketplace.models import Reservation, ReservationStatus
 
@@ -62,6 +63,28 @@ def terminate_reservation(self, reservation_id: int) -> None:
     launch.terminate_reservation(reservation_id=reservation_id)
 
 
+@shared_task(name="brokers.check_running_reservations")
+def check_running_reservations() -> int:
+    """Beat: ask each provider about its running instances (preempted? ended?), one task
+    per reservation so that one slow or failing provider does not hold up the others."""
+    ids = list(
+        Reservation.objects.filter(status=ReservationStatus.RUNNING)
+        .exclude(instance_id="")
+        .values_list("pk", flat=True)
+    )
+    for reservation_id in ids:
+        check_running_reservation.delay(reservation_id)
+    return len(ids)
+
+
+@shared_task(name="brokers.check_running_reservation", acks_late=True)
+def check_running_reservation(reservation_id: int) -> None:
+    try:
+        launch.check_running_reservation(reservation_id=reservation_id)
+    except TransientLaunchError:
+        return  # the next beat asks again
+
+
 @shared_task(name="brokers.end_expired_reservations")
 def end_expired_reservations() -> int:
     """Beat: reservations past their reserved time are terminated."""
@@ -78,3 +101,42 @@ def end_expired_reservations() -> int:
     for reservation_id in ids:
         launch.end_expired_reservation(reservation_id=reservation_id)
     return len(ids)
+
+
+# --- providers that list their own machines: webhook delivery and answer deadlines ---------
+
+WEBHOOK_MAX_RETRIES = 8
+WEBHOOK_BACKOFF_SECONDS = 5
+WEBHOOK_BACKOFF_MAX_SECONDS = 1800
+
+
+@shared_task(
+    name="brokers.deliver_launch_request",
+    bind=True,
+    acks_late=True,
+    max_retries=WEBHOOK_MAX_RETRIES,
+)
+def deliver_launch_request(self, launch_request_id: int) -> None:
+    """Transient failures (timeouts, 429, 5xx) retry with exponential backoff: 5 s, 10 s,
+    20 s... capped at 30 min. 4xx answers are not retried. Either way the request stays
+    open for polling until it is answered or expires."""
+    try:
+        listed.deliver(launch_request_id=launch_request_id)
+    except PermanentHttpError:
+        return
+    except TransientHttpError as exc:
+        if self.request.retries >= self.max_retries:
+            listed.delivery_gave_up(launch_request_id=launch_request_id, error=str(exc))
+            return
+        countdown = min(
+            WEBHOOK_BACKOFF_SECONDS * 2**self.request.retries, WEBHOOK_BACKOFF_MAX_SECONDS
+        )
+        raise self.retry(exc=exc, countdown=countdown) from exc
+
+
+@shared_task(name="brokers.expire_launch_request", bind=True, acks_late=True, max_retries=None)
+def expire_launch_request(self, launch_request_id: int) -> None:
+    try:
+        listed.expire(launch_request_id=launch_request_id)
+    except listed.NotDueYet as early:
+        raise self.retry(countdown=early.seconds + 1) from early

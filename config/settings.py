@@ -145,6 +145,12 @@ QUOTE_TTL_SECONDS = env_int("QUOTE_TTL_SECONDS", 120)
 LAMBDA_API_KEY = env_str("LAMBDA_API_KEY", "")
 RUNPOD_API_KEY = env_str("RUNPOD_API_KEY", "")
 VAST_API_KEY = env_str("VAST_API_KEY", "")
+# Where the launchers and pricing sources send those keys: settings, never `Provider.config`,
+# so that no database row can point a key at another host. Tests point them at local fakes.
+_WEB = ("https", "http")
+LAMBDA_API_URL = env_url("LAMBDA_API_URL", "https://cloud.lambda.ai/api/v1", schemes=_WEB)
+RUNPOD_API_URL = env_url("RUNPOD_API_URL", "https://api.runpod.io/graphql", schemes=_WEB)
+VAST_API_URL = env_url("VAST_API_URL", "https://console.vast.ai/api/v0", schemes=_WEB)
 
 # --- Logging: one JSON object per line on stdout ---------------------------------------
 LOGGING = {
@@ -162,6 +168,10 @@ PRICING_SCHEDULE = env_list("PRICING_SCHEDULE", "simulated:300")
 CELERY_BEAT_SCHEDULE = {
     "record-usage": {"task": "billing.record_usage", "schedule": USAGE_INTERVAL_SECONDS},
     "end-expired-reservations": {"task": "brokers.end_expired_reservations", "schedule": 60},
+    "check-running-reservations": {
+        "task": "brokers.check_running_reservations",
+        "schedule": env_int("RUNNING_CHECK_SECONDS", 30),
+    },
 }
 for _entry in PRICING_SCHEDULE:
     _name, _, _rest = _entry.partition(":")

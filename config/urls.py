@@ -5,16 +5,45 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from accounts import api as accounts_api
 from billing import api as billing_api
 from config.health import healthz
-from marketplace.api import catalog, providers, reservations
+from marketplace.api import (
+    catalog,
+    provider_offers,
+    provider_requests,
+    providers,
+    quotes,
+    reservations,
+)
 
 api_v1 = [
     path("orgs/", accounts_api.OrgListCreateApi.as_view(), name="api-orgs"),
     path("api-keys/", accounts_api.ApiKeyListCreateApi.as_view(), name="api-keys"),
     path("api-keys/<int:key_id>/", accounts_api.ApiKeyDetailApi.as_view(), name="api-key-detail"),
     path("providers/", providers.ProviderListCreateApi.as_view(), name="api-providers"),
+    path(
+        "provider/offers/",
+        provider_offers.ProviderOfferListApi.as_view(),
+        name="api-provider-offers",
+    ),
+    path(
+        "provider/offers/<int:offer_id>/",
+        provider_offers.ProviderOfferDetailApi.as_view(),
+        name="api-provider-offer-detail",
+    ),
+    path(
+        "provider/launch-requests/",
+        provider_requests.LaunchRequestListApi.as_view(),
+        name="api-provider-launch-requests",
+    ),
+    path(
+        "provider/reservations/<int:reservation_id>/events/",
+        provider_requests.ProviderReservationEventApi.as_view(),
+        name="api-provider-reservation-events",
+    ),
     path("gpus/", catalog.GpuListApi.as_view(), name="api-gpus"),
     path("offers/", catalog.OfferListApi.as_view(), name="api-offers"),
     path("offers/<int:offer_id>/", catalog.OfferDetailApi.as_view(), name="api-offer-detail"),
+    path("quotes/", quotes.QuoteCreateApi.as_view(), name="api-quotes"),
+    path("quotes/<uuid:quote_id>/", quotes.QuoteDetailApi.as_view(), name="api-quote-detail"),
     path("reservations/", reservations.ReservationListCreateApi.as_view(), name="api-reservations"),
     path(
         "reservations/<int:reservation_id>/",

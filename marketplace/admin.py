@@ -3,9 +3,11 @@ from django.contrib import admin
 from .models import (
     GpuModel,
     LaunchAttempt,
+    LaunchRequest,
     Offer,
     OfferPrice,
     Provider,
+    ProviderEvent,
     Quote,
     Reservation,
     ReservationEvent,
@@ -100,3 +102,27 @@ class LaunchAttemptAdmin(admin.ModelAdmin):
 class QuoteAdmin(admin.ModelAdmin):
     list_display = ("id", "org", "total", "currency", "expires_at")
     raw_id_fields = ("org",)
+
+
+@admin.register(LaunchRequest)
+class LaunchRequestAdmin(admin.ModelAdmin):
+    list_display = (
+        "id",
+        "kind",
+        "provider",
+        "reservation",
+        "status",
+        "delivery_attempts",
+        "created_at",
+    )
+    list_filter = ("kind", "status")
+    raw_id_fields = ("reservation", "provider")
+    readonly_fields = ("key", "payload", "last_error")
+
+
+@admin.register(ProviderEvent)
+class ProviderEventAdmin(admin.ModelAdmin):
+    list_display = ("event_id", "provider", "reservation", "type", "occurred_at", "received_at")
+    list_filter = ("type",)
+    raw_id_fields = ("reservation", "provider")
+    search_fields = ("event_id",)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db.models import Count, Min
@@ -14,6 +16,7 @@ from config.api_errors import ApiError
 from marketplace.models import Offer, OfferStatus, Provider
 from marketplace.selectors.catalog import offer_search
 from marketplace.selectors.costs import reservation_cost_so_far
+from marketplace.selectors.providers import reservations_incoming
 from marketplace.selectors.reservations import reservations_for_org
 from marketplace.services.reservations import reservation_request_termination
 
@@ -33,18 +36,78 @@ def home(request):
     return render(request, "marketplace/home.html", context)
 
 
+# (label, sort key, numeric column); a column without a key is not sortable.
+OFFER_COLUMNS = [
+    ("Provider", None, False),
+    ("GPU", None, False),
+    ("GPUs", "gpus", True),
+    ("VRAM/GPU", "vram", True),
+    ("Region", None, False),
+    ("Pricing", None, False),
+    ("$/h", "price", True),
+    ("$/GPU-h", "gpu_price", True),
+    ("Avail.", "available", True),
+    ("Seen", "observed", False),
+    ("Status", None, False),
+]
+
+
 def offers(request):
-    query, sort = request.GET.get("q", ""), request.GET.get("sort", "")
-    error, rows = None, []
+    query = request.GET.get("q", "")
+    sort = request.GET.get("sort", "")
+    error, rows, next_cursor = None, [], None
     try:
-        rows = list(offer_search(query=query, sort=sort).queryset[:PAGE_SIZE])
+        search = offer_search(query=query, sort=sort)
+        rows, next_cursor = search.page(limit=PAGE_SIZE, cursor=request.GET.get("cursor") or None)
     except ApiError as exc:
-        error = {"message": exc.message, "position": exc.extra.get("position")}
-    return render(
-        request,
-        "marketplace/offers.html",
-        {"offers": rows, "q": query, "sort": sort, "error": error},
-    )
+        error = _query_error(exc, query=query, sort=sort)
+    context = {
+        "offers": rows,
+        "q": query,
+        "sort": sort,
+        "error": error,
+        "columns": _offer_columns(query, sort),
+        "next_url": _offers_url(query, sort, next_cursor) if next_cursor else None,
+    }
+    return render(request, "marketplace/offers.html", context, status=400 if error else 200)
+
+
+def _query_error(exc: ApiError, *, query: str, sort: str) -> dict:
+    """The error with the text it points into, so the page can put a caret under it."""
+    text = sort if exc.code == "invalid_sort" else query
+    label = "sort" if exc.code == "invalid_sort" else "q"
+    position = exc.extra.get("position")
+    caret = None
+    if position is not None:
+        position = max(0, min(int(position), len(text)))
+        caret = " " * (len(label) + 2 + position) + "^"
+    return {
+        "message": exc.message,
+        "hint": exc.extra.get("hint", ""),
+        "text": text,
+        "label": label,
+        "position": position,
+        "caret": caret,
+    }
+
+
+def _offer_columns(query: str, sort: str) -> list[dict]:
+    first = sort.split(",")[0].strip() or "gpu_price"
+    current, descending = first.lstrip("+-"), first.startswith("-")
+    columns = []
+    for label, key, numeric in OFFER_COLUMNS:
+        column = {"label": label, "numeric": numeric, "url": None, "arrow": ""}
+        if key:
+            active = key == current
+            column["url"] = _offers_url(query, f"-{key}" if active and not descending else key)
+            column["arrow"] = ("▼" if descending else "▲") if active else ""
+        columns.append(column)
+    return columns
+
+
+def _offers_url(query: str, sort: str, cursor: str | None = None) -> str:
+    params = {"q": query, "sort": sort} | ({"cursor": cursor} if cursor else {})
+    return "?" + urlencode({k: v for k, v in params.items() if v})
 
 
 def _org_of(request):
@@ -75,7 +138,8 @@ def reservation_detail(request, reservation_id: int):
     context = {
         "reservation": reservation,
         "events": reservation.events.all(),
-        "attempts": reservation.attempts.all(),
+        "attempts": reservation.attempts.select_related("offer", "offer__provider"),
+        "runs": reservation.runs.all(),
         "cost_so_far": reservation_cost_so_far(reservation=reservation),
     }
     return render(request, "marketplace/reservation_detail.html", context)
@@ -91,3 +155,10 @@ def reservation_terminate(request, reservation_id: int):
     except ApiError as exc:
         messages.error(request, exc.message)
     return redirect("reservation-detail", reservation_id=reservation.pk)
+
+
+@login_required
+def provider_reservations(request):
+    """For providers: reservations of the offers their organizations list."""
+    rows = reservations_incoming(user=request.user)[:200]
+    return render(request, "marketplace/provider_reservations.html", {"reservations": rows})

@@ -1,6 +1,8 @@
 """Usage metering: every running second of a reservation, recorded exactly once.
 
-Intervals chain: each starts where the last ended, and (reservation, interval_start) is
+A reservation runs in one or more runs (`ReservationRun`: preempted and placed again, it
+has two), and only the runs are metered, never the gap between them. Within a run,
+intervals chain: each starts where the last ended, and (reservation, interval_start) is
 unique, so two recorders racing insert one row between them. Intervals are cut at month
 boundaries so that each billing period gets exactly its own seconds.
 """
@@ -14,16 +16,8 @@ from django.db.models import Max
 from django.utils import timezone
 
 from billing.models import UsageRecord
-from marketplace.models import Reservation, ReservationStatus
+from marketplace.models import Reservation, ReservationRun, ReservationStatus
 from marketplace.services.reservations import whole_seconds
-
-METERED_STATUSES = (
-    ReservationStatus.RUNNING,
-    ReservationStatus.TERMINATING,
-    ReservationStatus.TERMINATED,
-    ReservationStatus.PREEMPTED,
-    ReservationStatus.FAILED,
-)
 
 
 def month_start(moment: datetime) -> datetime:
@@ -36,29 +30,27 @@ def next_month_start(moment: datetime) -> datetime:
     return datetime(moment.year, moment.month + 1, 1, tzinfo=UTC)
 
 
-def _metered_until(reservation: Reservation, now: datetime) -> datetime:
-    """Usage runs until the reservation ended, or until now while it still runs."""
-    return reservation.ended_at or whole_seconds(now)
-
-
-def _covered_until(reservation: Reservation) -> datetime:
-    last_end = reservation.usage.aggregate(end=Max("interval_end"))["end"]
-    return last_end or reservation.running_since
-
-
 def usage_record_for_reservation(
     *, reservation_id: int, now: datetime | None = None
 ) -> list[UsageRecord]:
-    """Record the reservation's usage up to now (or its end). Returns the new intervals."""
-    reservation = Reservation.objects.filter(pk=reservation_id, status__in=METERED_STATUSES).first()
-    if reservation is None or reservation.running_since is None:
-        return []
-    until = _metered_until(reservation, now or timezone.now())
-    start = _covered_until(reservation)
+    """Record the usage of each of the reservation's runs up to its end, or up to now while
+    it runs. Returns the new intervals."""
+    now = whole_seconds(now or timezone.now())
+    runs = ReservationRun.objects.filter(reservation_id=reservation_id).select_related(
+        "reservation"
+    )
+    created: list[UsageRecord] = []
+    for run in runs:
+        created.extend(_record_run(run, until=run.ended_at or now))
+    return created
+
+
+def _record_run(run: ReservationRun, *, until: datetime) -> list[UsageRecord]:
+    start = run.usage.aggregate(end=Max("interval_end"))["end"] or run.started_at
     created = []
     while start < until:
         end = min(until, next_month_start(start))
-        record = _insert_interval(reservation, start, end)
+        record = _insert_interval(run, start, end)
         if record is None:
             break  # another recorder got there first; it will carry on from its own end
         created.append(record)
@@ -66,19 +58,18 @@ def usage_record_for_reservation(
     return created
 
 
-def _insert_interval(
-    reservation: Reservation, start: datetime, end: datetime
-) -> UsageRecord | None:
+def _insert_interval(run: ReservationRun, start: datetime, end: datetime) -> UsageRecord | None:
     try:
         with transaction.atomic():
             return UsageRecord.objects.create(
-                reservation=reservation,
-                org_id=reservation.org_id,
+                reservation_id=run.reservation_id,
+                run=run,
+                org_id=run.reservation.org_id,
                 interval_start=start,
                 interval_end=end,
                 seconds=int((end - start).total_seconds()),
-                price_per_hour=reservation.price_per_hour,
-                currency=reservation.currency,
+                price_per_hour=run.price_per_hour,
+                currency=run.currency,
             )
     except IntegrityError:
         return None
@@ -87,5 +78,5 @@ def _insert_interval(
 def reservations_to_meter():
     return Reservation.objects.filter(
         status__in=(ReservationStatus.RUNNING, ReservationStatus.TERMINATING),
-        running_since__isnull=False,
+        runs__ended_at__isnull=True,
     ).values_list("pk", flat=True)

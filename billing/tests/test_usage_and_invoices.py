@@ -9,7 +9,7 @@ import time_machine
 from billing.models import Invoice, UsageRecord
 from billing.services.invoices import invoice_csv, reservation_meter_and_invoice
 from billing.services.usage import usage_record_for_reservation
-from marketplace.models import Reservation, ReservationStatus
+from marketplace.models import Reservation, ReservationRun, ReservationStatus
 from tests.factories import OfferFactory, make_org_with_key
 
 pytestmark = pytest.mark.django_db
@@ -19,7 +19,7 @@ START = datetime(2026, 3, 31, 23, 59, 0, tzinfo=UTC)
 
 def _running_reservation(org, price="3.600000", since=START) -> Reservation:
     offer = OfferFactory()
-    return Reservation.objects.create(
+    reservation = Reservation.objects.create(
         org=org,
         offer=offer,
         gpus=1,
@@ -30,6 +30,20 @@ def _running_reservation(org, price="3.600000", since=START) -> Reservation:
         running_since=since,
         reserved_until=since + timedelta(hours=2),
     )
+    ReservationRun.objects.create(
+        reservation=reservation,
+        number=1,
+        offer=offer,
+        price_per_hour=reservation.price_per_hour,
+        currency="USD",
+        started_at=since,
+    )
+    return reservation
+
+
+def _end(reservation, ended_at, status=ReservationStatus.TERMINATED):
+    Reservation.objects.filter(pk=reservation.pk).update(status=status, ended_at=ended_at)
+    reservation.runs.update(ended_at=ended_at)
 
 
 def test_it_records_each_second_once_even_when_run_twice():
@@ -66,9 +80,7 @@ def test_it_invoices_each_month_its_own_seconds_at_the_locked_price():
     # given a reservation that ran 60 s in March and 120 s in April at $3.60/h ($0.001/s)
     buyer = make_org_with_key()
     reservation = _running_reservation(buyer.org)
-    Reservation.objects.filter(pk=reservation.pk).update(
-        status=ReservationStatus.TERMINATED, ended_at=START + timedelta(minutes=3)
-    )
+    _end(reservation, START + timedelta(minutes=3))
     # when it is metered and invoiced (twice: the second run changes nothing)
     with time_machine.travel(START + timedelta(hours=1)):
         reservation_meter_and_invoice(reservation_id=reservation.pk)
@@ -88,9 +100,7 @@ def test_it_rounds_once_per_line_to_the_cent():
     reservation = _running_reservation(
         buyer.org, price="2.990000", since=datetime(2026, 5, 1, tzinfo=UTC)
     )
-    Reservation.objects.filter(pk=reservation.pk).update(
-        status=ReservationStatus.TERMINATED, ended_at=datetime(2026, 5, 1, 0, 0, 7, tzinfo=UTC)
-    )
+    _end(reservation, datetime(2026, 5, 1, 0, 0, 7, tzinfo=UTC))
     reservation_meter_and_invoice(reservation_id=reservation.pk)
     line = Invoice.objects.get(org=buyer.org).lines.get()
     # 7 s x 2.99 / 3600 = 0.005813... -> 0.01
@@ -103,15 +113,14 @@ def test_it_meters_nothing_for_a_reservation_that_never_ran():
     Reservation.objects.filter(pk=reservation.pk).update(
         status=ReservationStatus.FAILED, running_since=None
     )
+    reservation.runs.all().delete()
     assert usage_record_for_reservation(reservation_id=reservation.pk) == []
 
 
 def test_it_keeps_invoices_of_other_orgs_out_of_sight(api_client):
     alice, mallory = make_org_with_key(role="finance"), make_org_with_key(role="owner")
     reservation = _running_reservation(alice.org)
-    Reservation.objects.filter(pk=reservation.pk).update(
-        status=ReservationStatus.TERMINATED, ended_at=START + timedelta(seconds=10)
-    )
+    _end(reservation, START + timedelta(seconds=10))
     reservation_meter_and_invoice(reservation_id=reservation.pk)
     invoice = Invoice.objects.get(org=alice.org)
     assert api_client.get("/api/v1/invoices/", **mallory.headers).json()["results"] == []

@@ -8,6 +8,8 @@ so that the caller can decide between failover, retry and giving up.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
 from typing import ClassVar
 
 
@@ -31,6 +33,8 @@ class LaunchSpec:
     idempotency_key: str  # stable per reservation attempt: a retried launch must not double
     ssh_public_key: str = ""
     options: dict = field(default_factory=dict)  # provider settings (latency, failure rate...)
+    gpu_count: int = 0  # GPUs per instance of `sku`
+    price_per_hour: Decimal | None = None  # locked price per instance: the bid for spot
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +43,7 @@ class InstanceStatus:
     state: str  # an InstanceState value
     connection: dict = field(default_factory=dict)  # host, port, user... for the buyer
     detail: str = ""
+    ended_at: datetime | None = None  # when it was terminated or preempted, if the provider says
 
 
 class LaunchError(Exception):
@@ -67,6 +72,9 @@ class PermanentLaunchError(LaunchError):
 
 class Launcher:
     name: ClassVar[str]
+    # True when the provider reports state changes to us (events API) instead of being
+    # polled: a PENDING launch or terminate is then left to wait for its event.
+    reports_by_events: ClassVar[bool] = False
 
     def launch(self, spec: LaunchSpec) -> InstanceStatus:
         raise NotImplementedError

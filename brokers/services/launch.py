@@ -9,6 +9,8 @@ from __future__ import annotations
 import contextlib
 import logging
 
+from django.utils import timezone
+
 from brokers.launchers.base import (
     CapacityError,
     InstanceState,
@@ -18,14 +20,18 @@ from brokers.launchers.base import (
 )
 from brokers.registry import get_launcher
 from marketplace.models import LaunchOutcome, Reservation, ReservationStatus
+from marketplace.money import quantize_rate
 from marketplace.services.launches import launch_attempt_close, launch_attempt_open
+from marketplace.services.placement import reservation_fail_over, reservation_relaunch
 from marketplace.services.reservations import (
     IllegalTransition,
     reservation_mark_failed,
+    reservation_mark_preempted,
     reservation_mark_running,
     reservation_mark_terminated,
     reservation_start_launch,
     reservation_transition,
+    whole_seconds,
 )
 
 logger = logging.getLogger(__name__)
@@ -56,17 +62,34 @@ def _spec(reservation: Reservation, attempt_number: int) -> LaunchSpec:
         units=reservation.units,
         idempotency_key=f"reservation-{reservation.pk}-attempt-{attempt_number}",
         options=offer.provider.config,
+        gpu_count=offer.gpu_count,
+        price_per_hour=quantize_rate(reservation.price_per_hour / reservation.units),
     )
 
 
 def launch_reservation(*, reservation_id: int) -> None:
+    """Launch on the reservation's offer; when that fails over, launch on the next offer in
+    the same task (the attempt cap of `reservation_fail_over` bounds the loop). A preempted
+    reservation with `auto_relaunch` is placed again first."""
+    while _launch_on_current_offer(reservation_id):
+        pass
+
+
+def _launch_on_current_offer(reservation_id: int) -> bool:
+    """One launch attempt. True when it failed over: the reservation is pending elsewhere."""
     reservation = _load(reservation_id)
+    if reservation is not None and reservation.status == S.PREEMPTED:
+        reservation_relaunch(reservation_id=reservation_id)
+        reservation = _load(reservation_id)
     if reservation is None:
-        return
+        return False
     if reservation.status == S.PENDING:
-        reservation = reservation_start_launch(reservation_id=reservation_id)
+        try:
+            reservation = reservation_start_launch(reservation_id=reservation_id)
+        except IllegalTransition:
+            return False  # terminated by the buyer a moment ago
     elif reservation.status != S.LAUNCHING:
-        return  # already running, ended or being terminated: nothing to do
+        return False  # already running, ended or being terminated: nothing to do
     attempt = launch_attempt_open(reservation=reservation)
     launcher = get_launcher(reservation.offer.provider.launcher)
     try:
@@ -75,20 +98,28 @@ def launch_reservation(*, reservation_id: int) -> None:
         launch_attempt_close(
             attempt=attempt, outcome=LaunchOutcome.NO_CAPACITY, error=str(exc), scope=exc.scope
         )
-        _fail(reservation_id, f"No capacity: {exc}")
-        return
+        return _fail_over(reservation_id, f"No capacity: {exc}.")
     except PermanentLaunchError as exc:
+        # Bad credentials, an unknown instance type: the error's scope (the provider, unless
+        # the launcher says less) rules out that provider, so failover only looks elsewhere.
         launch_attempt_close(
             attempt=attempt, outcome=LaunchOutcome.PERMANENT_ERROR, error=str(exc), scope=exc.scope
         )
-        _fail(reservation_id, f"Launch failed: {exc}")
-        return
+        return _fail_over(reservation_id, f"Launch failed: {exc}.")
     _record_instance(reservation_id, status)
+    if status.state == InstanceState.PENDING and launcher.reports_by_events:
+        return False  # the provider reports `running` or `failed` through events
     _apply_status(reservation_id, status, attempt=attempt)
+    return False
+
+
+def _fail_over(reservation_id: int, reason: str) -> bool:
+    return reservation_fail_over(reservation_id=reservation_id, reason=reason).status == S.PENDING
 
 
 def launch_gave_up(*, reservation_id: int, error: str) -> None:
-    """Transient errors outlasted the retries."""
+    """Transient errors outlasted the retries. No failover here: after a timeout the provider
+    may have started the instance, and launching elsewhere could leave it running unseen."""
     reservation = _load(reservation_id)
     if reservation is None or reservation.status != S.LAUNCHING:
         return
@@ -142,13 +173,53 @@ def poll_reservation(*, reservation_id: int) -> None:
     _apply_status(reservation_id, status, attempt=attempt)
 
 
+def check_running_reservation(*, reservation_id: int) -> None:
+    """Ask the provider about a running instance: it may have been preempted, or ended on
+    its own. Usage stops at the time the provider gives, not when we noticed."""
+    reservation = _load(reservation_id)
+    if reservation is None or reservation.status != S.RUNNING or not reservation.instance_id:
+        return
+    launcher = get_launcher(reservation.offer.provider.launcher)
+    if launcher.reports_by_events:
+        return  # the provider tells us through the events API
+    status = launcher.poll(reservation.instance_id, options=reservation.offer.provider.config)
+    if status.state in (InstanceState.PENDING, InstanceState.RUNNING):
+        return
+    ended_at = _ended_at(reservation, status)
+    detail = f": {status.detail}" if status.detail else "."
+    with contextlib.suppress(IllegalTransition):  # terminated by the buyer meanwhile
+        if status.state == InstanceState.PREEMPTED:
+            reservation_mark_preempted(
+                reservation_id=reservation_id, at=ended_at, message=f"Preempted{detail}"
+            )
+        elif status.state == InstanceState.TERMINATED:
+            reservation_mark_terminated(
+                reservation_id=reservation_id, at=ended_at, message=f"Ended by the provider{detail}"
+            )
+        else:
+            reservation_mark_failed(
+                reservation_id=reservation_id, reason=f"Instance failed{detail}", at=ended_at
+            )
+
+
+def _ended_at(reservation: Reservation, status: InstanceStatus):
+    """The provider's end time, kept within [running_since, now]."""
+    now = whole_seconds(timezone.now())
+    ended_at = whole_seconds(status.ended_at) if status.ended_at else now
+    return min(max(ended_at, reservation.running_since or ended_at), now)
+
+
 def terminate_reservation(*, reservation_id: int) -> None:
     reservation = _load(reservation_id)
     if reservation is None or reservation.status != S.TERMINATING:
         return
     if reservation.instance_id:
         launcher = get_launcher(reservation.offer.provider.launcher)
-        launcher.terminate(reservation.instance_id, options=reservation.offer.provider.config)
+        status = launcher.terminate(
+            reservation.instance_id, options=reservation.offer.provider.config
+        )
+        if launcher.reports_by_events and status.state != InstanceState.TERMINATED:
+            return  # the provider confirms with a `terminated` event
     reservation_mark_terminated(reservation_id=reservation_id)
 
 
@@ -163,6 +234,7 @@ def end_expired_reservation(*, reservation_id: int) -> None:
 
 __all__ = [
     "PollAgain",
+    "check_running_reservation",
     "end_expired_reservation",
     "launch_gave_up",
     "launch_reservation",

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import ast
 import csv
+import functools
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
@@ -173,7 +174,7 @@ def parse_row(cloud: str, row: dict, field_count: int) -> CatalogRow:
     count = _number(parse_count, row, "AcceleratorCount")
     if label and count <= 0:
         raise RowProblem(f"accelerator {label!r} with AcceleratorCount {row['AcceleratorCount']!r}")
-    gpu_info = parse_gpu_info(row.get("GpuInfo"))
+    memory_mib, gpu_model = gpu_facts(cloud, row.get("GpuInfo") or "", count, label)
     return CatalogRow(
         instance_type=_text(row, "InstanceType"),
         label=label,
@@ -185,8 +186,8 @@ def parse_row(cloud: str, row: dict, field_count: int) -> CatalogRow:
         disk_gb=_number(parse_decimal, row, "StorageGiB"),
         region=_text(row, "Region"),
         zone=_text(row, "AvailabilityZone"),
-        gpu_memory_mib=per_gpu_memory_mib(cloud, gpu_info, count) if label else None,
-        gpu_model=_gpu_model(gpu_info, label),
+        gpu_memory_mib=memory_mib,
+        gpu_model=gpu_model,
         extra={k: row[k] for k in ("Arch", "UpstreamCloudId") if row.get(k)},
     )
 
@@ -289,6 +290,17 @@ class _JsonLiterals(ast.NodeTransformer):
         if node.id in self.VALUES:
             return ast.copy_location(ast.Constant(self.VALUES[node.id]), node)
         return node
+
+
+# A catalog repeats the same few GpuInfo texts over thousands of rows (one per instance type,
+# listed in every region), and parsing a Python repr with `ast` costs ~100 µs: remember the
+# facts we take from it. The key holds all inputs and the value is an immutable tuple.
+@functools.lru_cache(maxsize=4096)
+def gpu_facts(cloud: str, gpu_info_text: str, count: int, label: str) -> tuple[int | None, str]:
+    """(per-GPU memory in MiB, GpuInfo's GPU name when it says more than the label)."""
+    gpu_info = parse_gpu_info(gpu_info_text)
+    memory_mib = per_gpu_memory_mib(cloud, gpu_info, count) if label else None
+    return memory_mib, _gpu_model(gpu_info, label)
 
 
 def parse_gpu_info(text: str | None) -> dict | None:

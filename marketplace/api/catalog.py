@@ -7,7 +7,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.api_base import CatalogThrottle, decode_cursor, encode_cursor, keyset_after, parse_limit
+from config.api_base import CatalogThrottle, parse_limit
 from marketplace.selectors.catalog import offer_search, offer_to_dict
 from marketplace.selectors.offers import gpu_models
 
@@ -44,10 +44,17 @@ class OfferListApi(APIView):
     @extend_schema(
         parameters=[
             OpenApiParameter(
-                "q", str, description="Filter, e.g. `gpu=H100 gpus>=8 price<30`. See docs/."
+                "q",
+                str,
+                description="Filter, e.g. `gpu=H100 gpus>=8 price<30/h region=eu-*`. "
+                "Grammar and fields: docs/filter-language.md. A mistake answers 400 "
+                "`invalid_query` with `position` and `hint`.",
             ),
             OpenApiParameter(
-                "sort", str, description="Sort keys, `-` for descending: `gpu_price,-gpus`."
+                "sort",
+                str,
+                description="Numeric sort keys, `-` for descending: `gpu_price,-gpus` "
+                "(default `gpu_price`).",
             ),
             OpenApiParameter("limit", int, description="Page size, 1..500 (default 50)."),
             OpenApiParameter("cursor", str, description="The `next` cursor of the previous page."),
@@ -57,17 +64,7 @@ class OfferListApi(APIView):
         params = request.query_params
         limit = parse_limit(params.get("limit"))
         search = offer_search(query=params.get("q", ""), sort=params.get("sort", ""))
-        queryset = search.queryset
-        if cursor := params.get("cursor"):
-            values = decode_cursor(cursor, len(search.order))
-            queryset = queryset.filter(keyset_after(search.order, values))
-        page = list(queryset[: limit + 1])
-        more = len(page) > limit
-        page = page[:limit]
-        next_cursor = None
-        if more:
-            last = page[-1]
-            next_cursor = encode_cursor([search.value_of(last, field) for field, _ in search.order])
+        page, next_cursor = search.page(limit=limit, cursor=params.get("cursor") or None)
         return Response({"results": [offer_to_dict(o) for o in page], "next": next_cursor})
 
 

@@ -59,6 +59,8 @@ class ReservationOutput(serializers.Serializer):
     hours = serializers.DecimalField(max_digits=10, decimal_places=4)
     price_per_hour = serializers.DecimalField(max_digits=14, decimal_places=6)
     currency = serializers.CharField()
+    max_price_per_hour = serializers.DecimalField(max_digits=14, decimal_places=6)
+    auto_relaunch = serializers.BooleanField()
     reserved_until = serializers.DateTimeField()
     running_since = serializers.DateTimeField()
     ended_at = serializers.DateTimeField()
@@ -85,9 +87,19 @@ class LaunchAttemptOutput(serializers.Serializer):
     finished_at = serializers.DateTimeField()
 
 
+class ReservationRunOutput(serializers.Serializer):
+    number = serializers.IntegerField()
+    offer = serializers.IntegerField(source="offer_id")
+    instance_id = serializers.CharField()
+    price_per_hour = serializers.DecimalField(max_digits=14, decimal_places=6)
+    started_at = serializers.DateTimeField()
+    ended_at = serializers.DateTimeField()
+
+
 class ReservationDetailOutput(ReservationOutput):
     events = ReservationEventOutput(many=True)
     attempts = LaunchAttemptOutput(many=True)
+    runs = ReservationRunOutput(many=True)
 
 
 def _quote_request(actor, data, idempotency_key) -> tuple[ReservationRequest, Decimal, Quote]:
@@ -112,6 +124,8 @@ def _quote_request(actor, data, idempotency_key) -> tuple[ReservationRequest, De
         gpus=int(leg["gpus"]),
         hours=quote.hours,
         idempotency_key=idempotency_key,
+        max_price_per_hour=data.get("max_price_per_hour"),
+        auto_relaunch=data["auto_relaunch"],
     )
     return request, Decimal(str(leg["price_per_hour"])), quote
 

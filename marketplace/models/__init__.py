@@ -1,5 +1,7 @@
 from .gpus import GpuModel, GpuVendor
+from .launch_requests import LaunchRequest, LaunchRequestKind, LaunchRequestStatus
 from .offers import Offer, OfferPrice, OfferStatus, PricingModel
+from .provider_events import ProviderEvent, ProviderEventType
 from .providers import Provider, ProviderKind
 from .quotes import Quote
 from .reservations import (
@@ -7,6 +9,7 @@ from .reservations import (
     LaunchOutcome,
     Reservation,
     ReservationEvent,
+    ReservationRun,
     ReservationStatus,
 )
 
@@ -15,14 +18,20 @@ __all__ = [
     "GpuVendor",
     "LaunchAttempt",
     "LaunchOutcome",
+    "LaunchRequest",
+    "LaunchRequestKind",
+    "LaunchRequestStatus",
     "Offer",
     "OfferPrice",
     "OfferStatus",
     "PricingModel",
     "Provider",
+    "ProviderEvent",
+    "ProviderEventType",
     "ProviderKind",
     "Quote",
     "Reservation",
     "ReservationEvent",
+    "ReservationRun",
     "ReservationStatus",
 ]

@@ -105,6 +105,41 @@ class ReservationEvent(models.Model):
         return f"{self.reservation_id}: {self.from_status or '-'} -> {self.to_status}"
 
 
+class ReservationRun(models.Model):
+    """One stretch of running time: from `running` until the instance ended (terminated,
+    failed or preempted). A reservation preempted and placed again has several runs; usage
+    is metered per run, so the gap between two runs is never billed. Runs never overlap:
+    at most one is open (`ended_at` empty) at a time."""
+
+    reservation = models.ForeignKey(Reservation, on_delete=models.CASCADE, related_name="runs")
+    number = models.PositiveSmallIntegerField()
+    offer = models.ForeignKey("marketplace.Offer", on_delete=models.PROTECT, related_name="+")
+    instance_id = models.CharField(max_length=200, blank=True)
+    # The reservation's locked price while this run lasted (a relaunch elsewhere may change it).
+    price_per_hour = models.DecimalField(max_digits=14, decimal_places=6)
+    currency = models.CharField(max_length=3)
+    started_at = models.DateTimeField()
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["reservation", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["reservation", "number"], name="uniq_run_number"),
+            models.UniqueConstraint(
+                fields=["reservation"],
+                condition=Q(ended_at__isnull=True),
+                name="uniq_open_run_per_reservation",
+            ),
+            models.CheckConstraint(
+                condition=Q(ended_at__isnull=True) | Q(ended_at__gte=models.F("started_at")),
+                name="run_ends_after_start",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.reservation_id} run {self.number}"
+
+
 class LaunchOutcome(models.TextChoices):
     STARTED = "started", "Started"
     SUCCEEDED = "succeeded", "Succeeded"

@@ -1,87 +1,86 @@
-"""Offer search for the catalog API and pages.
-
-Until the filter language lands (issue 4), `q` understands simple `field=value` terms.
-"""
+"""Offer search for the catalog API and the offers page: the filter language, sort keys and
+keyset pagination over the result (see docs/filter-language.md)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.db.models import Q, QuerySet
+from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
 
+from config.api_base import decode_cursor, encode_cursor, keyset_after
 from config.api_errors import ApiError
 from marketplace.models import Offer
+from marketplace.search import (
+    CatalogResolver,
+    DatabaseResolver,
+    QueryError,
+    Sort,
+    compile_filter,
+    parse_sort,
+)
 from marketplace.selectors.offers import offers_default_listing, offers_visible
 
-SORTABLE = {
-    "price": "price_per_hour",
-    "gpu_price": "price_per_gpu_hour",
-    "gpus": "gpu_count",
-    "vram": "gpu_memory_gb",
-    "vcpus": "vcpus",
-    "ram": "memory_gb",
-    "disk": "disk_gb",
-    "available": "available",
-    "observed": "observed_at",
-}
-DEFAULT_SORT = [("price_per_gpu_hour", False), ("id", False)]
+
+def query_error_to_api(error: QueryError) -> ApiError:
+    """The 400 body of a bad filter, sort or GPU spec: code, message, position and hint."""
+    return ApiError(
+        error.code, error.message, status_code=400, position=error.position, hint=error.hint
+    )
 
 
-@dataclass
+@dataclass(frozen=True)
 class OfferSearch:
     queryset: QuerySet[Offer]
-    order: list[tuple[str, bool]]  # (model field, descending); always ends with id
+    sort: Sort
 
-    @staticmethod
-    def value_of(offer: Offer, field: str):
-        return getattr(offer, field)
+    @property
+    def order(self) -> list[tuple[str, bool]]:
+        """[(column or annotation, descending), ...]; always ends with ("id", False)."""
+        return self.sort.order
 
+    def cursor_for(self, offer: Offer) -> str:
+        # The sort's signature leads the cursor, so that a cursor from another sort order
+        # is refused instead of silently skipping rows.
+        return encode_cursor([self._signature(), *(getattr(offer, f) for f, _ in self.order)])
 
-def parse_sort(sort: str) -> list[tuple[str, bool]]:
-    if not sort:
-        return list(DEFAULT_SORT)
-    order = []
-    for key in (k.strip() for k in sort.split(",") if k.strip()):
-        descending = key.startswith("-")
-        name = key.lstrip("-")
-        if name not in SORTABLE:
-            raise ApiError(
-                "invalid_sort", f"Cannot sort by {name!r}. Sortable: {', '.join(SORTABLE)}."
-            )
-        order.append((SORTABLE[name], descending))
-    return order + [("id", False)]
+    def after(self, cursor: str) -> QuerySet[Offer]:
+        """The rows strictly after the cursor's row, in this search's order."""
+        signature, *values = decode_cursor(cursor, len(self.order) + 1)
+        if signature != self._signature():
+            raise ApiError("invalid_cursor", "The cursor does not belong to this sort order.")
+        try:
+            return self.queryset.filter(keyset_after(self.order, values))
+        except (ValueError, TypeError, ValidationError):
+            raise ApiError("invalid_cursor", "The cursor is malformed.") from None
 
+    def page(self, *, limit: int, cursor: str | None = None) -> tuple[list[Offer], str | None]:
+        """One page and the cursor of the next (None on the last page): a single query."""
+        queryset = self.after(cursor) if cursor else self.queryset
+        rows = list(queryset[: limit + 1])
+        if len(rows) <= limit:
+            return rows, None
+        rows = rows[:limit]
+        return rows, self.cursor_for(rows[-1])
 
-SIMPLE_FIELDS = {
-    "gpu": "gpu__name__iexact",
-    "provider": "provider__slug",
-    "region": "region",
-    "pricing": "pricing",
-    "status": "status",
-    "country": "country__iexact",
-    "continent": "continent__iexact",
-}
-
-
-def _simple_filter(query: str) -> tuple[Q, bool]:
-    condition, mentions_status = Q(), False
-    for term in query.split():
-        field, sep, value = term.partition("=")
-        if not sep or field not in SIMPLE_FIELDS:
-            raise ApiError(
-                "invalid_query", f"Cannot understand {term!r}.", position=query.find(term)
-            )
-        mentions_status |= field == "status"
-        condition &= Q(**{SIMPLE_FIELDS[field]: value})
-    return condition, mentions_status
+    def _signature(self) -> str:
+        return ",".join(("-" if descending else "") + name for name, descending in self.order)
 
 
-def offer_search(*, query: str, sort: str) -> OfferSearch:
-    condition, mentions_status = _simple_filter(query)
-    base = offers_visible() if mentions_status else offers_default_listing()
-    order = parse_sort(sort)
-    queryset = base.filter(condition).order_by(*[("-" if d else "") + f for f, d in order])
-    return OfferSearch(queryset=queryset, order=order)
+def offer_search(*, query: str, sort: str, resolver: CatalogResolver | None = None) -> OfferSearch:
+    """Offers matching the filter `query`, ordered by `sort` (default: price per GPU-hour).
+
+    Active and stale offers are listed (suspect ones included, flagged); withdrawn ones only
+    when the filter names `status`. Bad text raises ApiError 400 (invalid_query or
+    invalid_sort) with the position of the mistake and a hint.
+    """
+    try:
+        compiled = compile_filter(query or "", resolver=resolver or DatabaseResolver())
+        parsed_sort = parse_sort(sort)
+    except QueryError as error:
+        raise query_error_to_api(error) from None
+    base = offers_visible() if compiled.mentions("status") else offers_default_listing()
+    return OfferSearch(queryset=parsed_sort.apply(base.filter(compiled.q)), sort=parsed_sort)
 
 
 def offer_to_dict(offer: Offer) -> dict:

@@ -1,4 +1,5 @@
-"""What a reservation has cost so far, for pages: billed seconds of its running time."""
+"""What a reservation has cost so far, for pages: the billed seconds of each of its runs at
+that run's price (the gap between a preemption and the relaunch is not billed)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ from marketplace.money import cost_of_seconds, round_amount
 
 
 def reservation_cost_so_far(*, reservation: Reservation) -> Decimal:
-    if reservation.running_since is None:
-        return round_amount(Decimal(0), reservation.currency)
-    end = reservation.ended_at or timezone.now()
-    seconds = max(0, int((end - reservation.running_since).total_seconds()))
-    return round_amount(cost_of_seconds(seconds, reservation.price_per_hour), reservation.currency)
+    now = timezone.now().replace(microsecond=0)
+    cost = Decimal(0)
+    for run in reservation.runs.all():
+        seconds = max(0, int(((run.ended_at or now) - run.started_at).total_seconds()))
+        cost += cost_of_seconds(seconds, run.price_per_hour)
+    return round_amount(cost, reservation.currency)

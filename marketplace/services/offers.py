@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from marketplace.models import Offer, OfferPrice, OfferStatus
@@ -96,94 +97,118 @@ class UpsertCounts:
         self.withdrawn += other.withdrawn
 
 
-def _existing_by_key(batch: Sequence[OfferInput]) -> dict[tuple, Offer]:
-    provider_ids = {item.provider_id for item in batch}
-    skus = {item.sku for item in batch}
-    rows = Offer.objects.filter(provider_id__in=provider_ids, sku__in=skus).only(
-        "id", *IDENTITY_FIELDS, *MUTABLE_FIELDS, "status"
-    )
-    return {tuple(getattr(row, f) for f in IDENTITY_FIELDS): row for row in rows}
-
-
-def _same(row: Offer, values: dict) -> bool:
-    return row.status == OfferStatus.ACTIVE and all(getattr(row, k) == v for k, v in values.items())
-
-
 def _dedupe(batch: Iterable[OfferInput]) -> list[OfferInput]:
-    # ON CONFLICT cannot touch one row twice in a statement: the last listing of a key wins.
+    # One statement cannot touch one row twice: the last listing of a key wins.
     return list({item.key: item for item in batch}.values())
+
+
+# --- the bulk upsert, in SQL ------------------------------------------------------------------
+# A batch is COPYed into a temporary table that has the offer table's own column types (so
+# values are rounded exactly as they will be stored, and "unchanged" compares like with
+# like), then one statement of data-modifying CTEs does the rest: match the batch to
+# existing offers by identity; bump `observed_at` of the unchanged ones (a narrow update,
+# HOT-friendly: no indexed column changes); rewrite the changed ones; insert the new ones;
+# append a price history point for new offers and changed prices. All CTEs see one snapshot
+# and touch disjoint rows. Table names come from the models; values are COPY data or bound
+# parameters, never formatted into the SQL.
+
+BATCH_TABLE = "offer_upsert_batch"
+BATCH_COLUMNS = (*IDENTITY_FIELDS, *MUTABLE_FIELDS, "extra")
+
+
+def _upsert_sql() -> str:
+    offer, history = Offer._meta.db_table, OfferPrice._meta.db_table
+    identity_match = " AND ".join(f"o.{f} = b.{f}" for f in IDENTITY_FIELDS)
+    differs = " OR ".join(f"o.{f} IS DISTINCT FROM b.{f}" for f in (*MUTABLE_FIELDS, "extra"))
+    assign = ", ".join(f"{f} = m.{f}" for f in (*MUTABLE_FIELDS, "extra"))
+    columns = ", ".join(BATCH_COLUMNS)
+    excluded = ", ".join(f"{f} = EXCLUDED.{f}" for f in (*MUTABLE_FIELDS, "extra"))
+    return f"""
+    WITH matched AS (
+        SELECT b.*, o.id AS offer_id, o.price_per_hour AS old_price, o.currency AS old_currency,
+               (o.status <> %(active)s OR {differs}) AS changed
+        FROM {BATCH_TABLE} b LEFT JOIN {offer} o ON {identity_match}
+    ),
+    bumped AS (
+        UPDATE {offer} o SET observed_at = %(now)s
+        FROM matched m WHERE o.id = m.offer_id AND NOT m.changed
+        RETURNING o.id
+    ),
+    rewritten AS (
+        UPDATE {offer} o
+        SET {assign}, observed_at = %(now)s, updated_at = %(now)s, status = %(active)s
+        FROM matched m WHERE o.id = m.offer_id AND m.changed
+        RETURNING o.id, o.price_per_hour, o.currency,
+                  (o.price_per_hour, o.currency) IS DISTINCT FROM (m.old_price, m.old_currency)
+                  AS repriced
+    ),
+    inserted AS (
+        INSERT INTO {offer} ({columns}, observed_at, status, suspect, suspect_reason,
+                             created_at, updated_at)
+        SELECT {columns}, %(now)s, %(active)s, false, '', %(now)s, %(now)s
+        FROM matched WHERE offer_id IS NULL ORDER BY seq  -- ids follow the batch order
+        -- another writer may have inserted the key since our snapshot: take it over
+        ON CONFLICT (provider_id, sku, region, zone, pricing) DO UPDATE
+        SET {excluded}, observed_at = EXCLUDED.observed_at, updated_at = EXCLUDED.updated_at,
+            status = EXCLUDED.status
+        RETURNING id, price_per_hour, currency, (xmax = 0) AS is_new
+    ),
+    history AS (
+        INSERT INTO {history} (offer_id, price_per_hour, currency, observed_at)
+        SELECT id, price_per_hour, currency, %(now)s FROM rewritten WHERE repriced
+        UNION ALL
+        SELECT id, price_per_hour, currency, %(now)s FROM inserted
+        RETURNING 1
+    )
+    SELECT (SELECT count(*) FROM inserted WHERE is_new),
+           (SELECT count(*) FROM inserted WHERE NOT is_new) + (SELECT count(*) FROM rewritten),
+           (SELECT count(*) FROM bumped),
+           (SELECT count(*) FROM history)
+    """
+
+
+def _create_batch_table(cursor) -> None:
+    # Same column types as the offer table (CREATE TABLE AS keeps them), no constraints.
+    cursor.execute(f"DROP TABLE IF EXISTS pg_temp.{BATCH_TABLE}")
+    cursor.execute(
+        f"CREATE TEMPORARY TABLE {BATCH_TABLE} ON COMMIT DROP AS "
+        f"SELECT 0 AS seq, {', '.join(BATCH_COLUMNS)} FROM {Offer._meta.db_table} WITH NO DATA"
+    )
+
+
+def _copy_rows(cursor, batch: Sequence[OfferInput]) -> None:
+    with cursor.copy(f"COPY {BATCH_TABLE} (seq, {', '.join(BATCH_COLUMNS)}) FROM STDIN") as copy:
+        for seq, item in enumerate(batch):
+            values = item.field_values()
+            copy.write_row(
+                (
+                    seq,
+                    *item.key,
+                    *(values[f] for f in MUTABLE_FIELDS),
+                    json.dumps(item.extra, separators=(",", ":"), default=str),
+                )
+            )
 
 
 @transaction.atomic
 def offer_upsert_batch(*, batch: Sequence[OfferInput], observed_at: datetime) -> UpsertCounts:
-    """Insert new offers, update changed ones, refresh `observed_at` of unchanged ones.
+    """Insert new offers, update changed ones, refresh `observed_at` of unchanged ones, and
+    put every offer of the batch back to `active`.
 
-    A price history point is appended for new offers and for price changes only.
+    A price history point is appended for new offers and for price changes only. A few
+    statements per batch whatever its size (see the comment above `_upsert_sql`).
     """
     batch = _dedupe(batch)
-    existing = _existing_by_key(batch)
-    counts = UpsertCounts()
-    to_write: list[Offer] = []
-    unchanged_ids: list[int] = []
-    price_changed_keys: set[tuple] = set()
-    for item in batch:
-        values = item.field_values()
-        row = existing.get(item.key)
-        if row is not None and _same(row, values):
-            unchanged_ids.append(row.pk)
-            continue
-        if row is None:
-            counts.created += 1
-            price_changed_keys.add(item.key)
-        else:
-            counts.updated += 1
-            if row.price_per_hour != values["price_per_hour"]:
-                price_changed_keys.add(item.key)
-        to_write.append(_offer_from(item, values, observed_at))
-    _write_offers(to_write)
-    counts.unchanged = len(unchanged_ids)
-    Offer.objects.filter(pk__in=unchanged_ids).update(observed_at=observed_at)
-    _append_price_history(price_changed_keys, observed_at)
-    return counts
-
-
-def _offer_from(item: OfferInput, values: dict, observed_at: datetime) -> Offer:
-    return Offer(
-        provider_id=item.provider_id,
-        sku=item.sku,
-        region=item.region,
-        zone=item.zone,
-        pricing=item.pricing,
-        observed_at=observed_at,
-        status=OfferStatus.ACTIVE,
-        extra=item.extra,
-        **values,
-    )
-
-
-def _write_offers(offers: list[Offer]) -> None:
-    if not offers:
-        return
-    Offer.objects.bulk_create(
-        offers,
-        update_conflicts=True,
-        unique_fields=["provider", "sku", "region", "zone", "pricing"],
-        update_fields=[f.removesuffix("_id") for f in MUTABLE_FIELDS]
-        + ["observed_at", "status", "extra"],
-    )
-
-
-def _append_price_history(keys: set[tuple], observed_at: datetime) -> None:
-    if not keys:
-        return
-    rows = Offer.objects.filter(
-        provider_id__in={k[0] for k in keys}, sku__in={k[1] for k in keys}
-    ).values_list("id", *IDENTITY_FIELDS, "price_per_hour", "currency")
-    OfferPrice.objects.bulk_create(
-        OfferPrice(offer_id=row[0], price_per_hour=row[6], currency=row[7], observed_at=observed_at)
-        for row in rows
-        if tuple(row[1:6]) in keys
-    )
+    if not batch:
+        return UpsertCounts()
+    with connection.cursor() as cursor:
+        _create_batch_table(cursor)
+        _copy_rows(cursor, batch)
+        cursor.execute(f"ANALYZE {BATCH_TABLE}")  # the planner should know it is small
+        cursor.execute(_upsert_sql(), {"now": observed_at, "active": OfferStatus.ACTIVE})
+        created, updated, unchanged, _history = cursor.fetchone()
+        cursor.execute(f"DROP TABLE {BATCH_TABLE}")
+    return UpsertCounts(created=created, updated=updated, unchanged=unchanged)
 
 
 def offers_withdraw_unseen(*, provider_ids: Iterable[int], seen_since: datetime) -> int:

@@ -21,9 +21,13 @@ from marketplace.handoff import (
 )
 from marketplace.models import Offer, OfferStatus, Reservation, ReservationEvent, ReservationStatus
 from marketplace.models.reservations import ALLOWED_TRANSITIONS, CAPACITY_HOLDING_STATUSES
+from marketplace.selectors.failover import default_price_limit
+from marketplace.services.runs import run_close, run_open
 
 S = ReservationStatus
 MAX_HOURS = Decimal(24 * 366)
+# The instance is up (and billed) in these states: a run is open.
+RUN_STATUSES = frozenset({S.RUNNING, S.TERMINATING})
 
 
 class IllegalTransition(Exception):
@@ -75,13 +79,22 @@ def _units_for(offer: Offer, gpus: int | None) -> int:
     return gpus // offer.gpu_count
 
 
+def offer_take_capacity(*, offer_id: int, units: int) -> bool:
+    """Take `units` of the offer's capacity, or return False: one conditional UPDATE, so
+    concurrent requests can never oversell (the row lock serialises them; the WHERE re-checks)."""
+    return bool(
+        Offer.objects.filter(pk=offer_id, status=OfferStatus.ACTIVE, available__gte=units).update(
+            available=F("available") - units
+        )
+    )
+
+
+def offer_return_capacity(*, offer_id: int, units: int) -> None:
+    Offer.objects.filter(pk=offer_id).update(available=F("available") + units)
+
+
 def _take_capacity(offer: Offer, units: int) -> Offer:
-    """Take `units` of the offer's capacity or fail: one conditional UPDATE, so concurrent
-    requests can never oversell (the row lock serialises them; the WHERE re-checks)."""
-    taken = Offer.objects.filter(
-        pk=offer.pk, status=OfferStatus.ACTIVE, available__gte=units
-    ).update(available=F("available") - units)
-    if not taken:
+    if not offer_take_capacity(offer_id=offer.pk, units=units):
         raise ApiError(
             "capacity_unavailable", "That capacity is no longer available.", status_code=409
         )
@@ -129,6 +142,7 @@ def _create_locked(org, user, request, fingerprint, price_override, quote) -> Re
     offer = _take_capacity(offer, units)
     # A quote's leg locks its own price (the quote held it); otherwise today's offer price.
     price_per_hour = price_override if price_override is not None else offer.price_per_hour * units
+    max_price_per_hour = _price_limit(request.max_price_per_hour, price_per_hour)
     now = timezone.now()
     reservation = Reservation.objects.create(
         org=org,
@@ -140,7 +154,7 @@ def _create_locked(org, user, request, fingerprint, price_override, quote) -> Re
         hours=request.hours,
         price_per_hour=price_per_hour,
         currency=offer.currency,
-        max_price_per_hour=request.max_price_per_hour,
+        max_price_per_hour=max_price_per_hour,
         idempotency_key=request.idempotency_key,
         request_fingerprint=fingerprint,
         auto_relaunch=request.auto_relaunch,
@@ -149,6 +163,19 @@ def _create_locked(org, user, request, fingerprint, price_override, quote) -> Re
     _record_event(reservation, "", S.PENDING, "Reserved; price locked.", at=now)
     enqueue_on_commit(LAUNCH_RESERVATION, reservation.pk)
     return reservation
+
+
+def _price_limit(requested: Decimal | None, price_per_hour: Decimal) -> Decimal:
+    """The most the buyer accepts per hour if failover moves the reservation elsewhere."""
+    if requested is None:
+        return default_price_limit(price_per_hour)
+    if requested < price_per_hour:
+        raise ApiError(
+            "price_above_limit",
+            f"The price is {price_per_hour}/h, above your max_price_per_hour of {requested}.",
+            status_code=409,
+        )
+    return requested
 
 
 def _record_event(reservation, from_status, to_status, message="", *, at=None, data=None):
@@ -163,9 +190,16 @@ def _record_event(reservation, from_status, to_status, message="", *, at=None, d
 
 
 def _release_capacity(reservation: Reservation) -> None:
-    Offer.objects.filter(pk=reservation.offer_id).update(
-        available=F("available") + reservation.units
-    )
+    offer_return_capacity(offer_id=reservation.offer_id, units=reservation.units)
+
+
+def _track_runs(reservation: Reservation, source: str, to: str) -> None:
+    if to in RUN_STATUSES and source not in RUN_STATUSES:
+        started_at = reservation.running_since or whole_seconds(timezone.now())
+        run_open(reservation=reservation, started_at=started_at)
+    elif source in RUN_STATUSES and to not in RUN_STATUSES:
+        ended_at = reservation.ended_at or whole_seconds(timezone.now())
+        run_close(reservation=reservation, ended_at=ended_at)
 
 
 @transaction.atomic
@@ -184,6 +218,7 @@ def reservation_transition(
     reservation.save()
     if source in CAPACITY_HOLDING_STATUSES and to not in CAPACITY_HOLDING_STATUSES:
         _release_capacity(reservation)
+    _track_runs(reservation, source, to)
     _record_event(reservation, source, to, message, data=data)
     return reservation
 
@@ -207,13 +242,15 @@ def reservation_mark_running(
     )
 
 
-def reservation_mark_failed(*, reservation_id: int, reason: str) -> Reservation:
+def reservation_mark_failed(
+    *, reservation_id: int, reason: str, at: datetime | None = None
+) -> Reservation:
     reservation = reservation_transition(
         reservation_id=reservation_id,
         to=S.FAILED,
         message=reason,
         failure_reason=reason,
-        ended_at=whole_seconds(timezone.now()),
+        ended_at=whole_seconds(at or timezone.now()),
     )
     if reservation.running_since:
         enqueue_on_commit(RECORD_RESERVATION_USAGE, reservation.pk)
@@ -257,4 +294,22 @@ def reservation_mark_terminated(
         ended_at=whole_seconds(at or timezone.now()),
     )
     enqueue_on_commit(RECORD_RESERVATION_USAGE, reservation.pk)
+    return reservation
+
+
+def reservation_mark_preempted(
+    *, reservation_id: int, at: datetime | None = None, message: str = "Instance preempted."
+) -> Reservation:
+    """The provider took the instance back: usage stops at the preemption time, and the
+    capacity returns to the offer. With `auto_relaunch` the launch task places it again
+    (`reservation_relaunch`: PREEMPTED -> PENDING) and launches it through the same path."""
+    reservation = reservation_transition(
+        reservation_id=reservation_id,
+        to=S.PREEMPTED,
+        message=message,
+        ended_at=whole_seconds(at or timezone.now()),
+    )
+    enqueue_on_commit(RECORD_RESERVATION_USAGE, reservation.pk)
+    if reservation.auto_relaunch:
+        enqueue_on_commit(LAUNCH_RESERVATION, reservation.pk)
     return reservation

@@ -1,0 +1,60 @@
+"""Shared pieces of the benchmarks: the command record, and the benchmark database,
+`<DATABASE_URL's database>_bench`, created and migrated here so that a benchmark never
+touches the development data."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from urllib.parse import urlsplit, urlunsplit
+
+
+class BenchError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class BenchCommand:
+    help: str
+    add_arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int]
+
+
+def bench_database_url(url: str | None = None) -> str:
+    url = url or os.environ.get("DATABASE_URL", "")
+    if not url:
+        raise BenchError("DATABASE_URL is not set: run benchmarks through `make bench`")
+    parts = urlsplit(url)
+    name = parts.path.lstrip("/")
+    if not name:
+        raise BenchError("DATABASE_URL must name a database")
+    bench_name = name if name.endswith("_bench") else f"{name}_bench"
+    return urlunsplit((parts.scheme, parts.netloc, "/" + bench_name, parts.query, ""))
+
+
+def ensure_database(url: str) -> None:
+    """CREATE DATABASE if it does not exist (through the server's `postgres` database)."""
+    import psycopg
+    from psycopg import sql
+
+    parts = urlsplit(url)
+    name = parts.path.lstrip("/")
+    admin = urlunsplit((parts.scheme, parts.netloc, "/postgres", parts.query, ""))
+    with psycopg.connect(admin, autocommit=True) as connection:
+        exists = connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name])
+        if exists.fetchone() is None:
+            connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+
+
+def setup_django(url: str) -> None:
+    """Point Django at the benchmark database and migrate it (quietly)."""
+    os.environ["DATABASE_URL"] = url
+    os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
+    os.environ.setdefault("LOG_LEVEL", "WARNING")
+    import django
+    from django.core.management import call_command
+
+    django.setup()
+    call_command("migrate", verbosity=0, interactive=False)

@@ -1,0 +1,309 @@
+"""Refresh benchmark: price syncs of a 100,000-offer catalog through the real pipeline.
+
+    make bench ARGS='refresh'            # or: python -m bench refresh [--offers N] [--orm-sample N]
+
+A SkyPilot-format catalog folder is generated in a temporary directory (the real rows of
+../shared/data/skypilot-catalog-v8 over numbered regions, see `bench/_catalog.py`) and read
+by the real `skypilot-catalog` source, so parsing and normalisation are measured too. All
+writes go to a database of its own, `<DATABASE_URL's name>_bench`, dropped and created here;
+the development database is never touched.
+
+Measured: parsing alone; a first refresh; an unchanged second refresh; a refresh with 5% of
+the prices changed; the same rows saved one by one with the ORM (`Offer(...).save()`, on a
+sample, in one transaction: the ORM's best case); peak memory (RSS of the process, and
+tracemalloc's peak of a first refresh of a small and of the full catalog: bounded by the
+batch, not by the rows). Results are printed and written to bench/results/refresh.txt.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import resource
+import sys
+import tempfile
+import time
+import tracemalloc
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+RESULTS = Path(__file__).resolve().parent / "results" / "refresh.txt"
+DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/gpumarket"
+SOURCE = "skypilot-catalog"
+
+
+@dataclass
+class Result:
+    phase: str
+    offers: int
+    seconds: float
+    created: int | str = ""
+    updated: int | str = ""
+    unchanged: int | str = ""
+    history: int | str = ""
+    note: str = ""
+
+    @property
+    def rate(self) -> float:
+        return self.offers / self.seconds if self.seconds else 0.0
+
+
+# --- the benchmark database -------------------------------------------------------------------
+
+
+def bench_database_url(url: str) -> str:
+    parts = urlsplit(url)
+    name = parts.path.lstrip("/") or "gpumarket"
+    return urlunsplit(parts._replace(path=f"/{name}_bench"))
+
+
+def recreate_database(url: str) -> None:
+    """Drop and create the benchmark database (its name always ends in _bench)."""
+    import psycopg
+    from psycopg import sql
+
+    parts = urlsplit(url)
+    name = parts.path.lstrip("/")
+    if not name.endswith("_bench"):
+        raise SystemExit(f"refusing to recreate {name!r}: not a benchmark database")
+    maintenance = urlunsplit(parts._replace(path="/postgres"))
+    with psycopg.connect(maintenance, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+
+
+def setup_django(url: str) -> None:
+    os.environ["DATABASE_URL"] = url
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    os.environ["LOG_LEVEL"] = "WARNING"  # one JSON line per sync would clutter the table
+    import django
+    from django.core.management import call_command
+
+    django.setup()
+    call_command("migrate", verbosity=0, interactive=False)
+
+
+def empty_offer_tables() -> None:
+    from django.db import connection
+
+    from brokers.models import PriceSync
+    from marketplace.models import Offer, OfferPrice
+
+    tables = [m._meta.db_table for m in (OfferPrice, Offer, PriceSync)]
+    with connection.cursor() as cursor:
+        cursor.execute(f"TRUNCATE {', '.join(tables)}")
+        cursor.execute(f"VACUUM ANALYZE {Offer._meta.db_table}")
+
+
+# --- phases -------------------------------------------------------------------------------------
+
+
+def timed_parse(folder: Path) -> tuple[Result, Result]:
+    from brokers.registry import get_source
+    from brokers.services.sync import Normaliser
+    from brokers.sources.base import RowError
+
+    source = get_source(SOURCE)
+    start = time.perf_counter()
+    rows = sum(1 for item in source.fetch(path=str(folder)) if not isinstance(item, RowError))
+    parse = Result("parse only (CSV -> OfferRow)", rows, time.perf_counter() - start)
+    normaliser = Normaliser()
+    start = time.perf_counter()
+    offers = sum(
+        1
+        for item in source.fetch(path=str(folder))
+        if not isinstance(item, RowError) and normaliser.normalise(item) is not None
+    )
+    normalise = Result("parse + normalise (-> OfferInput)", offers, time.perf_counter() - start)
+    return parse, normalise
+
+
+def timed_refresh(phase: str, folder: Path) -> Result:
+    from brokers.services.sync import refresh_source
+    from marketplace.models import OfferPrice
+
+    history_before = OfferPrice.objects.count()
+    start = time.perf_counter()
+    sync = refresh_source(source_name=SOURCE, path=str(folder))
+    seconds = time.perf_counter() - start
+    if sync.errors or sync.unknown_labels:
+        raise SystemExit(f"{phase}: unexpected errors {sync.errors[:3]} {sync.unknown_labels}")
+    offers = sync.created + sync.updated + sync.unchanged
+    history = OfferPrice.objects.count() - history_before
+    return Result(phase, offers, seconds, sync.created, sync.updated, sync.unchanged, history)
+
+
+def timed_orm_saves(folder: Path, sample: int) -> Result:
+    """Parse + normalise + `Offer(...).save()` per row: the naive loader, end to end."""
+    import itertools
+
+    from django.db import transaction
+    from django.utils import timezone
+
+    from brokers.registry import get_source
+    from brokers.services.sync import Normaliser
+    from marketplace.models import Offer, OfferStatus
+
+    normaliser = Normaliser()
+    now = timezone.now()
+    rows = get_source(SOURCE).fetch(path=str(folder))
+    start = time.perf_counter()
+    saved = 0
+    with transaction.atomic():
+        for row in itertools.islice(rows, sample):
+            if (item := normaliser.normalise(row)) is None:
+                continue
+            Offer(
+                provider_id=item.provider_id,
+                sku=item.sku,
+                region=item.region,
+                zone=item.zone,
+                pricing=item.pricing,
+                observed_at=now,
+                status=OfferStatus.ACTIVE,
+                extra=item.extra,
+                **item.field_values(),
+            ).save()
+            saved += 1
+    seconds = time.perf_counter() - start
+    return Result("per-row ORM saves (sample)", saved, seconds, created=saved)
+
+
+def traced_first_refresh(folder: Path, offers: int) -> tuple[int, float]:
+    """tracemalloc's peak (bytes) during a first refresh of `folder` into empty tables."""
+    from brokers.services.sync import refresh_source
+
+    empty_offer_tables()
+    tracemalloc.start()
+    try:
+        sync = refresh_source(source_name=SOURCE, path=str(folder))
+        _current, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert sync.created == offers, (sync.created, offers)
+    return peak, peak / offers
+
+
+def peak_rss_mb() -> float:
+    # ru_maxrss is KiB on Linux (bytes on macOS)
+    scale = 1 if sys.platform == "darwin" else 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale / 2**20
+
+
+# --- report -------------------------------------------------------------------------------------
+
+
+def table(results: list[Result], rss: dict[str, float]) -> list[str]:
+    header = ["phase", "offers", "seconds", "offers/s", "created", "updated", "unchanged",
+              "history", "peak RSS MB"]  # fmt: skip
+    rows = [header] + [
+        [
+            r.phase,
+            f"{r.offers:,}",
+            f"{r.seconds:.2f}",
+            f"{r.rate:,.0f}",
+            *(
+                f"{v:,}" if isinstance(v, int) else v
+                for v in (r.created, r.updated, r.unchanged, r.history)
+            ),
+            f"{rss[r.phase]:.0f}" if r.phase in rss else "",
+        ]
+        for r in results
+    ]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    lines = []
+    for index, row in enumerate(rows):
+        cells = [
+            c.ljust(w) if i == 0 else c.rjust(w)
+            for i, (c, w) in enumerate(zip(row, widths, strict=True))
+        ]
+        lines.append("  ".join(cells))
+        if index == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return lines
+
+
+def environment_lines(argv: list[str]) -> list[str]:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW server_version")
+        (version,) = cursor.fetchone()
+        cursor.execute("SHOW fsync")
+        (fsync,) = cursor.fetchone()
+    return [
+        f"refresh benchmark, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC: python -m bench refresh {' '.join(argv)}".rstrip(),
+        f"machine: {os.cpu_count()} CPUs, Python {platform.python_version()}, "
+        f"PostgreSQL {version} (fsync {fsync}), database {connection.settings_dict['NAME']}",
+    ]
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench refresh", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument("--offers", type=int, default=100_000)
+    parser.add_argument("--orm-sample", type=int, default=10_000)
+    parser.add_argument(
+        "--small", type=int, default=10_000, help="small catalog for the memory check"
+    )
+    parser.add_argument("--output", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+
+    url = bench_database_url(os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL)
+    recreate_database(url)
+    setup_django(url)
+    from bench._catalog import write_catalog
+
+    results: list[Result] = []
+    rss: dict[str, float] = {}
+
+    def record(result: Result) -> None:
+        results.append(result)
+        rss[result.phase] = peak_rss_mb()
+        print(f"  {result.phase}: {result.offers:,} offers in {result.seconds:.2f} s", flush=True)
+
+    with tempfile.TemporaryDirectory(prefix="bench-refresh-") as tmp:
+        catalog, changed, small = Path(tmp, "catalog"), Path(tmp, "changed"), Path(tmp, "small")
+        offers = write_catalog(catalog, offers=args.offers)
+        write_catalog(changed, offers=args.offers, change_every=20)
+        small_offers = write_catalog(small, offers=args.small)
+        print(f"generated {offers:,} offers in {catalog}", flush=True)
+
+        for result in timed_parse(catalog):
+            record(result)
+        record(timed_refresh("first refresh", catalog))
+        record(timed_refresh("unchanged second refresh", catalog))
+        record(timed_refresh("refresh, 5% prices changed", changed))
+        empty_offer_tables()
+        record(timed_orm_saves(catalog, args.orm_sample))
+        small_peak, _ = traced_first_refresh(small, small_offers)
+        full_peak, _ = traced_first_refresh(catalog, offers)
+
+    by_phase = {r.phase: r for r in results}
+    first, again = by_phase["first refresh"], by_phase["unchanged second refresh"]
+    orm = by_phase["per-row ORM saves (sample)"]
+    lines = [
+        *environment_lines(argv),
+        "",
+        *table(results, rss),
+        "",
+        f"unchanged refresh vs first: {again.rate / first.rate:.1f}x faster "
+        f"({first.seconds:.2f} s -> {again.seconds:.2f} s)",
+        f"bulk first refresh vs per-row ORM saves: {first.rate / orm.rate:.1f}x "
+        f"({first.rate:,.0f} vs {orm.rate:,.0f} offers/s; ORM extrapolated to {offers:,} "
+        f"offers: {offers / orm.rate:.0f} s, without the price history the bulk path also writes)",
+        f"memory: tracemalloc peak of a first refresh: {small_peak / 2**20:.1f} MB for "
+        f"{small_offers:,} offers, {full_peak / 2**20:.1f} MB for {offers:,} offers "
+        f"(batches of 5,000); process peak RSS {peak_rss_mb():.0f} MB",
+    ]
+    print("\n" + "\n".join(lines))
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text("\n".join(lines) + "\n")
+    print(f"\nwritten to {args.output}")
+    return 0

@@ -1,0 +1,128 @@
+"""Provider API: launch requests to poll, and events reporting instance state.
+
+`GET /api/v1/provider/launch-requests/`: the open requests (pending or delivered by
+webhook) of your providers, oldest first; the same documents the webhook sends, plus their
+delivery status. `POST /api/v1/provider/reservations/<id>/events/`: report `running` (with
+connection details for the buyer), `failed` (with a reason), `preempted` or `terminated`.
+"""
+
+from __future__ import annotations
+
+import json
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from config.api_base import StrictSerializer, decode_cursor, encode_cursor, parse_limit
+from config.api_errors import ApiError
+from marketplace.api.provider_offers import provider_actor
+from marketplace.models import LaunchRequest, LaunchRequestStatus, ProviderEventType
+from marketplace.models.launch_requests import OPEN_LAUNCH_REQUEST_STATUSES
+from marketplace.selectors.providers import (
+    launch_request_document,
+    provider_launch_requests,
+    provider_reservation,
+)
+from marketplace.services.provider_events import ProviderEventInput, provider_event_apply
+
+MAX_CONNECTION_BYTES = 4096
+
+
+def _statuses(raw: str | None) -> list[str]:
+    if not raw:
+        return list(OPEN_LAUNCH_REQUEST_STATUSES)
+    wanted = [s.strip() for s in raw.split(",") if s.strip()]
+    unknown = sorted(set(wanted) - set(LaunchRequestStatus.values))
+    if unknown:
+        raise ApiError(
+            "invalid_status",
+            f"Unknown status {', '.join(unknown)}; known: {', '.join(LaunchRequestStatus.values)}.",
+        )
+    return wanted
+
+
+def _request_to_dict(request: LaunchRequest) -> dict:
+    return launch_request_document(request) | {
+        "status": request.status,
+        "delivery_attempts": request.delivery_attempts,
+        "delivered_at": request.delivered_at.isoformat().replace("+00:00", "Z")
+        if request.delivered_at
+        else None,
+        "last_error": request.last_error,
+    }
+
+
+class LaunchRequestListApi(APIView):
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("provider", str, description="One of your providers (slug)."),
+            OpenApiParameter(
+                "status", str, description="Comma-separated; default `pending,delivered`."
+            ),
+            OpenApiParameter("limit", int, description="Page size, 1..500 (default 50)."),
+            OpenApiParameter("cursor", str, description="The `next` cursor of the last page."),
+        ],
+        responses=OpenApiTypes.OBJECT,
+    )
+    def get(self, request):
+        actor = provider_actor(request)
+        params = request.query_params
+        limit = parse_limit(params.get("limit"))
+        queryset = provider_launch_requests(
+            actor=actor,
+            slug=params.get("provider") or None,
+            statuses=_statuses(params.get("status")),
+        )
+        if cursor := params.get("cursor"):
+            (after_id,) = decode_cursor(cursor, 1)
+            if not isinstance(after_id, int):
+                raise ApiError("invalid_cursor", "The cursor is malformed.")
+            queryset = queryset.filter(pk__gt=after_id)
+        page = list(queryset[: limit + 1])
+        more, page = len(page) > limit, page[:limit]
+        next_cursor = encode_cursor([page[-1].pk]) if more else None
+        return Response({"results": [_request_to_dict(r) for r in page], "next": next_cursor})
+
+
+class ProviderEventBody(StrictSerializer):
+    id = serializers.CharField(max_length=200, help_text="Yours, unique per provider.")
+    type = serializers.ChoiceField(choices=ProviderEventType.values)
+    connection = serializers.DictField(
+        required=False, default=dict, help_text="For `running`: host, port, user..."
+    )
+    reason = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+    at = serializers.DateTimeField(required=False, help_text="When it happened; default now.")
+
+    def validate_connection(self, connection):
+        if len(json.dumps(connection, default=str)) > MAX_CONNECTION_BYTES:
+            raise serializers.ValidationError(f"At most {MAX_CONNECTION_BYTES} bytes of JSON.")
+        return connection
+
+    def validate(self, attrs):
+        if attrs["type"] == ProviderEventType.RUNNING and not attrs["connection"]:
+            raise serializers.ValidationError(
+                {"connection": "Required with `running`: how the buyer reaches the instance."}
+            )
+        return attrs
+
+
+class ProviderReservationEventApi(APIView):
+    @extend_schema(request=ProviderEventBody, responses=OpenApiTypes.OBJECT)
+    def post(self, request, reservation_id: int):
+        actor = provider_actor(request)
+        reservation = provider_reservation(actor=actor, reservation_id=reservation_id)
+        serializer = ProviderEventBody(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        event = ProviderEventInput(
+            event_id=data["id"],
+            type=data["type"],
+            connection=data["connection"],
+            reason=data["reason"],
+            at=data.get("at"),
+        )
+        result, duplicate = provider_event_apply(reservation=reservation, event=event)
+        return Response(result | {"duplicate": duplicate})

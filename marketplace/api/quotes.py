@@ -1,0 +1,83 @@
+"""Buyer API: all-in quotes (POST /api/v1/quotes/), see docs/quotes.md."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.actors import actor_for_request
+from config.api_base import StrictSerializer
+from config.api_errors import ApiError
+from marketplace.models import PricingModel, Quote
+from marketplace.services.quote_plans import COST_PER_WORK, TOTAL_COST
+from marketplace.services.quotes import (
+    DEFAULT_LIMIT,
+    QuoteRequest,
+    quote_create,
+    quote_to_dict,
+)
+from marketplace.services.reservations import MAX_HOURS
+
+
+class QuoteInput(StrictSerializer):
+    # Whitespace is kept: error positions point into the text exactly as sent.
+    gpu = serializers.CharField(max_length=500, trim_whitespace=False)
+    filter = serializers.CharField(
+        required=False, allow_blank=True, default="", max_length=4000, trim_whitespace=False
+    )
+    hours = serializers.DecimalField(
+        max_digits=10, decimal_places=4, min_value=Decimal("0.0167"), max_value=MAX_HOURS
+    )
+    pricing = serializers.ListField(
+        child=serializers.ChoiceField(PricingModel.values),
+        min_length=1,
+        max_length=3,
+        default=lambda: [PricingModel.ON_DEMAND],
+    )
+    objective = serializers.ChoiceField([TOTAL_COST, COST_PER_WORK], default=TOTAL_COST)
+    disk_gb = serializers.DecimalField(
+        max_digits=9, decimal_places=2, min_value=Decimal(0), default=Decimal(0)
+    )
+    egress_gb = serializers.DecimalField(
+        max_digits=10, decimal_places=2, min_value=Decimal(0), default=Decimal(0)
+    )
+    max_total = serializers.DecimalField(
+        max_digits=14, decimal_places=2, min_value=Decimal(0), required=False, allow_null=True
+    )
+    allow_split = serializers.BooleanField(default=False)
+    same_region = serializers.BooleanField(default=True)
+    currency = serializers.RegexField(r"^[A-Z]{3}$", default="USD")
+    limit = serializers.IntegerField(min_value=1, max_value=20, default=DEFAULT_LIMIT)
+
+    def to_request(self) -> QuoteRequest:
+        data = dict(self.validated_data)
+        data["pricing"] = tuple(dict.fromkeys(data["pricing"]))
+        return QuoteRequest(**data)
+
+
+class QuoteCreateApi(APIView):
+    @extend_schema(request=QuoteInput, responses={201: OpenApiTypes.OBJECT})
+    def post(self, request):
+        actor = actor_for_request(request)
+        actor.require("reserve")
+        serializer = QuoteInput(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        result = quote_create(org=actor.org, request=serializer.to_request())
+        body = {"quotes": [quote_to_dict(q) for q in result.quotes], "excluded": result.excluded}
+        return Response(body, status=status.HTTP_201_CREATED)
+
+
+class QuoteDetailApi(APIView):
+    @extend_schema(responses=OpenApiTypes.OBJECT)
+    def get(self, request, quote_id):
+        actor = actor_for_request(request)
+        actor.require("read_reservations")
+        quote = Quote.objects.filter(pk=quote_id, org=actor.org).first()
+        if quote is None:
+            raise ApiError("not_found", "No such quote.", status_code=404)
+        return Response(quote_to_dict(quote))

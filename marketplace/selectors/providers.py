@@ -1,0 +1,103 @@
+"""Reads for providers that list their own machines. Every query is scoped to the providers
+an organization owns: a provider key sees only its own offers, requests and reservations."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+
+from accounts.actors import PERMISSIONS, Actor
+from config.api_errors import ApiError
+from marketplace.models import LaunchRequest, Offer, Provider, Reservation
+from marketplace.models.launch_requests import OPEN_LAUNCH_REQUEST_STATUSES
+from marketplace.selectors.offers import offers_visible, providers_for_org
+
+
+def providers_acting(*, actor: Actor, slug: str | None = None) -> QuerySet[Provider]:
+    """The active providers the actor's organization owns (one, if `slug` names it)."""
+    actor.require("provide")
+    providers = providers_for_org(org=actor.org).filter(is_active=True)
+    if slug:
+        providers = providers.filter(slug=slug)
+        if not providers.exists():
+            raise ApiError(
+                "not_found", f"Your organization has no provider {slug!r}.", status_code=404
+            )
+    return providers
+
+
+def provider_acting(*, actor: Actor, slug: str | None = None) -> Provider:
+    """The one provider a write acts for: the named one, or the organization's only one."""
+    providers = list(providers_acting(actor=actor, slug=slug)[:50])
+    if len(providers) == 1:
+        return providers[0]
+    if not providers:
+        raise ApiError(
+            "no_provider",
+            "Your organization has no provider yet: register one with POST /api/v1/providers/.",
+            status_code=403,
+        )
+    slugs = ", ".join(p.slug for p in providers)
+    raise ApiError(
+        "provider_required",
+        f"Your organization has several providers ({slugs}): name one with `provider`.",
+        providers=[p.slug for p in providers],
+    )
+
+
+def provider_offers(*, actor: Actor, slug: str | None = None) -> QuerySet[Offer]:
+    return offers_visible().filter(provider__in=providers_acting(actor=actor, slug=slug))
+
+
+def provider_offer(*, actor: Actor, offer_id: int) -> Offer:
+    offer = provider_offers(actor=actor).filter(pk=offer_id).first()
+    if offer is None:
+        raise ApiError("not_found", f"Offer {offer_id} is not one of yours.", status_code=404)
+    return offer
+
+
+def provider_launch_requests(
+    *, actor: Actor, slug: str | None = None, statuses=OPEN_LAUNCH_REQUEST_STATUSES
+) -> QuerySet[LaunchRequest]:
+    return (
+        LaunchRequest.objects.filter(
+            provider__in=providers_acting(actor=actor, slug=slug), status__in=list(statuses)
+        )
+        .select_related("provider")
+        .order_by("id")
+    )
+
+
+def provider_reservation(*, actor: Actor, reservation_id: int) -> Reservation:
+    reservation = (
+        Reservation.objects.select_related("offer", "offer__provider")
+        .filter(pk=reservation_id, offer__provider__in=providers_acting(actor=actor))
+        .first()
+    )
+    if reservation is None:
+        raise ApiError(
+            "not_found", f"Reservation {reservation_id} is not one of yours.", status_code=404
+        )
+    return reservation
+
+
+def reservations_incoming(*, user) -> QuerySet[Reservation]:
+    """Reservations of offers listed by the organizations where the user may `provide`."""
+    return (
+        Reservation.objects.filter(
+            offer__provider__org__memberships__user=user,
+            offer__provider__org__memberships__role__in=PERMISSIONS["provide"],
+        )
+        .select_related("offer", "offer__provider", "offer__gpu")
+        .order_by("-id")
+    )
+
+
+def launch_request_document(request: LaunchRequest) -> dict:
+    """What a provider receives, by webhook or by polling: the same document both ways."""
+    return {
+        "id": request.pk,
+        "type": request.kind,
+        "created_at": request.created_at.isoformat().replace("+00:00", "Z"),
+        "answer_by": request.answer_by.isoformat().replace("+00:00", "Z"),
+        **request.payload,
+    }

@@ -1,0 +1,125 @@
+"""The all-in cost of a plan: compute + billed start-up time + disk + egress (docs/quotes.md).
+
+Pure arithmetic on Decimals, no database: the quote engine, the property tests and a person
+checking a breakdown by hand all use these same formulas. Every component is kept to 6
+places (a rate's precision); the total is rounded once, to the currency's minor unit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from marketplace.money import SECONDS_PER_HOUR, quantize_rate, round_amount
+
+# Disk is priced per GB-month; a month is 730 hours (365 × 24 / 12), the convention AWS,
+# GCP and Azure use to turn hourly rates into monthly ones.
+HOURS_PER_MONTH = Decimal(730)
+FORMULAS = {
+    "compute": "price_per_hour × hours",
+    "boot": "price_per_hour × boot_seconds / 3600",
+    "disk": "disk_price_per_gb_month × disk_gb × instances × hours / 730",
+    "egress": "egress_price_per_gb × egress_gb × gpus / plan_gpus",
+    "total": "sum of every leg's compute + boot + disk + egress, rounded once to cents",
+    "cost_per_work": "total / (Σ gpus × relative_throughput × hours): the price of one "
+    "A100-hour of work",
+}
+
+
+@dataclass(frozen=True)
+class ProviderRates:
+    """What a provider charges beyond the instance's hourly price (documented defaults when it
+    publishes none: Provider's field defaults)."""
+
+    provider_id: int
+    slug: str
+    disk_price_per_gb_month: Decimal
+    egress_price_per_gb: Decimal
+    boot_seconds: int
+
+
+@dataclass(frozen=True)
+class Usage:
+    """What the buyer asked for, the same for every plan."""
+
+    hours: Decimal
+    disk_gb: Decimal = Decimal(0)  # per instance
+    egress_gb: Decimal = Decimal(0)  # for the whole job, shared by the legs per GPU
+    currency: str = "USD"
+
+
+@dataclass(frozen=True)
+class LegCost:
+    price_per_hour: Decimal  # the leg's instances together
+    compute: Decimal
+    boot: Decimal
+    disk: Decimal
+    egress: Decimal
+
+    @property
+    def subtotal(self) -> Decimal:
+        return self.compute + self.boot + self.disk + self.egress
+
+
+def leg_cost(
+    *,
+    offer_price_per_hour: Decimal,
+    units: int,
+    gpus: int,
+    plan_gpus: int,
+    rates: ProviderRates,
+    usage: Usage,
+) -> LegCost:
+    price = quantize_rate(offer_price_per_hour * units)
+    return LegCost(
+        price_per_hour=price,
+        compute=quantize_rate(price * usage.hours),
+        boot=quantize_rate(price * rates.boot_seconds / SECONDS_PER_HOUR),
+        disk=quantize_rate(
+            rates.disk_price_per_gb_month * usage.disk_gb * units * usage.hours / HOURS_PER_MONTH
+        ),
+        egress=quantize_rate(rates.egress_price_per_gb * usage.egress_gb * gpus / plan_gpus),
+    )
+
+
+def plan_total(costs: list[LegCost], currency: str) -> tuple[Decimal, Decimal]:
+    """(exact total to 6 places, the total rounded once to the currency's minor unit)."""
+    exact = sum((cost.subtotal for cost in costs), Decimal(0))
+    return exact, round_amount(exact, currency)
+
+
+def cost_per_work(total: Decimal, work_gpu_hours: Decimal) -> Decimal:
+    """`total` per A100-hour of work; work_gpu_hours = Σ gpus × relative throughput × hours."""
+    return quantize_rate(total / work_gpu_hours)
+
+
+# --- lower bounds, for stopping a scan of offers in price order early ---------------------
+
+
+@dataclass(frozen=True)
+class CheapestExtras:
+    """The smallest extras any provider could add: the floor under any unseen offer's cost."""
+
+    boot_seconds: int
+    disk_per_instance: Decimal
+    egress: Decimal
+
+    @classmethod
+    def of(cls, rates: list[ProviderRates], usage: Usage) -> CheapestExtras:
+        if not rates:
+            return cls(0, Decimal(0), Decimal(0))
+        return cls(
+            boot_seconds=min(rate.boot_seconds for rate in rates),
+            disk_per_instance=min(
+                rate.disk_price_per_gb_month * usage.disk_gb * usage.hours / HOURS_PER_MONTH
+                for rate in rates
+            ),
+            egress=min(rate.egress_price_per_gb * usage.egress_gb for rate in rates),
+        )
+
+    def billed_hours(self, usage: Usage) -> Decimal:
+        return usage.hours + Decimal(self.boot_seconds) / SECONDS_PER_HOUR
+
+    def single_offer_total_floor(self, price_per_hour: Decimal, usage: Usage) -> Decimal:
+        """No single-instance plan at `price_per_hour` or dearer costs less than this."""
+        return price_per_hour * self.billed_hours(usage) + self.disk_per_instance + self.egress

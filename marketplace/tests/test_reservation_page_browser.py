@@ -1,0 +1,77 @@
+"""The reservation page in a real browser: a buyer signs in, watches a reservation that the
+worker launched (after failing over), and terminates it with the button; the worker ends it.
+Headless Chromium (Debian's; skipped without it), the live server, PostgreSQL, Redis and a
+Celery worker."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from conftest import wait_until
+from marketplace.models import Reservation
+from marketplace.services.reservations import ReservationRequest, reservation_create
+from tests.factories import OfferFactory, ProviderFactory, make_org_with_key
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.worker,
+    pytest.mark.django_db(transaction=True),
+]
+
+
+def _reservation_launched_by_the_worker(buyer) -> Reservation:
+    full = ProviderFactory(slug="fullcloud", name="Full Cloud", config={"failure_rate": 1})
+    spare = ProviderFactory(slug="sparecloud", name="Spare Cloud")
+    first = OfferFactory(provider=full, sku="full.h100", price_per_hour=Decimal("2.000000"))
+    OfferFactory(provider=spare, sku="spare.h100", price_per_hour=Decimal("2.200000"))
+    reservation, _ = reservation_create(
+        org=buyer.org,
+        user=buyer.user,
+        request=ReservationRequest(offer_id=first.pk, gpus=1, hours=Decimal(1)),
+    )
+    return wait_until(
+        lambda: Reservation.objects.filter(pk=reservation.pk, status="running").first(),
+        what="the worker to launch the reservation",
+    )
+
+
+def _status(page) -> str:
+    return page.locator("#status").inner_text()
+
+
+def test_a_buyer_watches_and_terminates_a_reservation(live_server, page, celery_worker_process):
+    # given a reservation the worker launched on the second offer, and its buyer signed in
+    buyer = make_org_with_key(role="buyer")
+    reservation = _reservation_launched_by_the_worker(buyer)
+    page.goto(f"{live_server.url}/login/")
+    page.fill("#id_username", buyer.user.email)
+    page.fill("#id_password", "a-good-password-1")
+    page.click("button[type=submit]")
+
+    # when the buyer opens the reservation
+    page.goto(f"{live_server.url}/reservations/{reservation.pk}/")
+
+    # then the page shows it running, how it got there, and the connection
+    assert _status(page) == "running"
+    assert "Failing over to offer" in page.locator("#timeline").inner_text()
+    attempts = page.locator("#attempts tbody tr").all_inner_texts()
+    assert [row.split("\t")[2] for row in attempts] == ["No capacity", "Succeeded"]
+    assert page.locator("#connect").inner_text().startswith("ssh ubuntu@sim-")
+    assert page.locator("#cost").inner_text().endswith(" USD")
+
+    # when the buyer presses Terminate
+    page.click("#terminate")
+
+    # then the request is acknowledged, and once the worker has ended it the page says so
+    assert "Termination requested." in page.locator(".messages").inner_text()
+    assert _status(page) in ("terminating", "terminated")
+
+    def terminated() -> bool:
+        page.reload()
+        return _status(page) == "terminated"
+
+    wait_until(terminated, interval=0.5, what="the page to show the reservation terminated")
+    assert page.locator("#terminate").count() == 0
+    assert page.locator("#runs tbody tr").count() == 1

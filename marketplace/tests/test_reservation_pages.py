@@ -1,0 +1,126 @@
+"""The buyer's reservation pages and API detail: the state timeline, the launch attempts
+(with failover), the running time, the cost so far, and the terminate button."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+import time_machine
+
+from brokers.services import launch
+from marketplace.models import Reservation
+from marketplace.services.reservations import ReservationRequest, reservation_create
+from tests.factories import OfferFactory, ProviderFactory, make_org_with_key
+
+pytestmark = pytest.mark.django_db
+
+T0 = datetime(2026, 8, 3, 9, 0, 0, tzinfo=UTC)
+
+
+def _failed_over_and_running(buyer) -> Reservation:
+    full = ProviderFactory(slug="fullcloud", name="Full Cloud", config={"failure_rate": 1})
+    spare = ProviderFactory(slug="sparecloud", name="Spare Cloud")
+    first = OfferFactory(provider=full, sku="full.h100", price_per_hour=Decimal("2.000000"))
+    OfferFactory(provider=spare, sku="spare.h100", price_per_hour=Decimal("2.200000"))
+    reservation, _ = reservation_create(
+        org=buyer.org,
+        user=buyer.user,
+        request=ReservationRequest(offer_id=first.pk, gpus=1, hours=Decimal(4)),
+    )
+    launch.launch_reservation(reservation_id=reservation.pk)
+    return Reservation.objects.get(pk=reservation.pk)
+
+
+def _text(html: str) -> str:
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
+
+
+def test_it_shows_the_timeline_attempts_runs_and_cost_so_far(client):
+    # given a reservation that failed over and has run for 90 minutes at 2.20/h
+    buyer = make_org_with_key(role="buyer")
+    with time_machine.travel(T0, tick=False):
+        reservation = _failed_over_and_running(buyer)
+    client.force_login(buyer.user)
+
+    # when the buyer opens its page
+    with time_machine.travel(T0 + timedelta(minutes=90), tick=False):
+        response = client.get(f"/reservations/{reservation.pk}/")
+
+    # then it shows where it runs, what it costs so far, and how it got there
+    assert response.status_code == 200
+    text = _text(response.content.decode())
+    assert "1 × H100 on Spare Cloud (spare.h100" in text
+    assert "Locked price: 2.200000 USD/h · cost so far: 3.30 USD" in text  # 1.5 h x 2.20
+    assert "Failover up to 2.500000 USD/h" in text
+    assert (
+        "09:00:00 launching pending No capacity: simulated cloud: insufficient capacity in zone."
+        " Failing over to offer"
+    ) in text
+    assert "(sparecloud spare.h100 sim-us-east-1) at 2.200000/h (was 2.000000/h)." in text
+    assert "09:00:00 launching running Instance is running." in text
+    assert "1 fullcloud · full.h100 · sim-us-east-1 No capacity zone" in text
+    assert "2 sparecloud · spare.h100 · sim-us-east-1 Succeeded —" in text
+    assert "1 2026-08-03 09:00:00 running 2.200000" in text
+    assert 'id="terminate"' in response.content.decode()
+
+
+def test_it_terminates_from_the_page(client):
+    # given a running reservation's page
+    buyer = make_org_with_key(role="buyer")
+    reservation = _failed_over_and_running(buyer)
+    client.force_login(buyer.user)
+
+    # when the buyer presses Terminate
+    response = client.post(f"/reservations/{reservation.pk}/terminate/", follow=True)
+
+    # then the page says so, shows the reservation terminating, and offers no second button
+    html = response.content.decode()
+    assert response.redirect_chain == [(f"/reservations/{reservation.pk}/", 302)]
+    assert "Termination requested." in html
+    assert 'id="status">terminating<' in html
+    assert 'id="terminate"' not in html
+    assert Reservation.objects.get(pk=reservation.pk).status == "terminating"
+
+
+def test_it_lists_the_buyers_reservations(client):
+    buyer = make_org_with_key(role="buyer")
+    reservation = _failed_over_and_running(buyer)
+    client.force_login(buyer.user)
+    text = _text(client.get("/reservations/").content.decode())
+    assert f"{reservation.pk} sparecloud · spare.h100 1 2.200000 running" in text
+
+
+def test_the_api_detail_carries_attempts_runs_and_the_price_limit(api_client):
+    buyer = make_org_with_key(role="buyer")
+    with time_machine.travel(T0, tick=False):
+        reservation = _failed_over_and_running(buyer)
+    body = api_client.get(f"/api/v1/reservations/{reservation.pk}/", **buyer.headers).json()
+    assert (body["price_per_hour"], body["max_price_per_hour"]) == ("2.200000", "2.500000")
+    assert [(a["number"], a["outcome"], a["scope"]) for a in body["attempts"]] == [
+        (1, "no_capacity", "zone"),
+        (2, "succeeded", ""),
+    ]
+    assert [
+        (r["number"], r["price_per_hour"], r["started_at"], r["ended_at"]) for r in body["runs"]
+    ] == [(1, "2.200000", "2026-08-03T09:00:00Z", None)]
+
+
+def test_it_refuses_a_price_limit_below_the_price(api_client):
+    buyer = make_org_with_key(role="buyer")
+    offer = OfferFactory(price_per_hour=Decimal("2.500000"), available=1)
+    response = api_client.post(
+        "/api/v1/reservations/",
+        {"offer": offer.pk, "hours": "1", "max_price_per_hour": "2.000000"},
+        format="json",
+        **buyer.headers,
+    )
+    assert response.status_code == 409
+    assert response.json()["error"] == {
+        "code": "price_above_limit",
+        "message": "The price is 2.500000/h, above your max_price_per_hour of 2.000000.",
+    }
+    offer.refresh_from_db()
+    assert offer.available == 1
