@@ -1,19 +1,33 @@
-"""python -m bench <command> [options]: benchmarks against PostgreSQL (see bench/__init__.py).
+"""python -m bench [<command> [options]]: benchmarks against PostgreSQL (see bench/__init__.py).
 
-Commands register in COMMANDS: a name, a one-line help, a function adding its options to an
+With no command, every command runs with its defaults, each in a process of its own (so one
+benchmark's memory and caches never count against the next). Commands register in COMMANDS: a name, a one-line help, a function adding its options to an
 argparse parser, and the function that runs it (it receives the parsed arguments).
 """
 
 from __future__ import annotations
 
 import argparse
+import subprocess
 import sys
 
-from bench import search
+from bench import refresh, search
 
 COMMANDS = {
     "search": search.COMMAND,
+    "refresh": refresh.COMMAND,
 }
+
+
+def run_all() -> int:
+    failed = [
+        name
+        for name in COMMANDS
+        if subprocess.run([sys.executable, "-m", "bench", name], check=False).returncode
+    ]
+    if failed:
+        print(f"failed: {', '.join(failed)}", file=sys.stderr)
+    return 1 if failed else 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -24,8 +38,7 @@ def main(argv: list[str] | None = None) -> int:
         command.add_arguments(sub)
     args = parser.parse_args(argv)
     if args.command is None:
-        parser.print_help()
-        return 2
+        return run_all()
     return COMMANDS[args.command].run(args)
 
 

@@ -22,7 +22,10 @@ class BenchCommand:
     run: Callable[[argparse.Namespace], int]
 
 
-def bench_database_url(url: str | None = None) -> str:
+def bench_database_url(url: str | None = None, *, suffix: str = "_bench") -> str:
+    """`<DATABASE_URL's database><suffix>`: a benchmark's own database (a benchmark that
+    keeps a large catalog between runs takes a suffix of its own, so that another one
+    emptying its tables does not cost it a rebuild)."""
     url = url or os.environ.get("DATABASE_URL", "")
     if not url:
         raise BenchError("DATABASE_URL is not set: run benchmarks through `make bench`")
@@ -30,7 +33,7 @@ def bench_database_url(url: str | None = None) -> str:
     name = parts.path.lstrip("/")
     if not name:
         raise BenchError("DATABASE_URL must name a database")
-    bench_name = name if name.endswith("_bench") else f"{name}_bench"
+    bench_name = name if name.endswith(suffix) else f"{name}{suffix}"
     return urlunsplit((parts.scheme, parts.netloc, "/" + bench_name, parts.query, ""))
 
 

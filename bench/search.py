@@ -40,12 +40,12 @@ SEARCHES = [
     ("broad", "", ""),
     ("broad", "gpus>=1 pricing=on_demand", "price"),
     ("broad", "continent={continent} vram>=24GB", "-vram"),
-    ("broad", "observed<1h", "observed"),
-    ("broad", "reliability>=95%", "-reliability"),
-    ("broad", "gpu_price<1.5 available>=1", "-available,gpu_price"),
-    ("sorted", "gpu={gpu}", "-total_vram,gpu_price"),
+    ("broad", "observed<1h", ""),
+    ("broad", "reliability>=95% pricing=on_demand", "gpu_price"),
+    ("broad", "gpu_price<1.5 available>=1", "-gpus"),
+    ("sorted", "gpu={gpu} region={region}", "-total_vram,gpu_price"),
     ("sorted", "gpu_vendor=nvidia gpus=8", "price"),
-    ("sorted", "total_vram>=640GB", ""),
+    ("sorted", "total_vram>=640GB", "-gpus"),
     ("or", "gpu={gpu} or gpu={gpu2}", ""),
     ("or", "(gpu=A100 vram>=80GB) or (gpu={gpu} gpus>=8)", "price"),
     ("or", "region=eu-* or continent={continent}", ""),
@@ -110,7 +110,7 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    url = bench_database_url()
+    url = bench_database_url(suffix="_bench_search")
     ensure_database(url)
     setup_django(url)
     report = Report()

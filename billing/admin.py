@@ -28,3 +28,9 @@ class UsageRecordAdmin(admin.ModelAdmin):
         "price_per_hour",
     )
     raw_id_fields = ("reservation", "org")
+
+
+@admin.register(InvoiceLine)
+class InvoiceLineAdmin(admin.ModelAdmin):
+    list_display = ("invoice", "reservation", "seconds", "price_per_hour", "amount")
+    raw_id_fields = ("invoice", "reservation")

@@ -16,6 +16,8 @@ class PriceSyncAdmin(admin.ModelAdmin):
         "updated",
         "unchanged",
         "withdrawn",
+        "stale",
+        "suspect_flagged",
         "unknown_label_count",
         "error_count",
     )

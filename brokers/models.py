@@ -24,6 +24,18 @@ class PriceSync(models.Model):
     updated = models.PositiveIntegerField(default=0)
     unchanged = models.PositiveIntegerField(default=0)
     withdrawn = models.PositiveIntegerField(default=0)
+    stale = models.PositiveIntegerField(
+        default=0, help_text="Offers of this source's providers that went stale in this run."
+    )
+    suspect_flagged = models.PositiveIntegerField(
+        default=0, help_text="Offers flagged suspect (or with a new reason) by the price check."
+    )
+    suspect_cleared = models.PositiveIntegerField(
+        default=0, help_text="Offers no longer suspect after the price check."
+    )
+    providers = models.JSONField(
+        default=list, blank=True, help_text="Slugs of the providers this run listed offers for."
+    )
     unknown_labels = models.JSONField(default=dict, blank=True, help_text="label -> rows")
     errors = models.JSONField(default=list, blank=True)
 

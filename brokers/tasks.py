@@ -8,7 +8,7 @@ from django.utils import timezone
 from brokers.http import PermanentHttpError, TransientHttpError
 from brokers.launchers.base import TransientLaunchError
 from brokers.services import launch, listed
-from brokers.services.sync import refresh_source
+from brokers.services.sync import offers_upkeep, refresh_source
 from marketplace.models import Reservation, ReservationStatus
 
 POLL_INTERVAL_SECONDS = 2
@@ -18,6 +18,13 @@ MAX_LAUNCH_RETRIES = 5
 @shared_task(name="brokers.refresh_prices", acks_late=True)
 def refresh_prices(source_name: str, path: str | None = None) -> int:
     return refresh_source(source_name=source_name, path=path).pk
+
+
+@shared_task(name="brokers.offers_upkeep")
+def offers_upkeep_task() -> dict[str, int]:
+    """Beat: stale offers of every source (also of one that stopped running), and the price
+    check over every GPU class."""
+    return offers_upkeep()
 
 
 # acks_late + reject_on_worker_lost: a worker killed mid-launch gets the message back, and the

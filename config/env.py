@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from decimal import Decimal, InvalidOperation
+from typing import NamedTuple
 from urllib.parse import urlsplit
 
 
@@ -66,6 +67,31 @@ def env_decimal(
 def env_list(name: str, default: str) -> list[str]:
     raw = os.environ.get(name) or default
     return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+class ScheduleEntry(NamedTuple):
+    source: str
+    seconds: float
+    path: str  # "" = the source's own URL
+
+
+def pricing_schedule(name: str, default: str) -> list[ScheduleEntry]:
+    """ "source:seconds[:path or URL]" entries, comma-separated. The path may hold colons
+    (a URL does): only the first two separate fields."""
+    entries = []
+    for item in env_list(name, default):
+        source, _, rest = item.partition(":")
+        seconds, _, path = rest.partition(":")
+        try:
+            interval = float(seconds)
+        except ValueError:
+            interval = 0.0
+        if not source.strip() or not interval > 0:
+            raise ConfigError(
+                f"{name} entries must be source:seconds[:path] with seconds > 0, got {item!r}"
+            )
+        entries.append(ScheduleEntry(source.strip(), interval, path.strip()))
+    return entries
 
 
 def env_url(name: str, default: str, *, schemes: tuple[str, ...]) -> str:

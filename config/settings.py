@@ -12,6 +12,7 @@ from .env import (
     env_list,
     env_str,
     env_url,
+    pricing_schedule,
 )
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -142,6 +143,8 @@ STRIPE_API_BASE = env_str("STRIPE_API_BASE", "https://api.stripe.com")
 
 # --- Marketplace ---------------------------------------------------------------------
 QUOTE_TTL_SECONDS = env_int("QUOTE_TTL_SECONDS", 120)
+# Price sanity: an offer below this share of its GPU class's robust median is `suspect`.
+SUSPECT_PRICE_FACTOR = env_decimal("SUSPECT_PRICE_FACTOR", "0.4", minimum="0", maximum="1")
 LAMBDA_API_KEY = env_str("LAMBDA_API_KEY", "")
 RUNPOD_API_KEY = env_str("RUNPOD_API_KEY", "")
 VAST_API_KEY = env_str("VAST_API_KEY", "")
@@ -163,8 +166,9 @@ LOGGING = {
 }
 
 # --- Schedules (Celery beat) --------------------------------------------------------------
-# Each pricing source runs on its own schedule: "name:seconds[:path]" entries, comma-separated.
-PRICING_SCHEDULE = env_list("PRICING_SCHEDULE", "simulated:300")
+# Each pricing source runs on its own schedule: "name:seconds[:path or URL]" entries,
+# comma-separated (README, configuration).
+PRICING_SCHEDULE = pricing_schedule("PRICING_SCHEDULE", "simulated:300")
 CELERY_BEAT_SCHEDULE = {
     "record-usage": {"task": "billing.record_usage", "schedule": USAGE_INTERVAL_SECONDS},
     "end-expired-reservations": {"task": "brokers.end_expired_reservations", "schedule": 60},
@@ -172,12 +176,18 @@ CELERY_BEAT_SCHEDULE = {
         "task": "brokers.check_running_reservations",
         "schedule": env_int("RUNNING_CHECK_SECONDS", 30),
     },
+    # stale offers of every source (one that stopped running too) and the price check
+    "offers-upkeep": {
+        "task": "brokers.offers_upkeep",
+        "schedule": env_int("OFFERS_UPKEEP_SECONDS", 600),
+    },
 }
-for _entry in PRICING_SCHEDULE:
-    _name, _, _rest = _entry.partition(":")
-    _seconds, _, _path = _rest.partition(":")
-    CELERY_BEAT_SCHEDULE[f"refresh-prices-{_name}"] = {
+for _index, _entry in enumerate(PRICING_SCHEDULE):
+    _key = f"refresh-prices-{_entry.source}"
+    if _key in CELERY_BEAT_SCHEDULE:  # the same source twice (two paths): both run
+        _key = f"{_key}-{_index}"
+    CELERY_BEAT_SCHEDULE[_key] = {
         "task": "brokers.refresh_prices",
-        "schedule": float(_seconds or 3600),
-        "args": [_name] + ([_path] if _path else []),
+        "schedule": float(_entry.seconds),
+        "args": [_entry.source] + ([_entry.path] if _entry.path else []),
     }

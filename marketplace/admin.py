@@ -11,6 +11,7 @@ from .models import (
     Quote,
     Reservation,
     ReservationEvent,
+    ReservationRun,
 )
 
 
@@ -126,3 +127,9 @@ class ProviderEventAdmin(admin.ModelAdmin):
     list_filter = ("type",)
     raw_id_fields = ("reservation", "provider")
     search_fields = ("event_id",)
+
+
+@admin.register(ReservationRun)
+class ReservationRunAdmin(admin.ModelAdmin):
+    list_display = ("reservation", "number", "offer", "price_per_hour", "started_at", "ended_at")
+    raw_id_fields = ("reservation", "offer")

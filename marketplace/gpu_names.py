@@ -184,6 +184,7 @@ def _snap_sibling(name: str, memory_gb: float) -> GpuSpec | None:
     return _snap(sibling, memory_gb) if sibling else None
 
 
+@functools.lru_cache(maxsize=4096)  # called for every catalog row; labels repeat
 def interconnect_from_label(label: str) -> str:
     """ "sxm", "nvlink" or "pcie" when a label says how the GPU is attached, else ""."""
     lowered = (label or "").lower()

@@ -5,6 +5,7 @@ from . import views
 urlpatterns = [
     path("", views.home, name="home"),
     path("offers/", views.offers, name="offers"),
+    path("offers/<int:offer_id>/reserve/", views.offer_reserve, name="offer-reserve"),
     path("provider/", views.provider_reservations, name="provider-reservations"),
     path("reservations/", views.reservation_list, name="reservation-list"),
     path("reservations/<int:reservation_id>/", views.reservation_detail, name="reservation-detail"),

@@ -18,7 +18,12 @@ from marketplace.selectors.catalog import offer_search
 from marketplace.selectors.costs import reservation_cost_so_far
 from marketplace.selectors.providers import reservations_incoming
 from marketplace.selectors.reservations import reservations_for_org
-from marketplace.services.reservations import reservation_request_termination
+from marketplace.forms import ReserveForm
+from marketplace.services.reservations import (
+    ReservationRequest,
+    reservation_create,
+    reservation_request_termination,
+)
 
 PAGE_SIZE = 100
 
@@ -36,7 +41,8 @@ def home(request):
     return render(request, "marketplace/home.html", context)
 
 
-# (label, sort key, numeric column); a column without a key is not sortable.
+# (label, sort key, numeric column). Sortable where an index serves the sort (SEARCH_INDEXES
+# in marketplace/models/offers.py): over a million offers any other sort reads them all.
 OFFER_COLUMNS = [
     ("Provider", None, False),
     ("GPU", None, False),
@@ -46,8 +52,8 @@ OFFER_COLUMNS = [
     ("Pricing", None, False),
     ("$/h", "price", True),
     ("$/GPU-h", "gpu_price", True),
-    ("Avail.", "available", True),
-    ("Seen", "observed", False),
+    ("Avail.", None, True),
+    ("Seen", None, False),
     ("Status", None, False),
 ]
 
@@ -162,3 +168,34 @@ def provider_reservations(request):
     """For providers: reservations of the offers their organizations list."""
     rows = reservations_incoming(user=request.user)[:200]
     return render(request, "marketplace/provider_reservations.html", {"reservations": rows})
+
+
+@login_required
+def offer_reserve(request, offer_id: int):
+    """Reserve an offer from the browser: the same service as POST /api/v1/reservations/."""
+    offer = Offer.objects.select_related("provider", "gpu").filter(pk=offer_id).first()
+    if offer is None:
+        raise Http404("No such offer")
+    form = ReserveForm(request.POST or None, offer=offer)
+    error = None
+    if request.method == "POST" and form.is_valid():
+        try:
+            actor = actor_for_request(request)
+            actor.require("reserve")
+            reservation, _ = reservation_create(
+                org=actor.org, user=request.user, request=_reservation_request(form.cleaned_data, offer)
+            )
+            return redirect("reservation-detail", reservation_id=reservation.pk)
+        except ApiError as exc:
+            error = exc.message
+    return render(request, "marketplace/offer_reserve.html", {"offer": offer, "form": form, "error": error})
+
+
+def _reservation_request(data: dict, offer: Offer) -> ReservationRequest:
+    return ReservationRequest(
+        offer_id=offer.pk,
+        gpus=data["gpus"],
+        hours=data["hours"],
+        max_price_per_hour=data.get("max_price_per_hour"),
+        auto_relaunch=data.get("auto_relaunch", False),
+    )

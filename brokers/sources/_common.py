@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -24,7 +25,9 @@ def parse_price(value: Any) -> Decimal:
 
 def parse_decimal(value: Any) -> Decimal | None:
     """A finite Decimal, or None for empty; ValueError for anything else."""
-    if value is None or (isinstance(value, str) and not value.strip()):
+    if value.__class__ is str:
+        return _decimal_from_text(value)
+    if value is None:
         return None
     if isinstance(value, bool):
         raise ValueError(f"{value!r} is not a number")
@@ -34,6 +37,22 @@ def parse_decimal(value: Any) -> Decimal | None:
         raise ValueError(f"{value!r} is not a number") from None
     if not number.is_finite():
         raise ValueError(f"{value!r} is not a finite number")
+    return number
+
+
+# Catalogs repeat the same few texts ("8", "80.0", "1.5") over thousands of rows; Decimal is
+# immutable, so a parsed value can be handed out again. Errors are raised, never cached.
+@functools.lru_cache(maxsize=16384)
+def _decimal_from_text(text: str) -> Decimal | None:
+    stripped = text.strip()
+    if not stripped:
+        return None
+    try:
+        number = Decimal(stripped)
+    except InvalidOperation:
+        raise ValueError(f"{text!r} is not a number") from None
+    if not number.is_finite():
+        raise ValueError(f"{text!r} is not a finite number")
     return number
 
 
@@ -56,14 +75,17 @@ def positive_price_or_none(value: Any) -> Decimal | None:
 
 
 def setting(name: str, default: Any = None) -> Any:
-    """A Django setting when Django is configured, else the environment, else `default`.
+    """A Django setting when Django is configured and has it, else the environment variable
+    of that name (`SKYPILOT_CATALOG_URL=...`), else `default`.
     Read lazily at fetch time, so the sources import without Django."""
     try:
         from django.conf import settings
     except ImportError:  # pragma: no cover - Django is a dependency
         settings = None
     if settings is not None and settings.configured:
-        return getattr(settings, name, default)
+        value = getattr(settings, name, None)
+        if value is not None:
+            return value
     return os.environ.get(name, default)
 
 

@@ -14,14 +14,69 @@ class OfferStatus(models.TextChoices):
     WITHDRAWN = "withdrawn", "Withdrawn"
 
 
+# Search and quotes (migration 0005_search_indexes; the plans behind them: docs/quotes.md,
+# "Speed"). Partial on the listed offers (active and stale: what searches show by default
+# and quotes read), which is the condition every such query carries. Each sort column has
+# one index, read forwards or backwards (ties break on id in the sort's direction); the
+# GPU-first ones serve a filter on one GPU model, which searches and quotes run one model at
+# a time (marketplace/search/partition.py). None covers observed_at or available: syncs bump
+# observed_at on every run and reservations move `available`, and an indexed column would
+# make those heap-only updates write every index. Region filters (`region=eu-*`) compare
+# lower(region) with LIKE: that index (text_pattern_ops) is plain SQL in the migration.
+LISTED = Q(status__in=["active", "stale"])
+SEARCH_INDEXES = [
+    models.Index(
+        fields=["price_per_gpu_hour", "id"], condition=LISTED, name="offer_listed_gpu_price"
+    ),
+    models.Index(fields=["price_per_hour", "id"], condition=LISTED, name="offer_listed_price"),
+    models.Index(fields=["gpu_count", "id"], condition=LISTED, name="offer_listed_gpus"),
+    models.Index(fields=["gpu_memory_gb", "id"], condition=LISTED, name="offer_listed_vram"),
+    models.Index(
+        fields=["gpu", "price_per_gpu_hour", "id"], condition=LISTED, name="offer_gpu_gpu_price"
+    ),
+    models.Index(fields=["gpu", "price_per_hour", "id"], condition=LISTED, name="offer_gpu_price"),
+    # With the (gpu_id, gpu_memory_gb) statistics of the migration, lets the planner see at
+    # once that `gpu=A100 vram>=80GB` holds nothing for the 40 GB A100.
+    models.Index(
+        fields=["gpu", "gpu_memory_gb", "gpu_count"], condition=LISTED, name="offer_gpu_shape"
+    ),
+    models.Index(fields=["country"], condition=LISTED, name="offer_listed_country"),
+    # Quotes read one GPU model in one pricing model at a time; suspect prices, which sit at
+    # the bottom of every price order, are counted apart.
+    models.Index(
+        fields=["gpu", "pricing", "price_per_gpu_hour", "id"],
+        condition=LISTED & Q(suspect=False),
+        name="offer_quote_gpu_pricing",
+    ),
+    models.Index(
+        fields=["pricing", "price_per_gpu_hour", "id"],
+        condition=LISTED & Q(suspect=False),
+        name="offer_quote_pricing",
+    ),
+    models.Index(
+        fields=["gpu", "price_per_gpu_hour"],
+        condition=LISTED & Q(suspect=True),
+        name="offer_suspect_gpu_price",
+    ),
+]
+
+
 class Offer(models.Model):
-    """A purchasable unit: `available` instances of `sku` in one place at one price."""
+    """A purchasable unit: `available` instances of `sku` in one place at one price.
+
+    Price syncs rewrite every row on every run (at least `observed_at`), so each index costs
+    on every sync: the foreign keys have no index of their own (the composite indexes below
+    start with them), and `observed_at` is in no index, so its bump stays a heap-only update
+    (marketplace/services/offers.py; the table's fillfactor is 50, migration 0004).
+    """
 
     provider = models.ForeignKey(
-        "marketplace.Provider", on_delete=models.PROTECT, related_name="offers"
+        "marketplace.Provider", on_delete=models.PROTECT, related_name="offers", db_index=False
     )
     sku = models.CharField(max_length=200)
-    gpu = models.ForeignKey("marketplace.GpuModel", null=True, blank=True, on_delete=models.PROTECT)
+    gpu = models.ForeignKey(
+        "marketplace.GpuModel", null=True, blank=True, on_delete=models.PROTECT, db_index=False
+    )
     gpu_count = models.PositiveSmallIntegerField(default=0)
     gpu_memory_gb = models.DecimalField(
         max_digits=7, decimal_places=1, default=0, help_text="Per GPU."
@@ -69,12 +124,10 @@ class Offer(models.Model):
         ]
         indexes = [
             models.Index(
-                fields=["status", "price_per_gpu_hour", "id"], name="offer_status_gpu_price"
-            ),
-            models.Index(
                 fields=["gpu", "status", "price_per_gpu_hour"], name="offer_gpu_status_price"
             ),
             models.Index(fields=["provider", "status"], name="offer_provider_status"),
+            *SEARCH_INDEXES,
         ]
 
     def __str__(self) -> str:
@@ -88,7 +141,10 @@ class Offer(models.Model):
 class OfferPrice(models.Model):
     """Price history: a point is appended only when the price changes."""
 
-    offer = models.ForeignKey(Offer, on_delete=models.CASCADE, related_name="price_history")
+    # no index of its own: offerprice_offer_time starts with it
+    offer = models.ForeignKey(
+        Offer, on_delete=models.CASCADE, related_name="price_history", db_index=False
+    )
     price_per_hour = models.DecimalField(max_digits=14, decimal_places=6)
     currency = models.CharField(max_length=3, default="USD")
     observed_at = models.DateTimeField()

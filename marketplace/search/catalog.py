@@ -64,14 +64,38 @@ class ProviderRow:
     slug: str
 
 
+# Answers kept per snapshot: matching a pattern against every GPU row costs about a
+# millisecond, and the same few questions come back on every search. Bounded, because the
+# questions come from user text.
+ANSWERS_KEPT = 1024
+
+
 class SnapshotResolver:
     """A CatalogResolver over rows held in memory (tests build one by hand)."""
 
     def __init__(self, gpus: Iterable[GpuRow] = (), providers: Iterable[ProviderRow] = ()):
         self.gpus = tuple(gpus)
         self.providers = tuple(providers)
+        self._answers: dict[tuple, frozenset[int]] = {}
 
     def gpu_ids(self, *, names=(), patterns=(), vendors=(), compute_cap=None) -> frozenset[int]:
+        key = ("gpu", tuple(names), tuple(patterns), tuple(vendors), compute_cap)
+        return self._remembered(key, lambda: self._gpu_ids(names, patterns, vendors, compute_cap))
+
+    def provider_ids(self, *, slugs=(), patterns=()) -> frozenset[int]:
+        key = ("provider", tuple(slugs), tuple(patterns))
+        return self._remembered(key, lambda: self._provider_ids(slugs, patterns))
+
+    def _remembered(self, key: tuple, answer) -> frozenset[int]:
+        found = self._answers.get(key)
+        if found is None:
+            found = answer()
+            if len(self._answers) >= ANSWERS_KEPT:
+                self._answers.clear()
+            self._answers[key] = found
+        return found
+
+    def _gpu_ids(self, names, patterns, vendors, compute_cap) -> frozenset[int]:
         checks = []
         if names or patterns:
             checks.append(_name_matcher(names, patterns))
@@ -82,7 +106,7 @@ class SnapshotResolver:
             checks.append(_capability_matcher(compute_cap))
         return frozenset(row.id for row in self.gpus if all(check(row) for check in checks))
 
-    def provider_ids(self, *, slugs=(), patterns=()) -> frozenset[int]:
+    def _provider_ids(self, slugs, patterns) -> frozenset[int]:
         matches = _text_matcher(slugs, patterns)
         return frozenset(row.id for row in self.providers if matches(row.slug))
 

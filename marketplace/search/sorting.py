@@ -16,7 +16,9 @@ from .values import closest
 MAX_SORT_LENGTH = 200
 MAX_SORT_KEYS = 8
 DEFAULT_SORT = "gpu_price"
-TIEBREAK = ("id", False)
+# Ties are broken by id, in the direction of the last key: then one index on (column, id)
+# serves the sort both ways (read backwards for descending).
+TIEBREAK = "id"
 # Sorting on an expression goes through an annotation, so that keyset pagination can
 # compare the same named value in its WHERE clause. NULL reliability (unknown) sorts as the
 # lowest: keyset comparisons with NULL would silently drop rows.
@@ -39,9 +41,10 @@ class Sort:
 
     @property
     def order(self) -> list[tuple[str, bool]]:
-        """[(column or annotation, descending), ...], ending with ("id", False): the shape
-        that keyset pagination compares."""
-        return [_order_item(key) for key in self.keys] + [TIEBREAK]
+        """[(column or annotation, descending), ...], ending with ("id", <the direction of
+        the last key>): the shape that keyset pagination compares."""
+        items = [_order_item(key) for key in self.keys]
+        return items + [(TIEBREAK, items[-1][1])]
 
     @property
     def annotations(self) -> dict:

@@ -4,21 +4,26 @@ keyset pagination over the result (see docs/filter-language.md)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.core.exceptions import ValidationError
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
+from django.utils import timezone
 
 from config.api_base import decode_cursor, encode_cursor, keyset_after
 from config.api_errors import ApiError
 from marketplace.models import Offer
 from marketplace.search import (
     CatalogResolver,
+    CompiledQuery,
     DatabaseResolver,
     QueryError,
     Sort,
     compile_filter,
+    compile_query,
     parse_sort,
 )
+from marketplace.search.partition import RestrictedResolver, implied_gpu_ids
 from marketplace.selectors.offers import offers_default_listing, offers_visible
 
 
@@ -29,14 +34,27 @@ def query_error_to_api(error: QueryError) -> ApiError:
     )
 
 
+# Sorts that have an index on (gpu_id, column, id) besides (column, id): a filter that allows
+# a few GPUs is then run one GPU at a time (see marketplace/search/partition.py).
+GPU_SPLIT_COLUMNS = frozenset({"price_per_gpu_hour", "price_per_hour"})
+MAX_GPU_SPLIT = 4
+
+
 @dataclass(frozen=True)
 class OfferSearch:
-    queryset: QuerySet[Offer]
+    base: QuerySet[Offer]  # the listing the filter applies to (status rule, related rows)
+    compiled: CompiledQuery
     sort: Sort
+    resolver: CatalogResolver
+    now: datetime  # the moment ages (observed<1h) are measured from, the same in every run
+
+    @property
+    def queryset(self) -> QuerySet[Offer]:
+        return self.sort.apply(self.base.filter(self.compiled.q))
 
     @property
     def order(self) -> list[tuple[str, bool]]:
-        """[(column or annotation, descending), ...]; always ends with ("id", False)."""
+        """[(column or annotation, descending), ...]; always ends with the id."""
         return self.sort.order
 
     def cursor_for(self, offer: Offer) -> str:
@@ -44,24 +62,50 @@ class OfferSearch:
         # is refused instead of silently skipping rows.
         return encode_cursor([self._signature(), *(getattr(offer, f) for f, _ in self.order)])
 
-    def after(self, cursor: str) -> QuerySet[Offer]:
-        """The rows strictly after the cursor's row, in this search's order."""
+    def after(self, cursor: str) -> Q:
+        """The condition for rows strictly after the cursor's row, in this search's order."""
         signature, *values = decode_cursor(cursor, len(self.order) + 1)
         if signature != self._signature():
             raise ApiError("invalid_cursor", "The cursor does not belong to this sort order.")
         try:
-            return self.queryset.filter(keyset_after(self.order, values))
+            condition = keyset_after(self.order, values)
+            self.queryset.filter(condition)  # values are checked against their fields here
         except (ValueError, TypeError, ValidationError):
             raise ApiError("invalid_cursor", "The cursor is malformed.") from None
+        return condition
 
     def page(self, *, limit: int, cursor: str | None = None) -> tuple[list[Offer], str | None]:
         """One page and the cursor of the next (None on the last page): a single query."""
-        queryset = self.after(cursor) if cursor else self.queryset
-        rows = list(queryset[: limit + 1])
+        condition = self.after(cursor) if cursor else Q()
+        gpu_ids = self._gpus_to_split()
+        if gpu_ids:
+            rows = list(self._merged_by_gpu(gpu_ids, condition, limit + 1))
+        else:
+            rows = list(self.queryset.filter(condition)[: limit + 1])
         if len(rows) <= limit:
             return rows, None
         rows = rows[:limit]
         return rows, self.cursor_for(rows[-1])
+
+    def _gpus_to_split(self) -> list[int] | None:
+        if self.order[0][0] not in GPU_SPLIT_COLUMNS:
+            return None
+        gpu_ids = implied_gpu_ids(self.compiled.tree, self.resolver)
+        if gpu_ids is None or not 1 < len(gpu_ids) <= MAX_GPU_SPLIT:
+            return None
+        return sorted(gpu_ids)
+
+    def _merged_by_gpu(self, gpu_ids: list[int], condition: Q, size: int) -> QuerySet[Offer]:
+        """The first `size` rows, as the first `size` of each GPU's own ordered run: one
+        query, each run on the (gpu_id, sort column) index."""
+        runs = []
+        for gpu_id in gpu_ids:
+            restricted = RestrictedResolver(self.resolver, {gpu_id})
+            q = compile_query(self.compiled.tree, resolver=restricted, now=self.now).q
+            run = self.sort.apply(self.base.filter(q, condition, gpu_id=gpu_id))
+            runs.append(run.values("id")[:size])
+        merged = runs[0].union(*runs[1:], all=True)
+        return self.sort.apply(offers_visible().filter(id__in=merged))[:size]
 
     def _signature(self) -> str:
         return ",".join(("-" if descending else "") + name for name, descending in self.order)
@@ -74,13 +118,14 @@ def offer_search(*, query: str, sort: str, resolver: CatalogResolver | None = No
     when the filter names `status`. Bad text raises ApiError 400 (invalid_query or
     invalid_sort) with the position of the mistake and a hint.
     """
+    resolver, now = resolver or DatabaseResolver(), timezone.now()
     try:
-        compiled = compile_filter(query or "", resolver=resolver or DatabaseResolver())
+        compiled = compile_filter(query or "", resolver=resolver, now=now)
         parsed_sort = parse_sort(sort)
     except QueryError as error:
         raise query_error_to_api(error) from None
     base = offers_visible() if compiled.mentions("status") else offers_default_listing()
-    return OfferSearch(queryset=parsed_sort.apply(base.filter(compiled.q)), sort=parsed_sort)
+    return OfferSearch(base, compiled, parsed_sort, resolver, now)
 
 
 def offer_to_dict(offer: Offer) -> dict:

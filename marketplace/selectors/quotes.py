@@ -7,8 +7,8 @@ from collections.abc import Collection
 from decimal import Decimal
 from typing import NamedTuple
 
+from django.db import connection, transaction
 from django.db.models import (
-    Case,
     Count,
     DecimalField,
     ExpressionWrapper,
@@ -16,7 +16,6 @@ from django.db.models import (
     Q,
     QuerySet,
     Value,
-    When,
 )
 from django.db.models.expressions import Combinable
 from django.db.models.functions import Cast, Round
@@ -40,6 +39,8 @@ CANDIDATE_FIELDS = (
     "sku",
     "pricing",
     "currency",
+    "status",
+    "suspect",
 )
 _MONEY = DecimalField(max_digits=30, decimal_places=12)
 
@@ -56,6 +57,8 @@ class Candidate(NamedTuple):
     sku: str
     pricing: str
     currency: str
+    status: str
+    suspect: bool
     key: Decimal  # the stream's rank key
 
 
@@ -92,44 +95,166 @@ def quotable_offers(*, match: Q, provider_ids: Collection[int]) -> QuerySet[Offe
     return Offer.objects.filter(match, QUOTABLE, provider_id__in=sorted(provider_ids))
 
 
-class OfferStream:
-    """Offers of a queryset in ascending `key` order, a page at a time.
+def listed_offers(*, match: Q) -> QuerySet[Offer]:
+    """Active and stale offers that match, suspect ones aside: what the quote engine reads,
+    telling the quotable ones from those it leaves out (and counts) as it goes. Suspect
+    prices sit at the very bottom of every price order, so reading them would cost a page
+    per stream: they are counted apart (`count_suspect`)."""
+    return Offer.objects.filter(match, status__in=LISTED, suspect=False)
 
-    Keyset paging on (key, id): each page is one indexed range read however far the caller
-    goes, and the caller decides after each page whether anything further could still win.
+
+def count_suspect(*, match: Q, within: Q | None, cap: int) -> int:
+    """Listed offers that match but whose price is flagged as an outlier, up to `cap`."""
+    rows = Offer.objects.filter(match, status__in=LISTED, suspect=True)
+    if within is not None:
+        rows = rows.filter(within)
+    return rows.values("id")[:cap].count()
+
+
+def exclusion_reason(offer: Candidate, provider_ids: Collection[int]) -> str | None:
+    """Why a listed offer cannot be quoted (the first reason that applies), or None."""
+    if offer.status != OfferStatus.ACTIVE:
+        return "stale"
+    if offer.suspect:
+        return "suspect"
+    if offer.available <= 0:
+        return "unavailable"
+    if offer.provider_id not in provider_ids:
+        return "not_reservable"
+    return None
+
+
+class OfferStream:
+    """Quotable offers in ascending order of one column (price per hour or per GPU-hour), a
+    page at a time, for one GPU model (`gpu_id`) or for any.
+
+    Keyset paging on (column, id): each page is one indexed range read however far the
+    caller goes, and the caller decides after each page whether anything further could still
+    win. The first pages of many streams are read in one query (`read_first_pages`).
     """
 
-    def __init__(self, queryset: QuerySet[Offer], key: Combinable | str, *, page_size: int):
-        self.queryset = queryset.annotate(quote_key=F(key) if isinstance(key, str) else key)
+    def __init__(
+        self,
+        queryset: QuerySet[Offer] | None,
+        column: str,
+        *,
+        page_size: int,
+        gpu_id: int | None = None,
+        pricing: str | None = None,
+        template: QuerySet[Offer] | None = None,
+    ):
+        # `template`: the same offers for every GPU and pricing model, narrowed to this
+        # stream's on demand (queryset None), so that many first pages can be read as one
+        # statement without building a queryset per stream.
+        self.template = template
+        self._queryset = queryset
+        self.column = column
         self.page_size = page_size
+        self.gpu_id = gpu_id
+        self.pricing = pricing
         self.exhausted = False
         self.last_key: Decimal | None = None
         self._last_id: int | None = None
 
     def next_page(self) -> list[Candidate]:
-        queryset = self.queryset
+        return self.take(list(self.page_query()))
+
+    @property
+    def queryset(self) -> QuerySet[Offer]:
+        if self._queryset is None:
+            self._queryset = self.template.filter(gpu_id=self.gpu_id, pricing=self.pricing)
+        return self._queryset
+
+    def page_query(self) -> QuerySet:
+        queryset, key = self.queryset, self.column
         if self._last_id is not None:
             queryset = queryset.filter(
-                Q(quote_key__gt=self.last_key) | Q(quote_key=self.last_key, id__gt=self._last_id)
+                Q(**{f"{key}__gt": self.last_key})
+                | Q(**{key: self.last_key, "id__gt": self._last_id})
             )
-        rows = queryset.order_by("quote_key", "id").values_list(*CANDIDATE_FIELDS, "quote_key")
-        page = [Candidate(*row) for row in rows[: self.page_size]]
+        rows = queryset.order_by(key, "id").values_list(*CANDIDATE_FIELDS, key)
+        return rows[: self.page_size]
+
+    def take(self, rows: list[tuple]) -> list[Candidate]:
+        page = [Candidate(*row) for row in rows]
         self.exhausted = len(page) < self.page_size
         if page:
             self.last_key, self._last_id = page[-1].key, page[-1].id
         return page
 
 
-def key_per_work(throughput: dict[int, Decimal]) -> Combinable:
-    """price per GPU-hour / the GPU's relative throughput: dollars per A100-hour of work."""
-    return Case(
-        *(
-            When(gpu_id=gpu_id, then=F("price_per_gpu_hour") / Value(value, output_field=_MONEY))
-            for gpu_id, value in sorted(throughput.items())
-        ),
-        default=None,
-        output_field=_MONEY,
+def read_first_pages(streams: list[OfferStream]) -> list[Candidate]:
+    """The next page of every stream, in one query (a UNION ALL of their page queries)."""
+    if len(streams) <= 1:
+        return streams[0].next_page() if streams else []
+    templated = [s for s in streams if s.template is not None and s.template is streams[0].template]
+    others = [s for s in streams if s not in templated]
+    if len(templated) > 1:
+        rows = _union_from_template(templated)
+    else:
+        rows, others = [], streams
+    if len(others) > 1:
+        queries = [stream.page_query() for stream in others]
+        rows += list(queries[0].union(*queries[1:], all=True))
+    elif others:
+        rows += list(others[0].page_query())
+    return _deal(streams, rows)
+
+
+def _deal(streams: list[OfferStream], rows: list[tuple]) -> list[Candidate]:
+    """Give each stream its rows back: each reads one pricing model and one GPU model (or,
+    when there is one stream per pricing model, any)."""
+    by_gpu = any(stream.gpu_id is not None for stream in streams)
+    rows_by_stream: dict[tuple, list[tuple]] = {(s.gpu_id, s.pricing): [] for s in streams}
+    for row in rows:
+        candidate = Candidate(*row)
+        rows_by_stream[(candidate.gpu_id if by_gpu else None, candidate.pricing)].append(row)
+    found = []
+    for stream in streams:
+        found += stream.take(sorted(rows_by_stream[(stream.gpu_id, stream.pricing)], key=_by_key))
+    return found
+
+
+# Stand-ins for a stream's GPU and pricing model in the statement compiled once for all.
+_GPU_SENTINEL = -7_341_902_113
+_PRICING_SENTINEL = "\x1fstream-pricing\x1f"
+
+
+def _union_from_template(streams: list[OfferStream]) -> list[tuple]:
+    """First pages of streams that differ only by GPU and pricing model, as one UNION ALL.
+
+    Django builds and compiles one page query per stream, about a millisecond each, which
+    for forty GPU models is most of a quote's time. Here the query is compiled once with
+    stand-in parameters, and each stream's copy binds its own GPU and pricing in their place:
+    the statement is Django's own text, every value stays a bound parameter."""
+    first = streams[0]
+    template = OfferStream(
+        first.template.filter(gpu_id=_GPU_SENTINEL, pricing=_PRICING_SENTINEL),
+        first.column,
+        page_size=first.page_size,
     )
+    sql, params = template.page_query().query.sql_with_params()
+    gpu_at = [i for i, value in enumerate(params) if value == _GPU_SENTINEL]
+    pricing_at = [i for i, value in enumerate(params) if value == _PRICING_SENTINEL]
+    if len(gpu_at) != 1 or len(pricing_at) != 1:  # pragma: no cover - a Django change
+        queries = [stream.page_query() for stream in streams]
+        return list(queries[0].union(*queries[1:], all=True))
+    all_params: list = []
+    for stream in streams:
+        own = list(params)
+        own[gpu_at[0]], own[pricing_at[0]] = stream.gpu_id, stream.pricing
+        all_params += own
+    statement = " UNION ALL ".join([f"({sql})"] * len(streams))
+    with transaction.atomic(), connection.cursor() as cursor:
+        # A hundred short index reads add up to a plan cost that would have PostgreSQL spend
+        # most of a second compiling it (JIT) before reading a page; reading takes a few ms.
+        cursor.execute("SET LOCAL jit = off")
+        cursor.execute(statement, all_params)
+        return cursor.fetchall()
+
+
+def _by_key(row: tuple):
+    return row[-1], row[0]  # (the stream's column, id): the order each stream reads in
 
 
 def single_offer_total(usage: Usage) -> Combinable:
@@ -154,12 +279,12 @@ def quote_exclusions(
     match: Q,
     provider_ids: Collection[int],
     workless_gpu_ids: Collection[int] | None = None,
-    over_total: tuple[Usage, Decimal] | None = None,
+    within: Q | None = None,
 ) -> dict[str, int]:
     """How many listed offers that match were left out, by the first reason that applies:
     stale, suspect, unavailable (no capacity), not_reservable (listed for comparison only),
-    no_throughput (cost_per_work without a throughput figure), over_max_total (fits alone
-    but its all-in total is above max_total). One aggregate query."""
+    no_throughput (cost_per_work without a throughput figure). `within` narrows the count
+    to the offers that could have competed with the quotes. One aggregate query."""
     fresh = Q(status=OfferStatus.ACTIVE)
     clean = fresh & Q(suspect=False)
     stocked = clean & Q(available__gt=0)
@@ -170,17 +295,22 @@ def quote_exclusions(
         "unavailable": Count("id", filter=clean & Q(available=0)),
         "not_reservable": Count("id", filter=stocked & ~reservable),
     }
-    quotable = stocked & reservable
     if workless_gpu_ids is not None:
         workless = Q(gpu_id__isnull=True) | Q(gpu_id__in=sorted(workless_gpu_ids))
-        counts["no_throughput"] = Count("id", filter=quotable & workless)
-        quotable &= ~workless
-    if over_total is not None:
-        usage, max_total = over_total
-        total = Round(single_offer_total(usage), 2, output_field=_MONEY)
-        above = Q(GreaterThan(total, Value(max_total, output_field=_MONEY)))
-        counts["over_max_total"] = Count("id", filter=quotable & above)
+        counts["no_throughput"] = Count("id", filter=stocked & reservable & workless)
     rows = Offer.objects.filter(match, status__in=LISTED)
+    if within is not None:
+        rows = rows.filter(within)
     # Aliased: an aggregate may not share a name with a field (suspect, ...).
     totals = rows.aggregate(**{f"n_{name}": count for name, count in counts.items()})
     return {name: totals[f"n_{name}"] or 0 for name in counts}
+
+
+def count_over_total(
+    *, quotable: QuerySet[Offer], usage: Usage, max_total: Decimal, cap: int
+) -> int:
+    """Quotable offers whose one-instance all-in total is above max_total, counted up to
+    `cap` (the count stops there, so a broad request stays cheap)."""
+    total = Round(single_offer_total(usage), 2, output_field=_MONEY)
+    above = quotable.filter(GreaterThan(total, Value(max_total, output_field=_MONEY)))
+    return above.values("id")[:cap].count()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -62,9 +63,13 @@ class OfferInput:
     def key(self) -> tuple:
         return (self.provider_id, self.sku, self.region, self.zone, self.pricing)
 
-    def field_values(self) -> dict:
+    def prices(self) -> tuple[Decimal, Decimal]:
+        """(price per hour, price per GPU-hour), to the 6 places rates keep."""
         price = quantize_rate(self.price_per_hour)
-        per_gpu = quantize_rate(price / self.gpu_count) if self.gpu_count else price
+        return price, quantize_rate(price / self.gpu_count) if self.gpu_count else price
+
+    def field_values(self) -> dict:
+        price, per_gpu = self.prices()
         return {
             "gpu_id": self.gpu_id,
             "gpu_count": self.gpu_count,
@@ -81,6 +86,41 @@ class OfferInput:
             "reliability": self.reliability,
             "interconnect": self.interconnect,
         }
+
+
+def offer_input_problem(item: OfferInput) -> str | None:
+    """Why `item` cannot be stored as it is (a text too long, a number out of its column's
+    range), or None. Checked before a batch is written: one bad row must not fail its batch.
+    Called once per row of every sync, so it looks at the raw fields only (the per-GPU price
+    is never above the price, so checking the price covers both)."""
+    for name, limit in _TEXT_LIMITS:
+        value = getattr(item, name)
+        if len(value) > limit:
+            return f"{name} is longer than {limit} characters: {value[:40]!r}..."
+        if "\x00" in value:
+            return f"{name} contains a NUL character"
+    for name, bound in _NUMBER_BOUNDS:
+        value = getattr(item, name)
+        if value is not None and not 0 <= value < bound:
+            return f"{name} {value} is out of range"
+    for name, limit in (("gpu_count", 32767), ("available", 2**31 - 1)):  # smallint, integer
+        if not 0 <= getattr(item, name) <= limit:
+            return f"{name} {getattr(item, name)} is out of range"
+    return None
+
+
+def _column_limits() -> tuple[list[tuple[str, int]], list[tuple[str, Decimal]]]:
+    texts, numbers = [], []
+    for f in Offer._meta.fields:
+        if f.name in OfferInput.__dataclass_fields__ and getattr(f, "max_length", None):
+            texts.append((f.name, f.max_length))
+        elif f.name in OfferInput.__dataclass_fields__ and getattr(f, "max_digits", None):
+            # numeric(14, 6) holds values below 10**8, less half a unit of the last place
+            numbers.append((f.name, Decimal(10) ** (f.max_digits - f.decimal_places)))
+    return texts, numbers
+
+
+_TEXT_LIMITS, _NUMBER_BOUNDS = _column_limits()
 
 
 @dataclass
@@ -106,16 +146,23 @@ def _dedupe(batch: Iterable[OfferInput]) -> list[OfferInput]:
 # A batch is COPYed into a temporary table that has the offer table's own column types (so
 # values are rounded exactly as they will be stored, and "unchanged" compares like with
 # like), then one statement of data-modifying CTEs does the rest: match the batch to
-# existing offers by identity; bump `observed_at` of the unchanged ones (a narrow update,
-# HOT-friendly: no indexed column changes); rewrite the changed ones; insert the new ones;
-# append a price history point for new offers and changed prices. All CTEs see one snapshot
-# and touch disjoint rows. Table names come from the models; values are COPY data or bound
-# parameters, never formatted into the SQL.
+# existing offers by identity (unique index); bump `observed_at` of the unchanged ones;
+# rewrite the changed ones; insert the new ones; append a price history point for new offers
+# and changed prices. All CTEs see one snapshot and touch disjoint rows.
+#
+# Speed: an unchanged refresh is mostly the `observed_at` bump. That column is in no index,
+# and the offer table keeps half of each page free (fillfactor, migration 0004), so the bump
+# is a heap-only (HOT) update: no index entry is written. The updates find their rows by
+# primary key (`id = ANY(ARRAY(...))`), never by a scan of the whole offer table.
+# `observed_at` never moves back: when two runs overlap, the later one's withdrawal
+# (observed_at < its start) must not catch offers that the earlier one stamped after it.
+# Table names come from the models; values are COPY data or bound parameters.
 
 BATCH_TABLE = "offer_upsert_batch"
 BATCH_COLUMNS = (*IDENTITY_FIELDS, *MUTABLE_FIELDS, "extra")
 
 
+@functools.cache
 def _upsert_sql() -> str:
     offer, history = Offer._meta.db_table, OfferPrice._meta.db_table
     identity_match = " AND ".join(f"o.{f} = b.{f}" for f in IDENTITY_FIELDS)
@@ -130,14 +177,17 @@ def _upsert_sql() -> str:
         FROM {BATCH_TABLE} b LEFT JOIN {offer} o ON {identity_match}
     ),
     bumped AS (
-        UPDATE {offer} o SET observed_at = %(now)s
-        FROM matched m WHERE o.id = m.offer_id AND NOT m.changed
+        UPDATE {offer} o SET observed_at = greatest(o.observed_at, %(now)s)
+        WHERE o.id = ANY(ARRAY(SELECT offer_id FROM matched WHERE NOT changed))
         RETURNING o.id
     ),
     rewritten AS (
         UPDATE {offer} o
-        SET {assign}, observed_at = %(now)s, updated_at = %(now)s, status = %(active)s
-        FROM matched m WHERE o.id = m.offer_id AND m.changed
+        SET {assign}, observed_at = greatest(o.observed_at, %(now)s), updated_at = %(now)s,
+            status = %(active)s
+        FROM matched m
+        WHERE o.id = ANY(ARRAY(SELECT offer_id FROM matched WHERE changed))
+          AND o.id = m.offer_id
         RETURNING o.id, o.price_per_hour, o.currency,
                   (o.price_per_hour, o.currency) IS DISTINCT FROM (m.old_price, m.old_currency)
                   AS repriced
@@ -149,7 +199,8 @@ def _upsert_sql() -> str:
         FROM matched WHERE offer_id IS NULL ORDER BY seq  -- ids follow the batch order
         -- another writer may have inserted the key since our snapshot: take it over
         ON CONFLICT (provider_id, sku, region, zone, pricing) DO UPDATE
-        SET {excluded}, observed_at = EXCLUDED.observed_at, updated_at = EXCLUDED.updated_at,
+        SET {excluded}, observed_at = greatest({offer}.observed_at, EXCLUDED.observed_at),
+            updated_at = EXCLUDED.updated_at,
             status = EXCLUDED.status
         RETURNING id, price_per_hour, currency, (xmax = 0) AS is_new
     ),
@@ -176,21 +227,67 @@ def _create_batch_table(cursor) -> None:
     )
 
 
-def _copy_rows(cursor, batch: Sequence[OfferInput]) -> None:
-    with cursor.copy(f"COPY {BATCH_TABLE} (seq, {', '.join(BATCH_COLUMNS)}) FROM STDIN") as copy:
-        for seq, item in enumerate(batch):
-            values = item.field_values()
-            copy.write_row(
-                (
-                    seq,
-                    *item.key,
-                    *(values[f] for f in MUTABLE_FIELDS),
-                    json.dumps(item.extra, separators=(",", ":"), default=str),
-                )
-            )
+@dataclass(frozen=True)
+class PreparedBatch:
+    """A deduplicated batch as COPY text: built in Python without the database, so that a
+    sync can prepare the next batch while the database writes this one."""
+
+    rows: int
+    copy_data: bytes
 
 
-@transaction.atomic
+def offer_batch_prepare(*, batch: Sequence[OfferInput]) -> PreparedBatch:
+    unique = _dedupe(batch)
+    lines = [_copy_line(seq, item) for seq, item in enumerate(unique)]
+    return PreparedBatch(rows=len(unique), copy_data="".join(lines).encode())
+
+
+def _copy_line(seq: int, item: OfferInput) -> str:
+    """One line of COPY text, columns in BATCH_COLUMNS order (spelled out: this runs once
+    per offer of every sync, and a generic loop over the fields costs three times as much)."""
+    price, per_gpu = item.prices()
+    return (
+        f"{seq}\t{item.provider_id}\t{_text(item.sku)}\t{_text(item.region)}\t"
+        f"{_text(item.zone)}\t{_text(item.pricing)}\t{_nullable(item.gpu_id)}\t"
+        f"{item.gpu_count}\t{item.gpu_memory_gb}\t{item.vcpus}\t{item.memory_gb}\t"
+        f"{item.disk_gb}\t{_text(item.country)}\t{_text(item.continent)}\t{price}\t"
+        f"{per_gpu}\t{_text(item.currency)}\t{item.available}\t{_nullable(item.reliability)}\t"
+        f"{_text(item.interconnect)}\t{_text(_extra_json(item.extra))}\n"
+    )
+
+
+# COPY's text format: tab-separated, \N for NULL, backslash escapes for the characters the
+# format uses (https://www.postgresql.org/docs/current/sql-copy.html#id-1.9.3.55.9.2).
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _text(value: str) -> str:
+    return value.translate(_COPY_ESCAPES)
+
+
+def _nullable(value) -> str:
+    return "\\N" if value is None else str(value)  # int, Decimal: valid PostgreSQL input
+
+
+def _extra_json(extra: dict) -> str:
+    if not extra:
+        return "{}"
+    text = json.dumps(extra, separators=(",", ":"), default=str)
+    if "\\u0000" in text:  # jsonb refuses the escaped NUL character: drop NULs (rare)
+        text = json.dumps(_without_nul(extra), separators=(",", ":"), default=str)
+    return text
+
+
+def _without_nul(value):
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, dict):
+        return {_without_nul(k): _without_nul(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_without_nul(v) for v in value]
+    return value
+
+
 def offer_upsert_batch(*, batch: Sequence[OfferInput], observed_at: datetime) -> UpsertCounts:
     """Insert new offers, update changed ones, refresh `observed_at` of unchanged ones, and
     put every offer of the batch back to `active`.
@@ -198,16 +295,24 @@ def offer_upsert_batch(*, batch: Sequence[OfferInput], observed_at: datetime) ->
     A price history point is appended for new offers and for price changes only. A few
     statements per batch whatever its size (see the comment above `_upsert_sql`).
     """
-    batch = _dedupe(batch)
-    if not batch:
+    return offer_upsert_prepared(prepared=offer_batch_prepare(batch=batch), observed_at=observed_at)
+
+
+@transaction.atomic
+def offer_upsert_prepared(*, prepared: PreparedBatch, observed_at: datetime) -> UpsertCounts:
+    """`offer_upsert_batch` for a batch `offer_batch_prepare` made."""
+    if not prepared.rows:
         return UpsertCounts()
     with connection.cursor() as cursor:
         _create_batch_table(cursor)
-        _copy_rows(cursor, batch)
-        cursor.execute(f"ANALYZE {BATCH_TABLE}")  # the planner should know it is small
+        with cursor.copy(
+            f"COPY {BATCH_TABLE} (seq, {', '.join(BATCH_COLUMNS)}) FROM STDIN"
+        ) as copy:
+            copy.write(prepared.copy_data)
         cursor.execute(_upsert_sql(), {"now": observed_at, "active": OfferStatus.ACTIVE})
         created, updated, unchanged, _history = cursor.fetchone()
-        cursor.execute(f"DROP TABLE {BATCH_TABLE}")
+    # The batch table goes at commit (ON COMMIT DROP), or at the next call in the same
+    # transaction (DROP IF EXISTS).
     return UpsertCounts(created=created, updated=updated, unchanged=unchanged)
 
 
@@ -223,6 +328,8 @@ def offers_withdraw_unseen(*, provider_ids: Iterable[int], seen_since: datetime)
 def offers_mark_stale(
     *, provider_ids: Iterable[int], max_age: timedelta, now: datetime | None = None
 ) -> int:
+    """Active offers of these providers not seen for `max_age` become stale: still listed
+    (with that status), never quoted. Seeing them again makes them active."""
     cutoff = (now or timezone.now()) - max_age
     return Offer.objects.filter(
         provider_id__in=list(provider_ids), status=OfferStatus.ACTIVE, observed_at__lt=cutoff

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from marketplace.models import Quote
@@ -28,16 +28,23 @@ from marketplace.search import (
     DatabaseResolver,
     QueryError,
     Requirement,
-    compile_filter,
+    compile_query,
+    parse_query,
     parse_requirements,
 )
+from marketplace.search.ast import Node, conjunction
+from marketplace.search.partition import RestrictedResolver, implied_gpu_ids
 from marketplace.selectors.catalog import query_error_to_api
 from marketplace.selectors.quotes import (
+    Candidate,
     OfferStream,
+    count_over_total,
+    count_suspect,
+    exclusion_reason,
     gpu_facts,
-    key_per_work,
+    listed_offers,
     quotable_offers,
-    quote_exclusions,
+    read_first_pages,
     reservable_provider_rates,
 )
 from marketplace.services.quote_costs import FORMULAS, CheapestExtras, Usage
@@ -59,6 +66,19 @@ NEXT_PAGES = 256
 # offers per GPU that split plans are built from.
 MAX_SINGLE_OFFERS_READ = 4096
 SPLIT_CANDIDATES = 512
+# total_cost reads per GPU model when a request allows at most this many.
+MAX_GPU_RUNS = 8
+# Offers left out for max_total, or for want of a throughput figure, are counted up to here:
+# the count is a hint, not a census, and must not cost a scan of the catalog.
+COUNT_CAP = 1000
+EXCLUSION_REASONS = (
+    "stale",
+    "suspect",
+    "unavailable",
+    "not_reservable",
+    "no_throughput",
+    "over_max_total",
+)
 # Components are kept to 6 places each, so a bound computed from unrounded figures may sit a
 # few millionths above a real total: stop only when clear of that.
 BOUND_SLACK = Decimal("0.00001")
@@ -99,43 +119,96 @@ def quote_create(
 
     Bad `gpu` or `filter` text raises ApiError 400 (invalid_gpu_spec / invalid_query, with
     the position and a hint)."""
-    resolver = resolver or DatabaseResolver()
-    requirement, base = _parse(request, resolver)
-    rates = reservable_provider_rates()
-    usage = Usage(request.hours, request.disk_gb, request.egress_gb, request.currency)
-    pricing = Pricing(usage, request.objective, rates, gpu_facts())
-    single_match = base & requirement.to_q(resolver, include_count=True)
-    plans = _best_single_offer_plans(request, pricing, single_match)
-    considered, over_total = single_match, None
-    if request.max_total is not None:
-        over_total = (usage, request.max_total)
+    work = _Work.start(request, resolver or DatabaseResolver())
+    tree = work.tree(include_count=True)
+    plans = _best_single_offer_plans(work, tree)
+    singles = True
     if not plans and request.allow_split:
-        # The counts then describe the offers a split was built from; over_max_total only
-        # makes sense for offers that fit alone.
-        considered, over_total = base & requirement.to_q(resolver, include_count=False), None
-        plans = _best_split_plans(request, pricing, requirement, considered)
-    excluded = quote_exclusions(
-        match=considered,
-        provider_ids=rates.keys(),
-        workless_gpu_ids=_workless_gpu_ids(pricing) if _per_work(request) else None,
-        over_total=over_total,
-    )
-    excluded.setdefault("no_throughput", 0)
-    excluded.setdefault("over_max_total", 0)
-    return QuoteResult(_store(org, request, pricing, plans), excluded)
+        work.excluded.update(dict.fromkeys(work.excluded, 0))  # the split counts afresh
+        tree, singles = work.tree(include_count=False), False
+        plans = _best_split_plans(work, tree)
+    _count_beyond_reads(work, tree, plans, singles=singles)
+    return QuoteResult(_store(org, request, work.pricing, plans), dict(work.excluded))
 
 
-def _parse(request: QuoteRequest, resolver: CatalogResolver) -> tuple[Requirement, Q]:
+@dataclass(frozen=True)
+class _Work:
+    """One request being worked out: its parsed parts and everything needed to price it."""
+
+    request: QuoteRequest
+    resolver: CatalogResolver
+    requirement: Requirement
+    filter_tree: Node
+    pricing: Pricing
+    extras: CheapestExtras
+    excluded: dict[str, int]  # offers read but left out, by reason
+
+    @classmethod
+    def start(cls, request: QuoteRequest, resolver: CatalogResolver) -> _Work:
+        requirement, filter_tree = _parse(request)
+        rates = reservable_provider_rates()
+        usage = Usage(request.hours, request.disk_gb, request.egress_gb, request.currency)
+        pricing = Pricing(usage, request.objective, rates, gpu_facts())
+        extras = CheapestExtras.of(list(rates.values()), usage)
+        excluded = dict.fromkeys(EXCLUSION_REASONS, 0)
+        return cls(request, resolver, requirement, filter_tree, pricing, extras, excluded)
+
+    @property
+    def per_work(self) -> bool:
+        return self.request.objective == COST_PER_WORK
+
+    def tree(self, *, include_count: bool) -> Node:
+        return conjunction(
+            [self.requirement.to_tree(include_count=include_count), self.filter_tree]
+        )
+
+    def match(
+        self,
+        tree: Node,
+        resolver: CatalogResolver | None = None,
+        pricing: str | None = None,
+        *,
+        any_pricing: bool = False,
+    ) -> Q:
+        """The request's offers (one pricing model's, if named; `any_pricing`: the caller
+        narrows the pricing model itself)."""
+        q = compile_query(tree, resolver=resolver or self.resolver).q
+        q &= Q(currency=self.request.currency)
+        if any_pricing:
+            return q
+        return q & (Q(pricing=pricing) if pricing else Q(pricing__in=list(self.request.pricing)))
+
+    def quotable(self, match: Q) -> QuerySet:
+        return quotable_offers(match=match, provider_ids=self.pricing.rates.keys())
+
+    def usable(self, offers: list[Candidate]) -> list[Candidate]:
+        """The quotable offers among those read; the rest are counted by reason."""
+        kept = []
+        for offer in offers:
+            reason = exclusion_reason(offer, self.pricing.rates)
+            if reason is None and self.per_work and not self.throughput(offer.gpu_id):
+                reason = "no_throughput"
+            if reason is None:
+                kept.append(offer)
+            else:
+                self.excluded[reason] += 1
+        return kept
+
+    def throughput(self, gpu_id: int) -> Decimal | None:
+        facts = self.pricing.gpus.get(gpu_id)
+        return facts.relative_throughput if facts else None
+
+
+def _parse(request: QuoteRequest) -> tuple[Requirement, Node]:
     try:
         requirement = parse_requirements(request.gpu)
     except QueryError as error:
         raise _field_error(error, "gpu") from None
     try:
-        compiled = compile_filter(request.filter, resolver=resolver)
+        filter_tree = parse_query(request.filter)
     except QueryError as error:
         raise _field_error(error, "filter") from None
-    base = compiled.q & Q(pricing__in=list(request.pricing), currency=request.currency)
-    return requirement, base
+    return requirement, filter_tree
 
 
 def _field_error(error: QueryError, field: str):
@@ -144,68 +217,175 @@ def _field_error(error: QueryError, field: str):
     return api_error
 
 
-def _per_work(request: QuoteRequest) -> bool:
-    return request.objective == COST_PER_WORK
+# --- candidate offers, one stream per GPU model where that keeps reads on an index ----------
 
 
-def _throughput_ids(pricing: Pricing) -> dict[int, Decimal]:
-    return {i: f.relative_throughput for i, f in pricing.gpus.items() if f.relative_throughput}
+def _gpu_runs(work: _Work, tree: Node) -> list[int] | None:
+    """The GPU models to read one by one, or None to read all in one price order.
+
+    cost_per_work always reads per GPU: its rank, price / throughput, has no index, but
+    within one GPU it follows the price per GPU-hour, which has one. total_cost reads per GPU
+    when the request allows a handful (an index on (gpu, price) serves each; a price scan
+    across all GPUs would pass over everything cheaper first)."""
+    implied = implied_gpu_ids(tree, work.resolver)
+    if work.per_work:
+        with_figures = {i for i in work.pricing.gpus if work.throughput(i)}
+        return sorted(with_figures if implied is None else with_figures & implied)
+    if implied is not None and len(implied) <= MAX_GPU_RUNS:
+        return sorted(implied)
+    if implied is None and _bounds_memory(work.requirement):
+        # Price follows GPU memory: in one price order, `24GB..` would pass over every
+        # cheap small card first. One run per GPU model instead; the (gpu_id, memory)
+        # statistics and index let the planner dismiss the models that cannot fit at once.
+        return sorted(work.pricing.gpus)
+    return None
 
 
-def _workless_gpu_ids(pricing: Pricing) -> list[int]:
-    return [i for i, facts in pricing.gpus.items() if not facts.relative_throughput]
+def _bounds_memory(requirement: Requirement) -> bool:
+    return requirement.gpu_memory_min_gb is not None or requirement.gpu_memory_max_gb is not None
 
 
-def _candidate_stream(request, pricing, match: Q, *, per_gpu: bool, page_size: int):
-    offers = quotable_offers(match=match, provider_ids=pricing.rates.keys())
-    if _per_work(request):
-        throughput = _throughput_ids(pricing)
-        return OfferStream(
-            offers.filter(gpu_id__in=sorted(throughput)),
-            key_per_work(throughput),
+def _streams(work: _Work, tree: Node, column: str, page_size: int) -> list[OfferStream]:
+    """Listed offers that match, in `column` order: one stream, or one per GPU model and
+    pricing model (each on the (gpu, pricing, price) index; prices follow the pricing model
+    too, so a single scan would pass over every cheaper spot offer first)."""
+    gpu_ids = _gpu_runs(work, tree)
+    if gpu_ids is None:
+        return [
+            OfferStream(
+                listed_offers(match=work.match(tree, pricing=pricing)),
+                column,
+                page_size=page_size,
+                pricing=pricing,
+            )
+            for pricing in work.request.pricing
+        ]
+    if implied_gpu_ids(tree, work.resolver) is None:
+        return _streams_from_template(work, tree, column, page_size, gpu_ids)
+    streams = []
+    for gpu_id in gpu_ids:
+        # Compiled for this GPU alone: no second gpu_id condition to skew the estimates.
+        restricted = RestrictedResolver(work.resolver, {gpu_id})
+        for pricing in work.request.pricing:
+            match = work.match(tree, restricted, pricing) & Q(gpu_id=gpu_id)
+            streams.append(
+                OfferStream(
+                    listed_offers(match=match),
+                    column,
+                    page_size=page_size,
+                    gpu_id=gpu_id,
+                    pricing=pricing,
+                )
+            )
+    return streams
+
+
+def _streams_from_template(work: _Work, tree, column, page_size, gpu_ids) -> list[OfferStream]:
+    """Streams per GPU and pricing model of a request that names no GPU: the same offers
+    narrowed by GPU and pricing, read in one statement (selectors.quotes). Offers of no
+    known GPU model get a stream of their own, unless only throughput-rated GPUs count."""
+    template = listed_offers(match=work.match(tree, any_pricing=True))
+    streams = [
+        OfferStream(
+            None,
+            column,
             page_size=page_size,
+            gpu_id=gpu_id,
+            pricing=pricing,
+            template=template,
         )
-    return OfferStream(
-        offers, "price_per_gpu_hour" if per_gpu else "price_per_hour", page_size=page_size
-    )
+        for gpu_id in gpu_ids
+        for pricing in work.request.pricing
+    ]
+    if not work.per_work:
+        streams += [
+            OfferStream(
+                template.filter(gpu_id__isnull=True, pricing=pricing),
+                column,
+                page_size=page_size,
+                gpu_id=None,
+                pricing=pricing,
+            )
+            for pricing in work.request.pricing
+        ]
+    return streams
 
 
-def _best_single_offer_plans(request: QuoteRequest, pricing: Pricing, match: Q):
-    stream = _candidate_stream(request, pricing, match, per_gpu=False, page_size=FIRST_PAGE)
-    extras = CheapestExtras.of(list(pricing.rates.values()), pricing.usage)
-    best, read = BestPlans(request.limit), 0
-    while True:
-        page = stream.next_page()
+def _best_single_offer_plans(work: _Work, tree: Node) -> list[PricedPlan]:
+    # Read in price per GPU-hour for both objectives: price per instance-hour would follow
+    # the GPU count (a request for 8 GPUs would pass over every cheap 1-GPU offer first).
+    streams = _streams(work, tree, "price_per_gpu_hour", FIRST_PAGE)
+    for stream in streams:
+        stream.page_size = _first_page_size(len(streams))
+    best = BestPlans(work.request.limit)
+    page, read = read_first_pages(streams), 0
+    while page:
         read += len(page)
-        for offer in page:
-            _consider(best, pricing.price([Leg(offer, 1)]), request)
-        if stream.exhausted or read >= MAX_SINGLE_OFFERS_READ:
+        _price_cheapest_first(work, work.usable(page), best)
+        live = [s for s in streams if not s.exhausted and _may_win(work, s, best)]
+        if not live or read >= MAX_SINGLE_OFFERS_READ:
             break
-        if _nothing_unread_can_win(stream.last_key, request, pricing, extras, best):
-            break
-        stream.page_size = NEXT_PAGES
+        page = []
+        for stream in live:
+            stream.page_size = NEXT_PAGES
+            page += stream.next_page()
     return best.sorted()
 
 
-def _nothing_unread_can_win(key, request, pricing, extras: CheapestExtras, best) -> bool:
-    usage = pricing.usage
-    if _per_work(request):
-        # An offer at `key` dollars per A100-hour of compute pays at least the cheapest boot
-        # time on top; disk and egress only add.
-        floor = key * extras.billed_hours(usage) / usage.hours - BOUND_SLACK
-        worst = best.worst()
-        return best.full and floor > worst.cost_per_work
-    floor = extras.single_offer_total_floor(key, usage) - BOUND_SLACK
-    if request.max_total is not None and floor > request.max_total:
+def _first_page_size(streams: int) -> int:
+    # Enough for a full list from one stream, less per stream when there are many (the
+    # floors decide whether any stream needs a second page).
+    return max(8, min(FIRST_PAGE, 1024 // max(streams, 1)))
+
+
+def _price_cheapest_first(work: _Work, offers: list[Candidate], best: BestPlans) -> None:
+    """Price offers in the order of their floors, and stop at the first floor that cannot
+    make the list: everything after it cannot either."""
+    floors = sorted((_floor(work, o.gpu_id, o.key), o.id, o) for o in offers)
+    for floor, _, offer in floors:
+        if _beaten(work, floor, best):
+            break
+        _consider(best, work.pricing.price([Leg(offer, 1)]), work.request)
+
+
+def _floor(work: _Work, gpu_id: int | None, price_per_gpu_hour: Decimal) -> Decimal:
+    """No one-instance plan at this price per GPU-hour (or dearer) scores below this."""
+    usage = work.pricing.usage
+    if work.per_work:
+        # Price per GPU-hour over throughput, with the cheapest boot time on top; disk and
+        # egress only add.
+        throughput = work.throughput(gpu_id)
+        return price_per_gpu_hour * work.extras.billed_hours(usage) / (throughput * usage.hours)
+    # At least count_min GPUs at this price per GPU-hour, plus the cheapest extras.
+    count_min = work.requirement.count_min or 1
+    return work.extras.single_offer_total_floor(price_per_gpu_hour * count_min, usage)
+
+
+def _beaten(work: _Work, floor: Decimal, best: BestPlans) -> bool:
+    floor -= BOUND_SLACK
+    if not work.per_work and work.request.max_total is not None and floor > work.request.max_total:
         return True
-    return best.full and floor > best.worst().total_exact
+    if not best.full:
+        return False
+    worst = best.worst()
+    return floor > (worst.cost_per_work if work.per_work else worst.total_exact)
 
 
-def _best_split_plans(request, pricing: Pricing, requirement: Requirement, match: Q):
-    count_min, count_max = requirement.count_min or 1, requirement.count_max
-    stream = _candidate_stream(request, pricing, match, per_gpu=True, page_size=SPLIT_CANDIDATES)
+def _may_win(work: _Work, stream: OfferStream, best: BestPlans) -> bool:
+    """Could an offer not read yet from `stream` still make the quotes?"""
+    return not _beaten(work, _floor(work, stream.gpu_id, stream.last_key), best)
+
+
+def _best_split_plans(work: _Work, tree: Node) -> list[PricedPlan]:
+    request, pricing = work.request, work.pricing
+    count_min, count_max = work.requirement.count_min or 1, work.requirement.count_max
+    runs = _gpu_runs(work, tree)
+    streams_wanted = len(runs or (None,)) * (len(request.pricing) if runs else 1)
+    page_size = max(32, SPLIT_CANDIDATES // streams_wanted)
+    streams = _streams(work, tree, "price_per_gpu_hour", page_size)
+    candidates = work.usable(read_first_pages(streams))
     best = BestPlans(request.limit)
-    for group in split_groups(stream.next_page(), same_region=request.same_region):
+    for group in split_groups(candidates, same_region=request.same_region):
         legs = split_plan(
             group,
             count_min=count_min,
@@ -220,9 +400,36 @@ def _best_split_plans(request, pricing: Pricing, requirement: Requirement, match
 def _consider(best: BestPlans, plan: PricedPlan, request: QuoteRequest) -> None:
     if request.max_total is not None and plan.total > request.max_total:
         return
-    if _per_work(request) and plan.cost_per_work is None:
+    if request.objective == COST_PER_WORK and plan.cost_per_work is None:
         return
     best.offer(plan)
+
+
+def _count_beyond_reads(work: _Work, tree: Node, plans, *, singles: bool) -> None:
+    """Counts the reads cannot give, each up to a cap: suspect offers (no stream reads them),
+    priced per GPU-hour no higher than the dearest quoted offer when the quotes are a full
+    list; offers left out because of max_total (fit alone, but dearer) when that left fewer
+    quotes than asked for; and, for cost_per_work, offers of GPUs without a throughput
+    figure, which no stream reads."""
+    request = work.request
+    within = None
+    if len(plans) >= request.limit:
+        dearest = max(leg.offer.price_per_gpu_hour for plan in plans for leg in plan.legs)
+        within = Q(price_per_gpu_hour__lte=dearest)
+    work.excluded["suspect"] = count_suspect(match=work.match(tree), within=within, cap=COUNT_CAP)
+    if request.max_total is not None and singles and len(plans) < request.limit:
+        work.excluded["over_max_total"] = count_over_total(
+            quotable=work.quotable(work.match(tree)),
+            usage=work.pricing.usage,
+            max_total=request.max_total,
+            cap=COUNT_CAP,
+        )
+    if work.per_work:
+        workless = [i for i in work.pricing.gpus if not work.throughput(i)]
+        offers = work.quotable(work.match(tree)).filter(
+            Q(gpu_id__isnull=True) | Q(gpu_id__in=workless)
+        )
+        work.excluded["no_throughput"] += offers.values("id")[:COUNT_CAP].count()
 
 
 # --- storing and showing ------------------------------------------------------------------

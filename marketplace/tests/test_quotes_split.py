@@ -118,8 +118,9 @@ def test_it_returns_one_plan_per_region_cheapest_first(api_client, buyer):
 
 
 def _candidate(offer_id, gpus, available, rate):
+    price = Decimal(rate)
     return Candidate(
-        offer_id, 1, 1, gpus, Decimal(rate), Decimal(rate), available, "r", "s", "spot", "USD", 0
+        offer_id, 1, 1, gpus, price, price, available, "r", "s", "spot", "USD", "active", False, 0
     )
 
 

@@ -1,4 +1,5 @@
-"""`sort=`: numeric fields, `-` for descending, several keys, a stable tiebreak on id."""
+"""`sort=`: numeric fields, `-` for descending, several keys, a stable tiebreak on id (in
+the direction of the last key)."""
 
 from __future__ import annotations
 
@@ -17,9 +18,9 @@ from marketplace.search.sorting import ANNOTATIONS
         ("  ", [("price_per_gpu_hour", False), ("id", False)]),
         ("price", [("price_per_hour", False), ("id", False)]),
         ("+price", [("price_per_hour", False), ("id", False)]),
-        ("-price", [("price_per_hour", True), ("id", False)]),
-        ("price,-gpus", [("price_per_hour", False), ("gpu_count", True), ("id", False)]),
-        (" price , - gpus ", [("price_per_hour", False), ("gpu_count", True), ("id", False)]),
+        ("-price", [("price_per_hour", True), ("id", True)]),
+        ("price,-gpus", [("price_per_hour", False), ("gpu_count", True), ("id", True)]),
+        (" price , - gpus ", [("price_per_hour", False), ("gpu_count", True), ("id", True)]),
         ("price,", [("price_per_hour", False), ("id", False)]),
         ("dph_total", [("price_per_hour", False), ("id", False)]),
         ("num_gpus", [("gpu_count", False), ("id", False)]),
@@ -30,11 +31,11 @@ from marketplace.search.sorting import ANNOTATIONS
         ]),
         ("available", [("available", False), ("id", False)]),
         # age ascending is newest first
-        ("observed", [("observed_at", True), ("id", False)]),
+        ("observed", [("observed_at", True), ("id", True)]),
         ("-observed", [("observed_at", False), ("id", False)]),
         # expressions and nullable columns sort through annotations
-        ("-total_vram", [("sort_total_vram", True), ("id", False)]),
-        ("-reliability", [("sort_reliability", True), ("id", False)]),
+        ("-total_vram", [("sort_total_vram", True), ("id", True)]),
+        ("-reliability", [("sort_reliability", True), ("id", True)]),
     ],
 )  # fmt: skip
 def test_it_parses_sort_keys(text, order):
@@ -58,7 +59,7 @@ def test_it_gives_order_by_arguments():
     assert parse_sort("price,-total_vram").order_by() == [
         "price_per_hour",
         "-sort_total_vram",
-        "id",
+        "-id",
     ]
 
 

@@ -3,52 +3,55 @@
 from __future__ import annotations
 
 import sys
+import time
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from brokers.registry import UnknownIntegration, source_names
+from brokers.registry import UnknownIntegration, get_source, source_names
 from brokers.services.sync import refresh_source
 
-SUMMARY_FIELDS = ("rows_read", "rows_skipped", "created", "updated", "unchanged", "withdrawn")
+SUMMARY_FIELDS = (
+    "rows_read", "rows_skipped", "created", "updated", "unchanged", "withdrawn", "stale",
+    "suspect_flagged", "suspect_cleared",
+)  # fmt: skip
+SHOWN_PER_SYNC = 20  # unknown labels and errors listed under the table
 
 
 class Command(BaseCommand):
-    help = "Refresh offers from one pricing source (or every scheduled one) now, in this process."
+    help = (
+        "Refresh offers from one pricing source (or every scheduled one, PRICING_SCHEDULE) "
+        "now, in this process. Exits with 1 when a source failed; the others still run."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--source", help=f"One of: {', '.join(source_names())}")
         parser.add_argument(
-            "--path", help="A local file or folder to read instead of the source's URL."
+            "--path", help="A local file or folder (or a URL) to read instead of the source's URL."
         )
 
     def handle(self, *args, source=None, path=None, **options):
         if path and not source:
             raise CommandError("--path needs --source")
-        names = [source] if source else [e.partition(":")[0] for e in settings.PRICING_SCHEDULE]
-        syncs = []
-        for name in names:
+        runs = (
+            [(source, path)] if source else [(e.source, e.path) for e in settings.PRICING_SCHEDULE]
+        )
+        for name, _path in runs:
             try:
-                syncs.append(
-                    refresh_source(source_name=name, path=path, on_progress=self._progress(name))
-                )
+                get_source(name)
             except UnknownIntegration as exc:
                 raise CommandError(str(exc)) from None
-            if sys.stderr.isatty():
-                sys.stderr.write("\n")
+        syncs = [self._run(name, run_path) for name, run_path in runs]
         self._summary(syncs)
         if any(s.status == "failed" for s in syncs):
             raise CommandError("at least one source failed; see the errors above")
 
-    def _progress(self, name: str):
-        if not sys.stderr.isatty():
-            return None
-
-        def show(rows: int) -> None:
-            sys.stderr.write(f"\r{name}: {rows:,} rows read")
-            sys.stderr.flush()
-
-        return show
+    def _run(self, name: str, path: str | None):
+        progress = Progress(name) if sys.stderr.isatty() else None
+        sync = refresh_source(source_name=name, path=path or None, on_progress=progress)
+        if progress:
+            progress.done()
+        return sync
 
     def _summary(self, syncs) -> None:
         header = ["source", "status", *SUMMARY_FIELDS, "unknown labels", "errors", "seconds"]
@@ -69,7 +72,27 @@ class Command(BaseCommand):
         for row in rows:
             self.stdout.write("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)))
         for s in syncs:
-            for label, count in sorted(s.unknown_labels.items(), key=lambda kv: -kv[1])[:20]:
+            labels = sorted(s.unknown_labels.items(), key=lambda kv: -kv[1])
+            for label, count in labels[:SHOWN_PER_SYNC]:
                 self.stdout.write(f"  unknown GPU label in {s.source}: {label!r} ({count} rows)")
-            for error in s.errors[:20]:
+            for error in s.errors[:SHOWN_PER_SYNC]:
                 self.stdout.write(f"  error in {s.source}: {error['where']}: {error['reason']}")
+            hidden = len(s.errors) - SHOWN_PER_SYNC
+            if hidden > 0:
+                self.stdout.write(f"  ... {hidden} more errors in {s.source} (see the admin)")
+
+
+class Progress:
+    """One self-rewriting line on stderr: rows read so far and the rate."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.started = time.monotonic()
+
+    def __call__(self, rows: int) -> None:
+        rate = rows / max(time.monotonic() - self.started, 1e-9)
+        sys.stderr.write(f"\r{self.name}: {rows:,} rows read ({rate:,.0f} rows/s)")
+        sys.stderr.flush()
+
+    def done(self) -> None:
+        sys.stderr.write("\n")

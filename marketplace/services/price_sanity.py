@@ -1,0 +1,140 @@
+"""Price sanity: offers far below their GPU class are flagged `suspect`, with the reason.
+
+A class is a (GPU model, pricing model) pair. Its reference is a robust one: each provider
+gets one vote, its median price per GPU-hour in the class (a provider listing the same
+machine in 50 regions must not outvote the others), and the reference is the median of
+those votes, computed only when at least `MIN_PROVIDERS` providers vote. An offer below
+`SUSPECT_PRICE_FACTOR` × reference is suspect. Also suspect: prices a source flags as bid
+floors (`extra["bid_floor"]`, vast's min_bid and RunPod's spot bids), which are the lowest
+bid that might win, not a price. A spot row whose price equals the on-demand price of the
+same machine (same provider, sku, region, zone) is really that on-demand figure (mithril
+lists SpotPrice = Price): it gets the on-demand row's verdict, and does not vote.
+
+The votes come from active offers that are neither bid floors nor such spot copies. Every
+offer of the classes checked is judged again, so an offer that is no longer an outlier is
+un-flagged. All of it is one SQL statement (percentile_cont over per-provider medians), so
+the cost is a few scans of the classes checked, not a Python loop over offers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import connection, transaction
+
+from marketplace.models import GpuModel, Offer, OfferStatus, PricingModel
+
+MIN_PROVIDERS = 3
+BID_FLOOR_REASON = "bid floor, not a price"
+SPOT_COPY_REASON = "spot price equals a suspect on-demand price"
+REASON_MAX = Offer._meta.get_field("suspect_reason").max_length
+
+
+@dataclass(frozen=True)
+class SuspectCounts:
+    flagged: int = 0  # offers now suspect whose verdict changed (new flag or new reason)
+    cleared: int = 0  # offers no longer suspect
+
+
+def _sanity_sql() -> str:
+    offer, gpu = Offer._meta.db_table, GpuModel._meta.db_table
+    return f"""
+    WITH scope AS (
+        SELECT o.id, o.provider_id, o.sku, o.region, o.zone, o.gpu_id, o.pricing,
+               o.price_per_hour, o.price_per_gpu_hour, o.status,
+               coalesce(o.extra ->> 'bid_floor', '') = 'true' AS bid_floor
+        FROM {offer} o
+        WHERE o.gpu_id IS NOT NULL
+          AND (%(all_gpus)s OR o.gpu_id = ANY(%(gpu_ids)s::bigint[]))
+    ),
+    spot_copies AS (  -- spot rows that repeat the on-demand price of the same machine
+        SELECT s.id AS spot_id, d.id AS on_demand_id
+        FROM scope s JOIN scope d
+          ON d.provider_id = s.provider_id AND d.sku = s.sku AND d.region = s.region
+         AND d.zone = s.zone AND d.price_per_hour = s.price_per_hour
+        WHERE s.pricing = %(spot)s AND d.pricing = %(on_demand)s
+    ),
+    provider_votes AS (
+        SELECT gpu_id, pricing, provider_id,
+               percentile_cont(0.5) WITHIN GROUP (ORDER BY price_per_gpu_hour) AS median
+        FROM scope
+        WHERE status = %(active)s AND NOT bid_floor
+          AND id NOT IN (SELECT spot_id FROM spot_copies)
+        GROUP BY gpu_id, pricing, provider_id
+    ),
+    reference AS (
+        SELECT gpu_id, pricing, count(*) AS providers,
+               percentile_cont(0.5) WITHIN GROUP (ORDER BY median)::numeric AS median
+        FROM provider_votes
+        GROUP BY gpu_id, pricing
+        HAVING count(*) >= %(min_providers)s
+    ),
+    judged AS (
+        SELECT s.id, s.bid_floor, CASE
+            WHEN s.bid_floor THEN %(bid_floor_reason)s
+            WHEN r.median > 0 AND s.price_per_gpu_hour < %(factor)s * r.median THEN format(
+                '$%%s/GPU-h is %%s%%%% of the %%s %%s median $%%s across %%s providers',
+                s.price_per_gpu_hour,
+                round(100 * s.price_per_gpu_hour / r.median),
+                CASE WHEN g.memory_gb > 0 THEN g.name || ' ' || g.memory_gb || 'GB'
+                     ELSE g.name END,
+                replace(s.pricing, '_', '-'),
+                round(r.median, 2),
+                r.providers)
+            ELSE '' END AS reason
+        FROM scope s
+        JOIN {gpu} g ON g.id = s.gpu_id
+        LEFT JOIN reference r ON r.gpu_id = s.gpu_id AND r.pricing = s.pricing
+    ),
+    verdict AS (
+        SELECT j.id, left(CASE
+            WHEN c.spot_id IS NULL OR j.bid_floor THEN j.reason
+            WHEN d.reason <> '' THEN %(spot_copy_reason)s || ' (' || d.reason || ')'
+            ELSE '' END, %(reason_max)s) AS reason
+        FROM judged j
+        LEFT JOIN spot_copies c ON c.spot_id = j.id
+        LEFT JOIN judged d ON d.id = c.on_demand_id
+    ),
+    changed AS (
+        UPDATE {offer} o SET suspect = v.reason <> '', suspect_reason = v.reason
+        FROM verdict v
+        WHERE o.id = v.id
+          AND (o.suspect, o.suspect_reason) IS DISTINCT FROM (v.reason <> '', v.reason)
+        RETURNING o.suspect
+    )
+    SELECT count(*) FILTER (WHERE suspect), count(*) FILTER (WHERE NOT suspect) FROM changed
+    """
+
+
+@transaction.atomic
+def offers_flag_suspects(
+    *, gpu_ids: Iterable[int] | None = None, factor: Decimal | None = None
+) -> SuspectCounts:
+    """Judge every offer of these GPU models (all models when None) against its class."""
+    ids = None if gpu_ids is None else sorted(set(gpu_ids))
+    if ids == []:
+        return SuspectCounts()
+    params = {
+        "all_gpus": ids is None,
+        "gpu_ids": ids or [],
+        "factor": settings.SUSPECT_PRICE_FACTOR if factor is None else factor,
+        "min_providers": MIN_PROVIDERS,
+        "active": OfferStatus.ACTIVE,
+        "spot": PricingModel.SPOT,
+        "on_demand": PricingModel.ON_DEMAND,
+        "bid_floor_reason": BID_FLOOR_REASON,
+        "spot_copy_reason": SPOT_COPY_REASON,
+        "reason_max": REASON_MAX,
+    }
+    with connection.cursor() as cursor:
+        # The planner's row estimates through these CTEs are poor, and JIT-compiling the
+        # plan it then expects to be huge costs more than running it (1 s of 1.7 s at 100k
+        # offers). The sorts fit in memory at a million offers with 64 MB.
+        cursor.execute("SET LOCAL jit = off")
+        cursor.execute("SET LOCAL work_mem = '64MB'")
+        cursor.execute(_sanity_sql(), params)
+        flagged, cleared = cursor.fetchone()
+    return SuspectCounts(flagged=flagged, cleared=cleared)

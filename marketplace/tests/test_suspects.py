@@ -1,0 +1,259 @@
+"""Price sanity: offers far below their GPU class are flagged suspect, with the reason."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from marketplace.models import GpuModel, Offer, OfferStatus, Provider
+from marketplace.services.price_sanity import SuspectCounts, offers_flag_suspects
+
+pytestmark = pytest.mark.django_db
+
+SHARED_CATALOG = Path(__file__).resolve().parents[2] / ".." / "shared/data/skypilot-catalog-v8"
+
+
+# --- the real shared catalog, through the real source and sync -----------------------------
+
+
+@pytest.fixture
+def shared_catalog():
+    if not SHARED_CATALOG.is_dir():
+        pytest.skip("shared SkyPilot catalog not present")
+    from brokers.services.sync import refresh_source
+
+    sync = refresh_source(source_name="skypilot-catalog", path=str(SHARED_CATALOG))
+    assert (sync.status, sync.created, sync.unknown_labels) == ("succeeded", 1031, {})
+    return sync
+
+
+def h100_offers():
+    return Offer.objects.filter(gpu__name="H100", gpu__memory_gb=80).select_related("provider")
+
+
+def test_the_mithril_h100_rows_are_suspect_and_no_other_h100_row_is(shared_catalog):
+    # when: the sync ran the price check on the classes it touched
+    suspect = {(o.provider.slug, o.sku, o.pricing) for o in h100_offers() if o.suspect}
+    # then
+    assert suspect == {
+        ("mithril", "h100-80gb.sxm.1x", "on_demand"),
+        ("mithril", "h100-80gb.sxm.1x", "spot"),
+        ("mithril", "h100-80gb.sxm.8x", "on_demand"),
+        ("mithril", "h100-80gb.sxm.8x", "spot"),
+    }
+    assert h100_offers().filter(suspect=False).count() == h100_offers().count() - 4
+    assert shared_catalog.suspect_flagged == Offer.objects.filter(suspect=True).count()
+
+
+def test_the_reasons_name_the_price_the_class_median_and_the_providers(shared_catalog):
+    reasons = {
+        (o.sku, o.pricing): o.suspect_reason
+        for o in Offer.objects.filter(provider__slug="mithril", sku__startswith="h100")
+    }
+    on_demand = "$1.000000/GPU-h is 38% of the H100 80GB on-demand median $2.65 across 12 providers"
+    assert reasons[("h100-80gb.sxm.8x", "on_demand")] == on_demand
+    assert reasons[("h100-80gb.sxm.8x", "spot")] == (
+        f"spot price equals a suspect on-demand price ({on_demand})"
+    )
+    h200 = Offer.objects.get(provider__slug="mithril", sku="ccs-h200.sxm.8x", pricing="on_demand")
+    assert h200.suspect_reason == (
+        "$1.000000/GPU-h is 26% of the H200 141GB on-demand median $3.90 across 7 providers"
+    )
+
+
+def test_hyperbolic_at_half_the_median_is_cheap_but_not_suspect(shared_catalog):
+    hyperbolic = h100_offers().get(provider__slug="hyperbolic", sku="1x-H100-75-722")
+    assert (hyperbolic.price_per_gpu_hour, hyperbolic.suspect) == (Decimal("1.290000"), False)
+
+
+# --- a small synthetic catalog -------------------------------------------------------------
+
+
+@pytest.fixture
+def h100():
+    return GpuModel.objects.get(name="H100", memory_gb=80)
+
+
+@pytest.fixture
+def l4():
+    return GpuModel.objects.get(name="L4")
+
+
+def add(provider: str, per_gpu: str, gpu, *, sku="", region="r1", pricing="on_demand", **kw):
+    owner, _ = Provider.objects.get_or_create(slug=provider, defaults={"name": provider})
+    price = Decimal(per_gpu)
+    return Offer.objects.create(
+        provider=owner,
+        sku=sku or f"{gpu.name.lower()}x1",
+        gpu=gpu,
+        gpu_count=1,
+        region=region,
+        pricing=pricing,
+        price_per_hour=price,
+        price_per_gpu_hour=price,
+        observed_at=timezone.now(),
+        **kw,
+    )
+
+
+def flags() -> dict[tuple[str, str, str, str], str]:
+    return {
+        (o.provider.slug, o.sku, o.region, o.pricing): o.suspect_reason
+        for o in Offer.objects.filter(suspect=True).select_related("provider")
+    }
+
+
+def test_nothing_is_flagged_with_fewer_than_three_providers(h100):
+    # given two providers, one at a tenth of the other
+    add("a", "3.00", h100)
+    add("b", "0.30", h100)
+    # when
+    counts = offers_flag_suspects(gpu_ids=[h100.pk])
+    # then
+    assert counts == SuspectCounts()
+    assert flags() == {}
+
+
+def test_an_offer_below_the_factor_times_the_median_of_provider_medians_is_suspect(h100):
+    # given provider medians 3.00, 2.50, 2.00 (median 2.50): 0.99 < 0.4 x 2.50 = 1.00
+    add("a", "3.00", h100)
+    add("b", "2.50", h100)
+    add("c", "2.00", h100)
+    add("c", "0.99", h100, sku="cheap")
+    add("c", "1.00", h100, sku="at-the-line")
+    # when
+    counts = offers_flag_suspects(gpu_ids=[h100.pk])
+    # then
+    assert counts == SuspectCounts(flagged=1)
+    assert flags() == {
+        ("c", "cheap", "r1", "on_demand"): (
+            "$0.990000/GPU-h is 40% of the H100 80GB on-demand median $2.50 across 3 providers"
+        )
+    }
+
+
+def test_a_provider_with_many_cheap_rows_gets_one_vote(h100):
+    # given 50 regional rows of one cheap provider and three normal providers
+    for n in range(50):
+        add("cheap", "0.50", h100, region=f"r{n}")
+    add("a", "3.00", h100)
+    add("b", "2.80", h100)
+    add("c", "2.60", h100)
+    # when: the votes are 0.50, 3.00, 2.80, 2.60 -> median 2.70, not 0.50
+    offers_flag_suspects(gpu_ids=[h100.pk])
+    # then
+    assert Offer.objects.filter(suspect=True, provider__slug="cheap").count() == 50
+    assert Offer.objects.filter(suspect=True).count() == 50
+    assert (
+        Offer.objects.filter(provider__slug="cheap")
+        .first()
+        .suspect_reason.endswith("median $2.70 across 4 providers")
+    )
+
+
+def test_classes_are_per_gpu_and_per_pricing_model(h100, l4):
+    for provider, price in (("a", "3.00"), ("b", "2.80"), ("c", "2.60")):
+        add(provider, price, h100)
+        add(provider, price, l4)  # L4 at H100 prices: its own class, nothing odd in it
+    add("d", "0.80", l4, sku="l4")  # cheap for this L4 class: 0.80 < 0.4 x 2.80
+    for provider, price in (("a", "1.00"), ("b", "0.90"), ("c", "0.80")):
+        add(provider, price, h100, pricing="spot")  # spot is judged against spot
+
+    offers_flag_suspects()
+
+    assert list(flags()) == [("d", "l4", "r1", "on_demand")]  # not the spot class
+
+
+def test_bid_floors_are_suspect_and_do_not_vote(h100):
+    for provider, price in (("a", "3.00"), ("b", "2.80"), ("c", "2.60")):
+        add(provider, price, h100, pricing="spot")
+    add("vast", "2.50", h100, pricing="spot", sku="floor", extra={"bid_floor": True})
+
+    offers_flag_suspects(gpu_ids=[h100.pk])
+
+    assert flags() == {("vast", "floor", "r1", "spot"): "bid floor, not a price"}
+
+
+def test_a_spot_row_at_the_on_demand_price_shares_its_verdict(h100):
+    # given a provider whose spot rows repeat its on-demand price (mithril's SpotPrice = Price)
+    for provider, od, spot in (("a", "3.00", "1.20"), ("b", "2.80", "1.10"), ("c", "2.60", "1.00")):
+        add(provider, od, h100)
+        add(provider, spot, h100, pricing="spot")
+    add("m", "1.00", h100, sku="m8")
+    add("m", "1.00", h100, sku="m8", pricing="spot")  # would be normal among the spot prices
+    add("n", "2.90", h100, sku="n8")
+    add("n", "2.90", h100, sku="n8", pricing="spot")  # a normal on-demand figure: not suspect
+    # when
+    offers_flag_suspects(gpu_ids=[h100.pk])
+    # then
+    reasons = flags()
+    assert set(reasons) == {("m", "m8", "r1", "on_demand"), ("m", "m8", "r1", "spot")}
+    assert reasons[("m", "m8", "r1", "spot")] == (
+        "spot price equals a suspect on-demand price ($1.000000/GPU-h is 36% of the H100 80GB "
+        "on-demand median $2.80 across 5 providers)"
+    )
+
+
+def test_an_offer_that_is_no_longer_an_outlier_is_unflagged(h100):
+    for provider, price in (("a", "3.00"), ("b", "2.80"), ("c", "2.60")):
+        add(provider, price, h100)
+    cheap = add("d", "0.50", h100)
+    offers_flag_suspects(gpu_ids=[h100.pk])
+    assert Offer.objects.get(pk=cheap.pk).suspect is True
+
+    Offer.objects.filter(pk=cheap.pk).update(price_per_hour="2.40", price_per_gpu_hour="2.40")
+    counts = offers_flag_suspects(gpu_ids=[h100.pk])
+
+    cheap.refresh_from_db()
+    assert counts == SuspectCounts(cleared=1)
+    assert (cheap.suspect, cheap.suspect_reason) == (False, "")
+
+
+def test_only_active_offers_vote(h100):
+    add("a", "3.00", h100)
+    add("c", "9.00", h100, status=OfferStatus.WITHDRAWN)
+    add("d", "9.00", h100, status=OfferStatus.STALE)
+    cheap = add("e", "0.50", h100)
+
+    offers_flag_suspects(gpu_ids=[h100.pk])
+
+    assert Offer.objects.get(pk=cheap.pk).suspect is False  # two voters: no reference
+
+
+def test_the_factor_is_a_setting(h100, settings):
+    for provider, price in (("a", "3.00"), ("b", "2.80"), ("c", "2.60")):
+        add(provider, price, h100)
+    add("d", "1.50", h100)  # 54% of the 2.70 median
+    settings.SUSPECT_PRICE_FACTOR = Decimal("0.6")
+
+    offers_flag_suspects(gpu_ids=[h100.pk])
+
+    assert list(flags()) == [("d", "h100x1", "r1", "on_demand")]
+
+
+def test_only_the_classes_asked_for_are_judged(h100, l4):
+    for provider, price in (("a", "3.00"), ("b", "2.80"), ("c", "2.60")):
+        add(provider, price, h100)
+        add(provider, price, l4)
+    add("d", "0.10", h100, sku="h")
+    add("d", "0.10", l4, sku="l")
+
+    offers_flag_suspects(gpu_ids=[l4.pk])
+
+    assert list(flags()) == [("d", "l", "r1", "on_demand")]
+    assert offers_flag_suspects(gpu_ids=[]) == SuspectCounts()
+
+
+def test_the_check_is_a_few_statements_whatever_the_catalog_size(h100):
+    for n in range(300):
+        add(f"p{n % 5}", str(2 + n % 7), h100, sku=f"s{n}")
+
+    with CaptureQueriesContext(connection) as queries:
+        offers_flag_suspects()
+
+    assert len(queries) <= 6  # savepoint, 2 SET LOCAL, the statement, release
