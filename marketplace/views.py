@@ -13,12 +13,12 @@ from django.views.decorators.http import require_POST
 
 from accounts.actors import actor_for_request
 from config.api_errors import ApiError
+from marketplace.forms import ReserveForm
 from marketplace.models import Offer, OfferStatus, Provider
 from marketplace.selectors.catalog import offer_search
 from marketplace.selectors.costs import reservation_cost_so_far
 from marketplace.selectors.providers import reservations_incoming
 from marketplace.selectors.reservations import reservations_for_org
-from marketplace.forms import ReserveForm
 from marketplace.services.reservations import (
     ReservationRequest,
     reservation_create,
@@ -183,12 +183,16 @@ def offer_reserve(request, offer_id: int):
             actor = actor_for_request(request)
             actor.require("reserve")
             reservation, _ = reservation_create(
-                org=actor.org, user=request.user, request=_reservation_request(form.cleaned_data, offer)
+                org=actor.org,
+                user=request.user,
+                request=_reservation_request(form.cleaned_data, offer),
             )
             return redirect("reservation-detail", reservation_id=reservation.pk)
         except ApiError as exc:
             error = exc.message
-    return render(request, "marketplace/offer_reserve.html", {"offer": offer, "form": form, "error": error})
+    return render(
+        request, "marketplace/offer_reserve.html", {"offer": offer, "form": form, "error": error}
+    )
 
 
 def _reservation_request(data: dict, offer: Offer) -> ReservationRequest:
