@@ -322,7 +322,6 @@ def _baseline(args, report, searches: list[Case], quotes: list[Case]) -> None:
 
 
 def _explain_slowest(report, searches: list[Case], quotes: list[Case], count: int = 3) -> None:
-    from django.db import connection
 
     for title, cases in (("search", searches), ("quote", quotes)):
         worst = sorted(
@@ -330,10 +329,21 @@ def _explain_slowest(report, searches: list[Case], quotes: list[Case], count: in
         )[:count]
         for case in worst:
             _, sql, params = case.slowest_sql
-            with connection.cursor() as cursor:
-                cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql, params)
-                plan = "\n".join(row[0] for row in cursor.fetchall())
-            report.explain(title, case, plan)
+            report.explain(title, case, _plan(sql, params))
+
+
+def _plan(sql: str, params, keep: int = 60) -> str:
+    from django.db import connection, transaction
+
+    with transaction.atomic(), connection.cursor() as cursor:
+        if sql.startswith("(") and " UNION ALL " in sql:
+            # As the quote engine runs its per-GPU unions (selectors/quotes.py).
+            cursor.execute("SET LOCAL jit = off")
+        cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql, params)
+        lines = [row[0] for row in cursor.fetchall()]
+    if len(lines) > keep:
+        lines = lines[:keep] + [f"... ({len(lines) - keep} more lines: one branch per GPU model)"]
+    return "\n".join(lines)
 
 
 # --- output ------------------------------------------------------------------------------------

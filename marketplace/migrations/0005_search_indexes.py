@@ -112,8 +112,7 @@ class Migration(migrations.Migration):
         # lower(region) for LIKE 'eu-%': text_pattern_ops, which Django's Index only writes
         # with django.contrib.postgres installed.
         migrations.RunSQL(
-            "CREATE INDEX offer_region_lower ON marketplace_offer "
-            "(lower(region) text_pattern_ops)",
+            "CREATE INDEX offer_region_lower ON marketplace_offer (lower(region) text_pattern_ops)",
             reverse_sql="DROP INDEX IF EXISTS offer_region_lower",
         ),
         migrations.RunSQL(

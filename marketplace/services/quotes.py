@@ -4,11 +4,13 @@
     result.quotes      # stored Quote rows, best first (by the objective)
     result.excluded    # {"stale": 3, "suspect": 1, ...}: offers left out and why
 
-Single-offer plans are found exactly: quotable offers are read in ascending price order (or
-price per unit of work), a page at a time, and reading stops once no unread offer could beat
-the plans in hand (a lower bound on the all-in cost of anything dearer). When no single offer
-fits and the buyer allows it, plans split across several offers are built greedily from the
-cheapest offers per GPU (bounded work). Formulas and defaults: docs/quotes.md.
+Single-offer plans are found exactly: fitting offers are read in ascending price per
+GPU-hour, a page at a time, in one stream per GPU model and pricing model where the request
+allows (each stream an index range), and reading stops once a floor under the objective of
+anything not read yet says it cannot beat the plans in hand. Offers read but not quotable are
+counted by reason as they go. When no single offer fits and the buyer allows it, plans split
+across several offers are built greedily (with an exact repair) from the cheapest offers per
+GPU-hour, a bounded number of them. Formulas, defaults and rules: docs/quotes.md.
 """
 
 from __future__ import annotations

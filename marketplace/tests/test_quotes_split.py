@@ -143,3 +143,18 @@ def test_split_plan_meets_the_count_or_says_it_cannot(offers, count, expected):
         unit_rate=lambda offer: offer.price_per_gpu_hour,
     )
     assert (None if legs is None else [(leg.offer.id, leg.units) for leg in legs]) == expected
+
+
+def test_a_split_quote_is_reserved_leg_by_leg_for_now(api_client, buyer):
+    # given a two-leg quote
+    offer(sku="a", price="24", available=1, region="r1")
+    offer(sku="b", price="26", available=1, region="r1")
+    body = {"gpu": "H100:16", "hours": 1, "allow_split": True}
+    (quote,) = post_quote(api_client, buyer, body).json()["quotes"]
+    assert len(quote["legs"]) == 2
+    # when the buyer reserves it whole, then it is refused with a code to branch on
+    response = api_client.post(
+        "/api/v1/reservations/", {"quote": quote["id"]}, format="json", **buyer.headers
+    )
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "split_quote_unsupported"
