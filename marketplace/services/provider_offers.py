@@ -13,12 +13,20 @@ from collections.abc import Sequence
 from decimal import Decimal
 
 from django.db import transaction
+from django.db.models import Sum
 from django.utils import timezone
 
 from config.api_errors import ApiError
 from marketplace.gpu_names import interconnect_from_label, load_catalog, resolve
 from marketplace.locations import locate
-from marketplace.models import GpuModel, Offer, OfferStatus, Provider
+from marketplace.models import (
+    GpuModel,
+    Offer,
+    OfferStatus,
+    Provider,
+    Reservation,
+    ReservationStatus,
+)
 from marketplace.services.offers import (
     OfferInput,
     UpsertCounts,
@@ -58,7 +66,25 @@ class _GpuIds:
         return None if gpu_id is None else (gpu_id, spec.memory_gb)
 
 
-def _offer_input(provider: Provider, item: dict, gpu: tuple[int, int]) -> OfferInput:
+# Reservations the provider has not confirmed yet: it cannot know about them, so the capacity
+# it reports still counts their units. Confirmed (running) ones are in its own count.
+UNCONFIRMED_STATUSES = (ReservationStatus.PENDING, ReservationStatus.LAUNCHING)
+
+
+def _held_by_unconfirmed(*, provider: Provider, offer: Offer | None = None) -> dict[tuple, int]:
+    """Units our unconfirmed reservations hold, by (sku, region, pricing)."""
+    reservations = Reservation.objects.filter(
+        offer__provider=provider, status__in=UNCONFIRMED_STATUSES
+    )
+    if offer is not None:
+        reservations = reservations.filter(offer=offer)
+    rows = reservations.values("offer__sku", "offer__region", "offer__pricing").annotate(
+        units=Sum("units")
+    )
+    return {(r["offer__sku"], r["offer__region"], r["offer__pricing"]): r["units"] for r in rows}
+
+
+def _offer_input(provider: Provider, item: dict, gpu: tuple[int, int], held: int = 0) -> OfferInput:
     gpu_id, memory_gb = gpu
     place = locate(item["region"])
     return OfferInput(
@@ -75,7 +101,8 @@ def _offer_input(provider: Provider, item: dict, gpu: tuple[int, int]) -> OfferI
         region=item["region"],
         country=place.country,
         continent=place.continent,
-        available=item["available"],
+        # Never oversell: what the provider reports minus what we sold it has not seen yet.
+        available=max(0, item["available"] - held),
         interconnect=interconnect_from_label(item["gpu"]),
     )
 
@@ -98,6 +125,7 @@ def listed_offer_inputs(*, provider: Provider, items: Sequence[dict]) -> list[Of
     """Validated items (shapes already checked) -> OfferInputs; unknown GPUs and repeated
     keys are refused with the index of each bad item."""
     gpus = _GpuIds()
+    held = _held_by_unconfirmed(provider=provider)
     inputs, errors, seen = [], [], {}
     for index, item in enumerate(items):
         gpu = gpus.resolve(item["gpu"])
@@ -110,7 +138,7 @@ def listed_offer_inputs(*, provider: Provider, items: Sequence[dict]) -> list[Of
             errors.append(_item_error(index, "duplicate_offer", message))
         else:
             seen[key] = index
-            inputs.append(_offer_input(provider, item, gpu))
+            inputs.append(_offer_input(provider, item, gpu, held.get(key, 0)))
         if len(errors) >= MAX_REPORTED_ERRORS:
             break
     raise_item_errors(errors)
@@ -163,7 +191,10 @@ def _gpu_label(offer: Offer) -> str:
 
 
 def offer_as_item(offer: Offer) -> dict:
-    """An offer in the shape providers send, to merge a partial update into."""
+    """An offer in the shape providers send, to merge a partial update into. Its capacity is
+    the provider's view (ours plus unconfirmed reservations), so an update that leaves
+    `available` out keeps it as it is."""
+    held = sum(_held_by_unconfirmed(provider=offer.provider, offer=offer).values())
     return {
         "sku": offer.sku,
         "region": offer.region,
@@ -174,7 +205,7 @@ def offer_as_item(offer: Offer) -> dict:
         "memory_gb": offer.memory_gb,
         "disk_gb": offer.disk_gb,
         "price_per_hour": offer.price_per_hour,
-        "available": offer.available,
+        "available": offer.available + held,
     }
 
 

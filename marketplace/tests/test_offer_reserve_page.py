@@ -51,3 +51,11 @@ def test_it_rejects_bad_form_input_without_reserving(client):
     assert response.status_code == 200
     assert not Reservation.objects.exists()
     assert client.get("/offers/999999/reserve/").status_code == 404
+
+
+def test_it_links_reservable_offers_from_the_offers_table(client):
+    reservable = OfferFactory(sku="can-reserve")
+    full = OfferFactory(sku="sold-out", available=0)
+    html = client.get("/offers/").content.decode()
+    assert f'href="/offers/{reservable.pk}/reserve/"' in html
+    assert f'href="/offers/{full.pk}/reserve/"' not in html
