@@ -170,8 +170,12 @@ class ReservationListCreateApi(APIView):
             quote=quote,
         )
         reservation = reservation_for_org(org=actor.org, reservation_id=reservation.pk)
-        code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
-        return Response(ReservationOutput(reservation).data, status=code)
+        # A replay answers as the first request did (201), as Stripe does, and says so in a
+        # header: a client retrying after a lost response sees the same result.
+        response = Response(ReservationOutput(reservation).data, status=status.HTTP_201_CREATED)
+        if not created:
+            response["Idempotent-Replayed"] = "true"
+        return response
 
 
 def _get_own(request, reservation_id: int) -> Reservation:

@@ -46,7 +46,8 @@ def test_it_honours_idempotency_keys(api_client):
     offer = OfferFactory(available=5)
     first = _reserve(api_client, buyer, {"offer": offer.pk, "hours": 1}, HTTP_IDEMPOTENCY_KEY="k1")
     again = _reserve(api_client, buyer, {"offer": offer.pk, "hours": 1}, HTTP_IDEMPOTENCY_KEY="k1")
-    assert first.status_code == 201 and again.status_code == 200
+    assert first.status_code == 201 and again.status_code == 201
+    assert "Idempotent-Replayed" not in first and again["Idempotent-Replayed"] == "true"
     assert first.json()["id"] == again.json()["id"]
     offer.refresh_from_db()
     assert offer.available == 4

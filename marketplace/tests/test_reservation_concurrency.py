@@ -43,7 +43,8 @@ def _post_all_at_once(headers_per_request: list[dict], body: dict) -> list[tuple
             client = APIClient()
             barrier.wait(timeout=30)
             response = client.post("/api/v1/reservations/", body, format="json", **headers)
-            return response.status_code, response.json()
+            replayed = response.get("Idempotent-Replayed") == "true"
+            return response.status_code, response.json() | {"replayed": replayed}
         finally:
             connections.close_all()  # this thread's connection, not left for the test DB flush
 
@@ -82,8 +83,11 @@ def test_it_creates_one_reservation_for_concurrent_requests_with_one_idempotency
     # when they arrive
     results = _post_all_at_once([headers] * 20, {"offer": offer.pk, "hours": "1"})
 
-    # then one created it and the others got the same reservation back
-    assert Counter(status for status, _ in results) == {201: 1, 200: 19}
+    # then one created it and the others got the same reservation back, marked as replays
+    assert Counter((status, body["replayed"]) for status, body in results) == {
+        (201, False): 1,
+        (201, True): 19,
+    }
     assert len({body["id"] for _, body in results}) == 1
     assert Reservation.objects.filter(org=buyer.org).count() == 1
     assert Offer.objects.get(pk=offer.pk).available == UNITS - 1
