@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
@@ -17,8 +18,10 @@ from marketplace.selectors.reservations import reservation_for_org, reservations
 from marketplace.services.reservations import (
     MAX_HOURS,
     ReservationRequest,
+    leg_idempotency_key,
     reservation_create,
     reservation_request_termination,
+    reservations_create_for_plan,
 )
 
 
@@ -102,9 +105,10 @@ class ReservationDetailOutput(ReservationOutput):
     runs = ReservationRunOutput(many=True)
 
 
-def _quote_request(actor, data, idempotency_key) -> tuple[ReservationRequest, Decimal, Quote]:
-    from django.utils import timezone
-
+def _quote_plan(
+    actor, data, idempotency_key
+) -> tuple[Quote, list[tuple[ReservationRequest, Decimal]]]:
+    """The quote's legs as reservation requests, each at the price the quote locked."""
     quote = Quote.objects.filter(pk=data["quote"], org=actor.org).first()
     if quote is None:
         raise ApiError("not_found", "No such quote.", status_code=404)
@@ -114,20 +118,24 @@ def _quote_request(actor, data, idempotency_key) -> tuple[ReservationRequest, De
             "The quote's price lock has expired; ask for a new quote.",
             status_code=409,
         )
-    if len(quote.legs) != 1:
-        raise ApiError(
-            "split_quote_unsupported", "Reserve split plans leg by leg for now.", status_code=400
+    single = len(quote.legs) == 1
+    legs = [
+        (
+            ReservationRequest(
+                offer_id=int(leg["offer"]),
+                gpus=int(leg["gpus"]),
+                hours=quote.hours,
+                idempotency_key=leg_idempotency_key(idempotency_key, number),
+                # A buyer's limit is for one reservation; the legs of a split plan each get
+                # the default limit (their own locked price + 25%).
+                max_price_per_hour=data.get("max_price_per_hour") if single else None,
+                auto_relaunch=data["auto_relaunch"],
+            ),
+            Decimal(str(leg["price_per_hour"])),
         )
-    leg = quote.legs[0]
-    request = ReservationRequest(
-        offer_id=int(leg["offer"]),
-        gpus=int(leg["gpus"]),
-        hours=quote.hours,
-        idempotency_key=idempotency_key,
-        max_price_per_hour=data.get("max_price_per_hour"),
-        auto_relaunch=data["auto_relaunch"],
-    )
-    return request, Decimal(str(leg["price_per_hour"])), quote
+        for number, leg in enumerate(quote.legs, start=1)
+    ]
+    return quote, legs
 
 
 class ReservationListCreateApi(APIView):
@@ -150,32 +158,36 @@ class ReservationListCreateApi(APIView):
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         idempotency_key = request.headers.get("Idempotency-Key", "")[:200]
-        price, quote = None, None
         if "quote" in data:
-            reservation_request, price, quote = _quote_request(actor, data, idempotency_key)
-        else:
-            reservation_request = ReservationRequest(
-                offer_id=data["offer"],
-                gpus=data.get("gpus"),
-                hours=data["hours"],
-                idempotency_key=idempotency_key,
-                max_price_per_hour=data.get("max_price_per_hour"),
-                auto_relaunch=data["auto_relaunch"],
+            quote, legs = _quote_plan(actor, data, idempotency_key)
+            reservations, created = reservations_create_for_plan(
+                org=actor.org, user=request.user, quote=quote, legs=legs
             )
-        reservation, created = reservation_create(
-            org=actor.org,
-            user=request.user,
-            request=reservation_request,
-            price_override=price,
-            quote=quote,
-        )
-        reservation = reservation_for_org(org=actor.org, reservation_id=reservation.pk)
+        else:
+            reservation, created = reservation_create(
+                org=actor.org, user=request.user, request=_offer_request(data, idempotency_key)
+            )
+            reservations = [reservation]
+        first = reservation_for_org(org=actor.org, reservation_id=reservations[0].pk)
+        # `plan` lists every reservation made: one, or one per leg of a split quote.
+        body = ReservationOutput(first).data | {"plan": [r.pk for r in reservations]}
         # A replay answers as the first request did (201), as Stripe does, and says so in a
         # header: a client retrying after a lost response sees the same result.
-        response = Response(ReservationOutput(reservation).data, status=status.HTTP_201_CREATED)
+        response = Response(body, status=status.HTTP_201_CREATED)
         if not created:
             response["Idempotent-Replayed"] = "true"
         return response
+
+
+def _offer_request(data: dict, idempotency_key: str) -> ReservationRequest:
+    return ReservationRequest(
+        offer_id=data["offer"],
+        gpus=data.get("gpus"),
+        hours=data["hours"],
+        idempotency_key=idempotency_key,
+        max_price_per_hour=data.get("max_price_per_hour"),
+        auto_relaunch=data["auto_relaunch"],
+    )
 
 
 def _get_own(request, reservation_id: int) -> Reservation:

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from config.api_errors import ApiError
@@ -134,6 +134,46 @@ def reservation_create(
             raise
         return existing, False
     return reservation, True
+
+
+def reservations_create_for_plan(
+    *, org, user, quote, legs: list[tuple[ReservationRequest, Decimal]]
+) -> tuple[list[Reservation], bool]:
+    """Reserve every leg of a quote's plan, all or nothing: the capacity of all legs is taken
+    in one transaction, so a buyer never holds half a plan. Each leg is a reservation at the
+    price the quote locked for it. Returns (reservations, created); a repeated
+    Idempotency-Key returns the plan it made the first time."""
+    first = legs[0][0]
+    fingerprint = request_fingerprint(first.__dict__ | {"quote": str(quote.pk)})
+    existing = _find_idempotent(org, first.idempotency_key, fingerprint)
+    if existing is not None:
+        return _plan_of(existing), False
+    try:
+        with transaction.atomic():
+            reservations = [
+                _create_locked(org, user, request, fingerprint, price, quote)
+                for request, price in legs
+            ]
+    except IntegrityError:
+        existing = _find_idempotent(org, first.idempotency_key, fingerprint)
+        if existing is None:
+            raise
+        return _plan_of(existing), False
+    return reservations, True
+
+
+def leg_idempotency_key(key: str, leg_number: int) -> str:
+    """Leg 1 carries the buyer's key; the others derive theirs (the key is unique per org)."""
+    return key if not key or leg_number == 1 else f"{key}#{leg_number}"
+
+
+def _plan_of(first: Reservation) -> list[Reservation]:
+    key = first.idempotency_key
+    return list(
+        Reservation.objects.filter(org_id=first.org_id, quote_id=first.quote_id)
+        .filter(Q(idempotency_key=key) | Q(idempotency_key__startswith=f"{key}#"))
+        .order_by("id")
+    )
 
 
 def _create_locked(org, user, request, fingerprint, price_override, quote) -> Reservation:

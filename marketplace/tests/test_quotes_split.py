@@ -6,6 +6,7 @@ from decimal import Decimal
 
 import pytest
 
+from marketplace.models import Offer, Reservation
 from marketplace.search import clear_catalog_cache
 from marketplace.selectors.quotes import Candidate
 from marketplace.services.quote_plans import split_plan
@@ -145,16 +146,51 @@ def test_split_plan_meets_the_count_or_says_it_cannot(offers, count, expected):
     assert (None if legs is None else [(leg.offer.id, leg.units) for leg in legs]) == expected
 
 
-def test_a_split_quote_is_reserved_leg_by_leg_for_now(api_client, buyer):
+def test_a_split_quote_is_reserved_whole_at_its_locked_leg_prices(api_client, buyer):
     # given a two-leg quote
-    offer(sku="a", price="24", available=1, region="r1")
-    offer(sku="b", price="26", available=1, region="r1")
+    offer_a = offer(sku="a", price="24", available=1, region="r1")
+    offer_b = offer(sku="b", price="26", available=1, region="r1")
     body = {"gpu": "H100:16", "hours": 1, "allow_split": True}
     (quote,) = post_quote(api_client, buyer, body).json()["quotes"]
     assert len(quote["legs"]) == 2
-    # when the buyer reserves it whole, then it is refused with a code to branch on
+
+    # when the buyer reserves it whole (twice, with one Idempotency-Key)
+    def reserve():
+        return api_client.post(
+            "/api/v1/reservations/",
+            {"quote": quote["id"]},
+            format="json",
+            HTTP_IDEMPOTENCY_KEY="plan-1",
+            **buyer.headers,
+        )
+
+    first, again = reserve(), reserve()
+
+    # then one reservation per leg exists, each at its leg's locked price, capacity taken once
+    assert first.status_code == 201, first.content
+    plan = first.json()["plan"]
+    assert len(plan) == 2 and again.json()["plan"] == plan
+    assert again["Idempotent-Replayed"] == "true"
+    reserved = Reservation.objects.filter(pk__in=plan).order_by("id")
+    legs = {int(leg["offer"]): Decimal(leg["price_per_hour"]) for leg in quote["legs"]}
+    assert {r.offer_id: r.price_per_hour for r in reserved} == legs
+    assert sum(r.gpus for r in reserved) == 16
+    assert [o.available for o in Offer.objects.filter(pk__in=[offer_a.pk, offer_b.pk])] == [0, 0]
+
+
+def test_a_split_quote_is_all_or_nothing(api_client, buyer):
+    # given a two-leg quote whose second leg is sold to someone else meanwhile
+    offer(sku="a", price="24", available=1, region="r1")
+    offer_b = offer(sku="b", price="26", available=1, region="r1")
+    body = {"gpu": "H100:16", "hours": 1, "allow_split": True}
+    (quote,) = post_quote(api_client, buyer, body).json()["quotes"]
+    Offer.objects.filter(pk=offer_b.pk).update(available=0)
+
+    # when the buyer reserves it, then nothing is reserved and no capacity is held
     response = api_client.post(
         "/api/v1/reservations/", {"quote": quote["id"]}, format="json", **buyer.headers
     )
-    assert response.status_code == 400
-    assert response.json()["error"]["code"] == "split_quote_unsupported"
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "capacity_unavailable"
+    assert not Reservation.objects.exists()
+    assert Offer.objects.get(sku="a").available == 1
