@@ -4,11 +4,7 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 
-from .models import ApiKey, Membership, Organization, User
-
-
-def organizations_for_user(*, user: User) -> QuerySet[Organization]:
-    return Organization.objects.filter(memberships__user=user).order_by("id")
+from .models import ApiKey, Membership, User
 
 
 def memberships_for_user(*, user: User) -> QuerySet[Membership]:

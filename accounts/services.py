@@ -51,10 +51,6 @@ def organization_create(*, user: User, name: str) -> Organization:
     return org
 
 
-def membership_role(*, user: User, org: Organization) -> str | None:
-    return Membership.objects.filter(user=user, org=org).values_list("role", flat=True).first()
-
-
 def hash_key(secret: str) -> str:
     # Keys are 256-bit random strings, so a fast hash is enough: nothing to brute-force.
     return hashlib.sha256(secret.encode()).hexdigest()

@@ -124,6 +124,25 @@ class ProviderHttpClient:
         response = self._request("POST", path, json=json, headers=headers, retry=retry)
         return self._json_of(response, parse_float)
 
+    def post_bytes(
+        self, path: str, body: bytes, headers: dict[str, str] | None = None, *, retry: bool = False
+    ) -> int:
+        """POST a body exactly as given (a signed webhook: re-serialising it would break the
+        signature) and accept any 2xx, JSON or not. Redirects are refused: a redirected POST
+        silently becomes a GET. Returns the status code."""
+        response = self._request(
+            "POST", path, data=body, headers=headers, retry=retry, allow_redirects=False
+        )
+        with response:
+            if not 200 <= response.status_code < 300:
+                safe_url = self._safe_url(self.url_for(path))
+                raise PermanentHttpError(
+                    f"POST {safe_url}: HTTP {response.status_code} is not a 2xx",
+                    url=safe_url,
+                    status=response.status_code,
+                )
+        return response.status_code
+
     def put_json(self, path: str, json: Any = None, *, parse_float=None, retry: bool = True) -> Any:
         """PUT a JSON body. Pass `retry=False` for calls that are not safe to repeat."""
         response = self._request("PUT", path, json=json, retry=retry)
@@ -205,9 +224,11 @@ class ProviderHttpClient:
         *,
         params: dict | None = None,
         json: Any = None,
+        data: bytes | None = None,
         headers: dict[str, str] | None = None,
         stream: bool = False,
         retry: bool = True,
+        allow_redirects: bool = True,
     ) -> requests.Response:
         url = self.url_for(path)
         safe_url = self._safe_url(url)
@@ -215,7 +236,8 @@ class ProviderHttpClient:
         for attempt in range(attempts):
             try:
                 response = self._session.request(
-                    method, url, params=params, json=json, stream=stream, timeout=self.timeout,
+                    method, url, params=params, json=json, data=data, stream=stream,
+                    timeout=self.timeout, allow_redirects=allow_redirects,
                     headers={**self._headers, **(headers or {})},
                 )  # fmt: skip
             except _TRANSPORT_ERRORS as exc:

@@ -11,7 +11,6 @@ from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
-from rest_framework.response import Response
 
 
 class ApiError(exceptions.APIException):
@@ -112,7 +111,3 @@ def server_error(request):
     from django.views.defaults import server_error as html_server_error
 
     return html_server_error(request)
-
-
-def error_response(code: str, message: str, status_code: int, **extra) -> Response:
-    return Response(error_body(code, message, **extra), status=status_code)

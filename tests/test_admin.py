@@ -27,3 +27,4 @@ def test_every_project_model_is_in_the_admin():
 def test_it_renders_the_admin_list_page(admin_client, model):
     response = admin_client.get(f"/admin/{model._meta.app_label}/{model._meta.model_name}/")
     assert response.status_code == 200
+    assert str(model._meta.verbose_name_plural) in response.content.decode().lower()

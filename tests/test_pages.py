@@ -51,10 +51,13 @@ def test_it_refuses_a_duplicate_email_at_sign_up(client):
 
 def test_it_signs_in_with_email_and_password(client):
     MembershipFactory(user__email="ada@example.com")
+    wrong = client.post("/login/", {"username": "ada@example.com", "password": "not-it"})
+    assert wrong.status_code == 200 and "_auth_user_id" not in client.session
     response = client.post(
         "/login/", {"username": "ada@example.com", "password": "a-good-password-1"}
     )
-    assert response.status_code == 302
+    assert (response.status_code, response["Location"]) == (302, "/")
+    assert "ada@example.com" in client.get("/").content.decode()
 
 
 def test_it_shows_a_reservation_only_to_its_organization(client):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from datetime import timedelta
 
 from django.utils import timezone
 
@@ -29,12 +30,16 @@ from marketplace.services.reservations import (
     reservation_mark_preempted,
     reservation_mark_running,
     reservation_mark_terminated,
+    reservation_request_termination,
     reservation_start_launch,
     reservation_transition,
     whole_seconds,
 )
 
 logger = logging.getLogger(__name__)
+# How long a launched instance may stay `pending` before we give up on it (per provider:
+# `Provider.config["boot_timeout_seconds"]`).
+BOOT_TIMEOUT_SECONDS = 900
 S = ReservationStatus
 
 
@@ -168,9 +173,27 @@ def poll_reservation(*, reservation_id: int) -> None:
     if reservation is None or reservation.status != S.LAUNCHING or not reservation.instance_id:
         return
     launcher = get_launcher(reservation.offer.provider.launcher)
-    status = launcher.poll(reservation.instance_id, options=reservation.offer.provider.config)
+    config = reservation.offer.provider.config
+    status = launcher.poll(reservation.instance_id, options=config)
     attempt = reservation.attempts.filter(outcome=LaunchOutcome.STARTED).first()
+    if status.state == InstanceState.PENDING and _boot_timed_out(attempt, config):
+        _give_up_booting(reservation, launcher, attempt)
+        return
     _apply_status(reservation_id, status, attempt=attempt)
+
+
+def _boot_timed_out(attempt, config: dict) -> bool:
+    limit = timedelta(seconds=int(config.get("boot_timeout_seconds", BOOT_TIMEOUT_SECONDS)))
+    return attempt is not None and timezone.now() - attempt.started_at > limit
+
+
+def _give_up_booting(reservation: Reservation, launcher, attempt) -> None:
+    """An instance that never comes up is stopped (so it cannot run, and cost, unseen), and
+    the reservation fails with the attempt recorded; polling ends here."""
+    launcher.terminate(reservation.instance_id, options=reservation.offer.provider.config)
+    error = "The instance did not finish booting in time; it was terminated."
+    launch_attempt_close(attempt=attempt, outcome=LaunchOutcome.TRANSIENT_ERROR, error=error)
+    _fail(reservation.pk, error)
 
 
 def check_running_reservation(*, reservation_id: int) -> None:
@@ -225,8 +248,6 @@ def terminate_reservation(*, reservation_id: int) -> None:
 
 def end_expired_reservation(*, reservation_id: int) -> None:
     """The reserved time is over: terminate like a buyer would."""
-    from marketplace.services.reservations import reservation_request_termination
-
     reservation = _load(reservation_id)
     if reservation is not None and reservation.status in (S.PENDING, S.LAUNCHING, S.RUNNING):
         reservation_request_termination(reservation=reservation, reason="Reserved time ended.")

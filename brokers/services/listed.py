@@ -17,10 +17,9 @@ import json
 import logging
 from datetime import datetime, timedelta
 
-import requests
 from django.utils import timezone
 
-from brokers.http import HttpError, PermanentHttpError, ProviderHttpClient
+from brokers.http import HttpError, ProviderHttpClient
 from brokers.launchers.base import InstanceState, InstanceStatus, LaunchSpec, PermanentLaunchError
 from marketplace.handoff import enqueue_on_commit
 from marketplace.models import (
@@ -201,41 +200,12 @@ def instance_status(instance_id: str) -> InstanceStatus:
 # --- webhook delivery ------------------------------------------------------------------
 
 
-class WebhookClient(ProviderHttpClient):
-    """The provider HTTP client, posting bytes as they are: the signature covers exactly the
-    body sent (re-serialising JSON could change it), and any 2xx answer will do, JSON or
-    not. No retry here: the Celery task retries with backoff instead of sleeping."""
-
-    def post_bytes(self, url: str, body: bytes, headers: dict[str, str]) -> int:
-        safe_url = self._safe_url(url)
-        try:
-            response = self._session.post(
-                url,
-                data=body,
-                timeout=self.timeout,
-                allow_redirects=False,  # a redirected POST would silently become a GET
-                headers={**self._headers, "Content-Type": "application/json", **headers},
-            )
-        except (requests.ConnectionError, requests.Timeout) as exc:
-            raise self._transport_error("POST", safe_url, exc) from None
-        with response:
-            if response.status_code >= 400:
-                raise self._status_error("POST", safe_url, response)
-            if not 200 <= response.status_code < 300:
-                raise PermanentHttpError(
-                    f"POST {safe_url}: HTTP {response.status_code} is not a 2xx",
-                    url=safe_url,
-                    status=response.status_code,
-                )
-        return response.status_code
-
-
 def webhook_body(request: LaunchRequest) -> bytes:
     document = launch_request_document(request)
     return json.dumps(document, separators=(",", ":"), sort_keys=True).encode()
 
 
-def deliver(*, launch_request_id: int, client: WebhookClient | None = None) -> bool:
+def deliver(*, launch_request_id: int, client: ProviderHttpClient | None = None) -> bool:
     """POST the request to the provider's webhook, signed afresh (the timestamp is part of
     the signature). Returns whether it was sent; raises HttpError when it failed (the
     attempt and error are recorded). At least once: providers dedupe by the request id."""
@@ -248,10 +218,12 @@ def deliver(*, launch_request_id: int, client: WebhookClient | None = None) -> b
     body = webhook_body(request)
     headers = {
         SIGNATURE_HEADER: signature_header(provider.webhook_secret, body),
+        "Content-Type": "application/json",
         "X-GPUMarket-Delivery": str(request.pk),
         "X-GPUMarket-Event": f"{request.kind}_request",
     }
-    client = client or WebhookClient(timeout=WEBHOOK_TIMEOUT, max_retries=0)
+    # No retry in the client: the Celery task retries with backoff instead of sleeping.
+    client = client or ProviderHttpClient(timeout=WEBHOOK_TIMEOUT, max_retries=0)
     try:
         client.post_bytes(provider.webhook_url, body, headers)
     except HttpError as exc:

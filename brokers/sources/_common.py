@@ -8,8 +8,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from brokers.sources.base import RowError
-
-PRICE_PLACES = Decimal("0.000001")  # rates keep 6 places (DESIGN: rules of the house)
+from marketplace.money import quantize_rate
 
 
 def parse_price(value: Any) -> Decimal:
@@ -20,7 +19,7 @@ def parse_price(value: Any) -> Decimal:
         raise ValueError("price is empty")
     if number < 0:
         raise ValueError(f"price {value!r} is negative")
-    return number.quantize(PRICE_PLACES)
+    return quantize_rate(number)  # rates keep 6 places: the one money helper
 
 
 def parse_decimal(value: Any) -> Decimal | None:

@@ -22,9 +22,9 @@ from pathlib import Path
 
 from brokers.http import HttpError, ProviderHttpClient
 from brokers.sources._common import (
-    PRICE_PLACES,
     parse_count,
     parse_decimal,
+    parse_price,
     setting,
     source_failure,
 )
@@ -94,7 +94,7 @@ def offers_of(type_name: str, entry: dict) -> Iterator[OfferRow]:
         provider="lambda",
         gpu_label=label,
         gpu_count=gpus if label else 0,
-        price_per_hour=(Decimal(instance["price_cents_per_hour"]) / 100).quantize(PRICE_PLACES),
+        price_per_hour=parse_price(Decimal(instance["price_cents_per_hour"]) / 100),
         gpu_memory_mib=memory_gb * MIB_PER_GB if memory_gb else None,
         vcpus=parse_decimal(specs.get("vcpus")),
         memory_gb=parse_decimal(specs.get("memory_gib")),

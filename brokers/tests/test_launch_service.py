@@ -95,3 +95,22 @@ def test_it_terminates_once_and_returns_the_capacity():
     assert reservation.offer.available == 2
     statuses = list(reservation.events.values_list("to_status", flat=True))
     assert statuses == ["pending", "launching", "running", "terminating", "terminated"]
+
+
+def test_it_stops_polling_and_terminates_an_instance_that_never_boots():
+    # given an instance still booting after the provider's boot timeout
+    reservation = _reserve(config={"latency_seconds": 3600, "boot_timeout_seconds": 60})
+    with pytest.raises(launch.PollAgain):
+        launch.launch_reservation(reservation_id=reservation.pk)
+    reservation.attempts.update(started_at="2000-01-01T00:00:00Z")
+    # when it is polled
+    launch.poll_reservation(reservation_id=reservation.pk)
+    # then the instance is terminated, the reservation failed, the capacity returned
+    reservation.refresh_from_db()
+    assert reservation.status == ReservationStatus.FAILED
+    assert "did not finish booting" in reservation.failure_reason
+    assert SimulatedInstance.objects.get().state == "terminated"
+    assert list(reservation.attempts.values_list("outcome", flat=True)) == ["transient_error"]
+    assert reservation.offer.available == 2
+    # and a late poll does nothing more
+    launch.poll_reservation(reservation_id=reservation.pk)

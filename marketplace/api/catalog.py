@@ -9,7 +9,7 @@ from rest_framework.views import APIView
 
 from config.api_base import CatalogThrottle, parse_limit
 from marketplace.selectors.catalog import offer_search, offer_to_dict
-from marketplace.selectors.offers import gpu_models
+from marketplace.selectors.offers import gpu_models, offers_visible
 
 
 def gpu_to_dict(gpu) -> dict:
@@ -73,7 +73,5 @@ class OfferDetailApi(APIView):
     throttle_classes = [CatalogThrottle]
 
     def get(self, request, offer_id: int):
-        from marketplace.selectors.offers import offers_visible
-
         offer = offers_visible().get(pk=offer_id)
         return Response(offer_to_dict(offer))

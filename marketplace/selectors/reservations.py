@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 
-from marketplace.models import Reservation, ReservationStatus
+from marketplace.models import Reservation
 
 
 def reservations_for_org(*, org) -> QuerySet[Reservation]:
@@ -15,7 +15,3 @@ def reservations_for_org(*, org) -> QuerySet[Reservation]:
 
 def reservation_for_org(*, org, reservation_id) -> Reservation:
     return reservations_for_org(org=org).get(pk=reservation_id)
-
-
-def reservations_running() -> QuerySet[Reservation]:
-    return Reservation.objects.filter(status=ReservationStatus.RUNNING)
