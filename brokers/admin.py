@@ -1,5 +1,7 @@
 from django.contrib import admin
 
+from marketplace.models import PriceFeed
+
 from .models import PriceSync, SimulatedInstance
 from .simulated import simulated_instances_preempt
 
@@ -36,6 +38,15 @@ class PriceSyncAdmin(admin.ModelAdmin):
     def unknown_labels_table(self, sync):
         items = sorted(sync.unknown_labels.items(), key=lambda kv: -kv[1])
         return ", ".join(f"{label}: {rows}" for label, rows in items) or "none"
+
+
+# Registered here rather than in marketplace: feeds are the pricing syncs' business.
+@admin.register(PriceFeed)
+class PriceFeedAdmin(admin.ModelAdmin):
+    list_display = ("source", "name", "created_at")
+    list_filter = ("source",)
+    search_fields = ("name",)
+    readonly_fields = ("source", "name", "created_at")
 
 
 @admin.register(SimulatedInstance)

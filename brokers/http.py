@@ -18,6 +18,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ import requests
 logger = logging.getLogger(__name__)
 
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
+NOT_MODIFIED = 304
 _TRANSPORT_ERRORS = (
     requests.ConnectionError,
     requests.Timeout,
@@ -57,6 +59,12 @@ class _SecretScrubber(logging.Filter):
 
 _scrubber = _SecretScrubber()
 logging.getLogger("urllib3.connectionpool").addFilter(_scrubber)
+
+
+@dataclass(frozen=True)
+class Download:
+    path: Path | None  # None: not modified since the validator we sent
+    etag: str
 
 
 class HttpError(Exception):
@@ -158,6 +166,9 @@ class ProviderHttpClient:
     def download(self, url: str, params: dict | None = None, *, suffix: str = "") -> Path:
         """Stream a (large) body to a temporary file; the caller removes it."""
         response = self._request("GET", url, params=params, stream=True)
+        return self._save(response, url, suffix)
+
+    def _save(self, response: requests.Response, url: str, suffix: str) -> Path:
         handle, name = tempfile.mkstemp(prefix="gpu-market-", suffix=suffix)
         try:
             with os.fdopen(handle, "wb") as out, response:
@@ -181,6 +192,45 @@ class ProviderHttpClient:
             yield path
         finally:
             path.unlink(missing_ok=True)
+
+    @contextmanager
+    def downloaded_if_changed(
+        self, url: str, *, etag: str = "", suffix: str = ""
+    ) -> Iterator[Download]:
+        """A conditional GET (`If-None-Match: <etag>`): `Download.path` is None when the
+        server answers 304 Not Modified, else the body in a temporary file, removed
+        afterwards. `Download.etag` is the server's validator for the next call ("" when it
+        sends none)."""
+        headers = {"If-None-Match": etag} if etag else {}
+        response = self._request("GET", url, headers=headers, stream=True)
+        if response.status_code == NOT_MODIFIED:
+            response.close()
+            yield Download(path=None, etag=etag)
+            return
+        path = self._save(response, url, suffix)
+        try:
+            yield Download(path=path, etag=response.headers.get("ETag", ""))
+        finally:
+            path.unlink(missing_ok=True)
+
+    def body(
+        self, method: str, path: str, *, params: dict | None = None, json: Any = None
+    ) -> bytes:
+        """The raw body of a read-only call (retried like any other): a source fingerprints
+        it before deciding whether to parse it (`json_of_body`)."""
+        return self._request(method, path, params=params, json=json).content
+
+    def json_of_body(self, body: bytes, *, method: str, path: str, parse_float=None) -> Any:
+        """`body` parsed as JSON; PermanentHttpError (as `get_json` raises) when it is not."""
+        try:
+            return jsonlib.loads(body, parse_float=parse_float)
+        except ValueError:
+            safe_url = self._safe_url(self.url_for(path))
+            excerpt = self._scrub(" ".join(body.decode("utf-8", "replace").split()))
+            excerpt = excerpt[:BODY_EXCERPT_CHARS]
+            raise PermanentHttpError(
+                f"{method} {safe_url}: response is not JSON: {excerpt}", url=safe_url, body=excerpt
+            ) from None
 
     def paginate(
         self,

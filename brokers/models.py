@@ -38,6 +38,15 @@ class PriceSync(models.Model):
     )
     unknown_labels = models.JSONField(default=dict, blank=True, help_text="label -> rows")
     errors = models.JSONField(default=list, blank=True)
+    full = models.BooleanField(
+        default=False, help_text="Every input was read, changed or not (refresh_prices --full)."
+    )
+    inputs = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Per input (file, page, response): its fingerprint, what it gave, and "
+        "whether it was read, skipped as unchanged since the last sync, or failed.",
+    )
 
     class Meta:
         ordering = ["-started_at"]

@@ -14,11 +14,12 @@ operator can also preempt one at once from the admin).
 
 from __future__ import annotations
 
+import functools
 import json
 import random
 import secrets
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -35,7 +36,8 @@ from brokers.launchers.base import (
     PermanentLaunchError,
 )
 from brokers.models import SimulatedInstance
-from brokers.sources.base import OfferRow, PricingSource, RowError
+from brokers.sources._common import bytes_fingerprint, file_fingerprint
+from brokers.sources.base import OfferRow, PricingSource, RowError, SourceInput
 
 PROVIDER_SLUG = "simcloud"
 
@@ -58,10 +60,18 @@ class SimulatedCloudSource(PricingSource):
     complete = True
     freshness_limit_seconds = 3600
 
-    def fetch(self, *, path: str | None = None) -> Iterator[OfferRow | RowError]:
+    def inputs(
+        self, *, path: str | None = None, previous: Mapping[str, str] | None = None
+    ) -> Iterator[SourceInput]:
         if path:
-            yield from self._from_file(Path(path))
-            return
+            file = Path(path)
+            read = functools.partial(self._from_file, file)
+            yield SourceInput(name=file.name, fingerprint=file_fingerprint(file), read=read)
+        else:
+            fingerprint = bytes_fingerprint(repr(DEFAULT_CATALOG).encode())
+            yield SourceInput(name="default", fingerprint=fingerprint, read=self._default)
+
+    def _default(self) -> Iterator[OfferRow | RowError]:
         for sku, label, gpus, vcpus, ram, disk, region, price, spot, available in DEFAULT_CATALOG:
             yield _row(sku, label, gpus, vcpus, ram, disk, region, "on_demand", price, available)
             if spot:

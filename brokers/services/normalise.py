@@ -76,6 +76,8 @@ class Normaliser:
         self.unknown_labels: Counter[str] = Counter()
         self.skipped = 0
         self.gpu_ids: set[int] = set()
+        self.feed_id: int | None = None  # the input being read (set by the sync)
+        self.input_providers: set[str] = set()  # providers of the input being read
         self._specs: dict[tuple[str, int | None], tuple[int | None, Decimal]] = {}
         self._places: dict[str, Location] = {}
 
@@ -91,6 +93,7 @@ class Normaliser:
             return None
         self.gpu_ids.add(gpu_id)
         place = self._place(row.region or row.zone)
+        self.input_providers.add(row.provider)
         offer = OfferInput(
             provider_id=self.providers.id_for(row.provider),
             sku=row.sku,
@@ -111,6 +114,7 @@ class Normaliser:
             reliability=row.reliability,
             interconnect=row.interconnect,
             extra=row.extra,
+            feed_id=self.feed_id,
         )
         if (problem := offer_input_problem(offer)) is not None:
             raise RowProblem(problem)

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import itertools
 import logging
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 
 from django.utils import timezone
@@ -12,14 +11,24 @@ from django.utils import timezone
 from brokers.models import PriceSync, SyncStatus
 from brokers.registry import UnknownIntegration, get_source
 from brokers.services.batch_writer import BatchWriter
+from brokers.services.feeds import (
+    FeedCache,
+    InputRecord,
+    InputStatus,
+    Reference,
+    gone_input_names,
+    reader_version,
+)
 from brokers.services.normalise import Normaliser, RowProblem
-from brokers.sources.base import OfferRow, PricingSource, RowError
+from brokers.sources.base import OfferRow, PricingSource, RowError, SourceInput
 from marketplace.models import Offer, Provider
 from marketplace.services.offers import (
+    FeedTouch,
     OfferInput,
     UpsertCounts,
     offers_mark_stale,
-    offers_withdraw_unseen,
+    offers_touch_feeds,
+    offers_withdraw_unseen_of_source,
 )
 from marketplace.services.price_sanity import offers_flag_suspects
 
@@ -29,73 +38,180 @@ MAX_RECORDED_ERRORS = 500
 RECENT_SYNCS = 20  # how far back "the providers a source feeds" looks
 
 
-def _batched(items: Iterable, size: int) -> Iterator[list]:
-    iterator = iter(items)
-    while batch := list(itertools.islice(iterator, size)):
-        yield batch
-
-
 class SyncRun:
-    """One run of one source: reads its rows in batches, keeps the counts and errors."""
+    """One run of one source: reads its changed inputs in batches, touches the offers of the
+    unchanged ones, keeps the counts, the errors and a record per input."""
 
-    def __init__(self, sync: PriceSync, source: PricingSource) -> None:
-        self.sync, self.source = sync, source
+    def __init__(self, sync: PriceSync, source: PricingSource, reference: Reference) -> None:
+        self.sync, self.source, self.reference = sync, source, reference
         self.normaliser = Normaliser()
+        self.feeds = FeedCache(source.name)
         self.counts = UpsertCounts()
         self.errors: list[dict] = []
         self.error_count = 0
+        self.carried_skipped = 0  # CPU-only rows of unchanged inputs
         self.source_failed = False  # a request or file failed: the run saw only part
+        self.records: list[InputRecord] = []
+        self._record: InputRecord | None = None  # the input being read
+        self._unchanged: dict[int, InputRecord] = {}  # feed id -> record
+        self._pending: list[OfferInput] = []
 
-    def load(self, rows: Iterable[OfferRow | RowError], on_progress) -> None:
+    def load(self, path: str | None, on_progress) -> None:
         writer = BatchWriter(observed_at=self.sync.started_at)
         try:
-            for batch in _batched(rows, BATCH_SIZE):
-                writer.submit([offer for item in batch if (offer := self._offer(item)) is not None])
-                if on_progress:
-                    on_progress(self.sync.rows_read)
+            inputs = self.source.inputs(path=path, previous=self.reference.fingerprints)
+            for source_input in _guarded_inputs(inputs, self.source.name):
+                record = self.reference.unchanged(source_input.name, source_input.fingerprint)
+                if record is not None:
+                    self._carry(record)
+                else:
+                    self._read(source_input, writer, on_progress)
+            self._submit(writer)
         finally:
             try:
                 writer.close()  # waits for the last batch; raises the writer's error
             finally:
                 self.counts.add(writer.counts)
+        self._touch_unchanged()
+
+    # -- inputs that changed: read, normalise, write ----------------------------------------
+
+    def _read(self, source_input: SourceInput, writer: BatchWriter, on_progress) -> None:
+        self._record = record = InputRecord(
+            name=source_input.name,
+            fingerprint=source_input.fingerprint,
+            status=InputStatus.READ,
+            reader=self.reference.version,
+            read_in=self.sync.pk,
+        )
+        self.records.append(record)
+        normaliser = self.normaliser
+        normaliser.feed_id = None  # created with the input's first offer (FeedCache)
+        skipped, labels = normaliser.skipped, normaliser.unknown_labels.copy()
+        normaliser.input_providers = set()
+        for item in _guarded(source_input.read(), self.source.name):
+            if (offer := self._offer(item)) is not None:
+                self._pending.append(offer)
+                if len(self._pending) >= BATCH_SIZE:
+                    self._submit(writer)
+                    if on_progress:
+                        on_progress(self.sync.rows_read)
+        if on_progress:
+            on_progress(self.sync.rows_read)
+        record.rows_skipped = normaliser.skipped - skipped
+        record.unknown_labels = dict(normaliser.unknown_labels - labels)
+        record.providers = sorted(normaliser.input_providers)
+
+    def _submit(self, writer: BatchWriter) -> None:
+        if self._pending:
+            writer.submit(self._pending)
+            self._pending = []
 
     def _offer(self, item: OfferRow | RowError) -> OfferInput | None:
-        if isinstance(item, RowError):
-            self.source_failed = self.source_failed or item.where.startswith(("http", "source"))
-            self.error(item.where, item.reason)
+        record = self._record
+        if item.__class__ is RowError:
+            self._row_error(item, record)
             return None
         self.sync.rows_read += 1
+        record.rows_read += 1
+        if self.normaliser.feed_id is None:
+            self.normaliser.feed_id = self.feeds.id_for(record.name)
         try:
-            return self.normaliser.normalise(item)
+            offer = self.normaliser.normalise(item)
         except RowProblem as problem:
             where = " ".join(p for p in (item.provider, item.sku, item.region, item.pricing) if p)
+            record.errors += 1
             self.error(where, str(problem))
             return None
+        if offer is not None:
+            record.offers += 1
+        return offer
+
+    def _row_error(self, item: RowError, record: InputRecord) -> None:
+        record.errors += 1
+        if item.where.startswith(("http", "source")):  # the input (or source) failed
+            self.source_failed = True
+            record.status, record.fingerprint = InputStatus.FAILED, ""
+        self.error(item.where, item.reason)
 
     def error(self, where: str, reason: str) -> None:
         self.error_count += 1
         if len(self.errors) < MAX_RECORDED_ERRORS:
             self.errors.append({"where": where, "reason": reason})
 
+    # -- inputs that did not change: carried over, their offers touched -----------------------
+
+    def _carry(self, reference: InputRecord) -> None:
+        record = reference.carried()
+        self.records.append(record)
+        self._unchanged[self.feeds.id_for(record.name)] = record
+        for slug in record.providers:  # the run still lists offers for these providers
+            self.normaliser.providers.id_for(slug)
+        self.normaliser.unknown_labels.update(record.unknown_labels)
+        self.carried_skipped += record.rows_skipped
+        self.sync.rows_read += record.rows_read  # the catalog's rows, read now or before
+        if record.errors:  # the rows are still bad: the run is as partial as a read would be
+            self.error_count += record.errors - 1
+            reason = f"{record.errors} row errors, unchanged since sync {record.read_in}"
+            self.error(record.name, f"{reason} (listed there)")
+
+    def _touch_unchanged(self) -> None:
+        if not self._unchanged:
+            return
+        providers = self.normaliser.providers
+        provider_ids = {providers.id_for(s) for r in self._unchanged.values() for s in r.providers}
+        touches = offers_touch_feeds(
+            feed_ids=list(self._unchanged),
+            provider_ids=sorted(provider_ids),
+            since=self.reference.sync.started_at,
+            now=self.sync.started_at,
+        )
+        for feed_id, record in self._unchanged.items():
+            touch = touches.get(feed_id, FeedTouch(0, 0))
+            record.touched = touch.touched
+            # Back from stale is a change (the price check runs), as when the input is read.
+            self.counts.updated += touch.reactivated
+            self.counts.unchanged += touch.touched - touch.reactivated
+
+    def fail_inputs(self) -> None:
+        """After a crash (a writer error): no input of this run can be trusted as written."""
+        self.records = [r.failed() for r in self.records]
+
+    @property
+    def feed_ids(self) -> list[int]:
+        """Feeds of the inputs this run had (read or unchanged)."""
+        return [f for r in self.records if (f := self.feeds.known(r.name)) is not None]
+
 
 def refresh_source(
-    *, source_name: str, path: str | None = None, on_progress: Callable[[int], None] | None = None
+    *,
+    source_name: str,
+    path: str | None = None,
+    on_progress: Callable[[int], None] | None = None,
+    full: bool = False,
 ) -> PriceSync:
     """Run one pricing source now: upsert what it lists, withdraw what a complete run no
     longer lists, mark old offers stale, judge the prices of the GPU classes it touched.
+
+    An input whose fingerprint is the one the last good sync recorded is not read: its
+    offers are touched (seen again) in one statement. `full` reads every input anyway.
 
     A failing source (HTTP error, timeout, unreadable file, or an unexpected error) leaves
     a `failed` or `partial` sync record with the reason and withdraws nothing; it never
     raises, so the next source goes on.
     """
     source = get_source(source_name)
-    sync = PriceSync.objects.create(source=source_name, path=path or "", started_at=timezone.now())
-    run = SyncRun(sync, source)
+    sync = PriceSync.objects.create(
+        source=source_name, path=path or "", started_at=timezone.now(), full=full
+    )
+    version = reader_version()
+    run = SyncRun(sync, source, Reference.of(source_name, version=version, full=full, before=sync))
     try:
-        run.load(_guarded(source.fetch(path=path), source_name), on_progress)
+        run.load(path, on_progress)
     except Exception as exc:  # a bug or an outage must not leave the record "running"
         logger.exception("price sync crashed", extra={"source": source_name, "sync_id": sync.pk})
         run.source_failed = True
+        run.fail_inputs()
         run.error(f"source {source_name}", f"{type(exc).__name__}: {exc}")
     _after_load(run)
     return _finish(run)
@@ -111,10 +227,21 @@ def _guarded(rows: Iterator[OfferRow | RowError], source_name: str) -> Iterator:
         yield RowError(where=f"source {source_name}", reason=f"{type(exc).__name__}: {exc}")
 
 
+def _guarded_inputs(inputs: Iterator[SourceInput], source_name: str) -> Iterator[SourceInput]:
+    """The source's inputs; an error raised while finding the next one ends them with a
+    failed input, as `_guarded` does for rows."""
+    try:
+        yield from inputs
+    except Exception as exc:
+        logger.exception("pricing source crashed", extra={"source": source_name})
+        error = RowError(where=f"source {source_name}", reason=f"{type(exc).__name__}: {exc}")
+        yield SourceInput(name=error.where, fingerprint="", read=lambda: iter((error,)))
+
+
 def _after_load(run: SyncRun) -> None:
     sync, source, seen = run.sync, run.source, run.normaliser.providers.ids
     if source.complete and not run.source_failed and seen:
-        run.counts.withdrawn = offers_withdraw_unseen(provider_ids=seen, seen_since=sync.started_at)
+        run.counts.withdrawn = _withdraw_unlisted(run)
     # A source that failed this time still ages the offers it gave before.
     provider_ids = sorted(set(seen) | set(source_provider_ids(sync.source)))
     sync.stale = offers_mark_stale(
@@ -126,6 +253,21 @@ def _after_load(run: SyncRun) -> None:
     if counts.created or counts.updated or counts.withdrawn or sync.stale:
         suspects = offers_flag_suspects(gpu_ids=_gpu_ids_of(provider_ids))
         sync.suspect_flagged, sync.suspect_cleared = suspects.flagged, suspects.cleared
+
+
+def _withdraw_unlisted(run: SyncRun) -> int:
+    """A complete run withdraws its own source's offers it did not list: those of its
+    inputs, of the inputs the same path had last time and no longer has, and (for a run of
+    part of a catalog) of the source's other inputs for the providers it listed."""
+    present = {r.name for r in run.records}
+    gone = gone_input_names(run.sync.source, sync=run.sync, present=present)
+    gone_feeds = [f for name in gone if (f := run.feeds.known(name)) is not None]
+    return offers_withdraw_unseen_of_source(
+        feed_ids=run.feed_ids + gone_feeds,
+        source_feed_ids=run.feeds.all_ids,
+        provider_ids=run.normaliser.providers.ids,
+        seen_since=run.sync.started_at,
+    )
 
 
 def _gpu_ids_of(provider_ids: list[int]) -> set[int]:
@@ -168,7 +310,8 @@ def _finish(run: SyncRun) -> PriceSync:
     sync, counts, normaliser = run.sync, run.counts, run.normaliser
     sync.created, sync.updated = counts.created, counts.updated
     sync.unchanged, sync.withdrawn = counts.unchanged, counts.withdrawn
-    sync.rows_skipped = normaliser.skipped
+    sync.rows_skipped = normaliser.skipped + run.carried_skipped
+    sync.inputs = [r.to_json() for r in run.records]
     sync.unknown_labels = dict(normaliser.unknown_labels)
     sync.providers = sorted(normaliser.providers.slugs)
     sync.errors = run.errors

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
 import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
+from pathlib import Path
 from typing import Any
 
-from brokers.sources.base import RowError
+from brokers.http import HttpError, ProviderHttpClient
+from brokers.sources.base import RowError, Rows, SourceInput
 from marketplace.money import quantize_rate
 
 
@@ -93,3 +99,117 @@ def source_failure(source_name: str, detail: str, reason: str) -> RowError:
     pipeline treats `where` starting with "source" or "http" as "this run is incomplete":
     it then withdraws nothing."""
     return RowError(where=f"source {source_name}: {detail}", reason=reason)
+
+
+# -- fingerprints of inputs (see SourceInput) -------------------------------------------------
+
+FINGERPRINT_CHUNK_BYTES = 1 << 20
+
+
+def bytes_fingerprint(data: bytes) -> str:
+    return f"sha256:{hashlib.sha256(data).hexdigest()}"
+
+
+def file_fingerprint(path: Path) -> str:
+    """A file's content hash, "" when it cannot be read (the reader reports why)."""
+    return files_fingerprint([path])
+
+
+def files_fingerprint(paths: Iterable[Path]) -> str:
+    """One hash over several files read as one input (names included: a renamed file is a
+    change), "" when one cannot be read."""
+    digest = hashlib.sha256()
+    try:
+        for path in paths:
+            digest.update(f"{path.name}\0".encode())
+            with path.open("rb") as handle:
+                while chunk := handle.read(FINGERPRINT_CHUNK_BYTES):
+                    digest.update(chunk)
+    except OSError:
+        return ""
+    return f"sha256:{digest.hexdigest()}"
+
+
+def etag_fingerprint(etag: str) -> str:
+    return f"etag:{etag}" if etag else ""
+
+
+def previous_etag(previous_fingerprint: str | None) -> str:
+    """The validator to send back: only a fingerprint that came from the server's ETag."""
+    fingerprint = previous_fingerprint or ""
+    return fingerprint.removeprefix("etag:") if fingerprint.startswith("etag:") else ""
+
+
+def failed_input(error: RowError, *, name: str = "") -> SourceInput:
+    """An input that could not be had at all (a missing folder, an HTTP error): reading it
+    yields the failure, which tells the sync that this run saw only part of the source."""
+    return SourceInput(name=name or error.where, fingerprint="", read=lambda: iter((error,)))
+
+
+def not_modified_input(name: str, fingerprint: str, source_name: str) -> SourceInput:
+    """An input the server said has not changed (304): the sync skips it, because its
+    fingerprint is the one the last sync recorded. There is no body: should it be read
+    anyway, that is a failure of this run, never an empty input."""
+    error = source_failure(source_name, name, "not modified since the last sync: no body")
+    return SourceInput(name=name, fingerprint=fingerprint, read=lambda: iter((error,)))
+
+
+# -- sources whose input is one JSON document (an API response or a saved copy) -----------------
+
+
+@dataclass(frozen=True)
+class JsonBody:
+    """A JSON document's bytes, fingerprinted before they are decoded: an unchanged one is
+    never decoded. `decode` gives the payload, or the RowError saying why it cannot."""
+
+    data: bytes
+    decode: Callable[[bytes], object]
+
+
+def json_input(name: str, body: JsonBody | RowError, rows: Callable[[object], Rows]) -> SourceInput:
+    if isinstance(body, RowError):
+        return failed_input(body, name=name)
+
+    def read() -> Rows:
+        payload = body.decode(body.data)
+        if isinstance(payload, RowError):
+            yield payload
+        else:
+            yield from rows(payload)
+
+    return SourceInput(name=name, fingerprint=bytes_fingerprint(body.data), read=read)
+
+
+def json_file_body(path: Path, failure: Callable[[str], RowError]) -> JsonBody | RowError:
+    """A saved response; `failure(reason)` names the source's failure when it is unreadable."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        return failure(str(exc))
+
+    def decode(data: bytes):
+        try:
+            return json.loads(data, parse_float=Decimal)
+        except ValueError as exc:
+            return failure(str(exc))
+
+    return JsonBody(data, decode)
+
+
+def json_api_body(
+    client: ProviderHttpClient, method: str, path: str, *, params=None, json_body=None
+) -> JsonBody | RowError:
+    """An API response (a read-only call, retried by the client like any other)."""
+    where = client.url_for(path)
+    try:
+        data = client.body(method, path, params=params, json=json_body)
+    except HttpError as exc:
+        return RowError(where=exc.url or where, reason=str(exc))
+
+    def decode(data: bytes):
+        try:
+            return client.json_of_body(data, method=method, path=path, parse_float=Decimal)
+        except HttpError as exc:
+            return RowError(where=exc.url or where, reason=str(exc))
+
+    return JsonBody(data, decode)

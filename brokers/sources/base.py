@@ -8,7 +8,7 @@ rules. Parsing problems with one row are reported as `RowError`s and never stop 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import ClassVar
@@ -51,12 +51,36 @@ class RowError:
     reason: str
 
 
-class PricingSource:
-    """Base class of a pricing source. Subclasses set `name` and implement `fetch`.
+Rows = Iterator[OfferRow | RowError]
 
-    `fetch` yields `OfferRow` and `RowError` items as it streams through the input, so a
-    large catalog never sits in memory whole. `complete` says whether one run lists every
-    offer the source has (then offers missing from it can be withdrawn).
+
+@dataclass(frozen=True, slots=True)
+class SourceInput:
+    """One input of a source (a catalog file, a zip, an API response), named the same way
+    in every run, with a fingerprint of its content.
+
+    The sync skips an input whose fingerprint equals the one the last sync recorded for it:
+    `read` is then never called (for an HTTP input answered 304 Not Modified, there is no
+    body to read). An empty fingerprint means "unknown": the input is always read.
+    """
+
+    name: str  # "aws/vms.csv", "catalog.zip/lambdalabs.csv", "instance-types"
+    fingerprint: str  # "sha256:<hex>" of the bytes, or "etag:<value>" from the server
+    read: Callable[[], Rows]
+
+
+class PricingSource:
+    """Base class of a pricing source. Subclasses set `name` and implement `inputs` (or,
+    for a source that cannot tell one input from another, `fetch`).
+
+    `inputs` yields the source's inputs one at a time, and each input's `read` yields
+    `OfferRow` and `RowError` items as it streams through it, so a large catalog never sits
+    in memory whole. `previous` maps input names to the fingerprints the last sync recorded:
+    an HTTP source sends them back as conditional requests (`If-None-Match`), and yields the
+    same fingerprint when the server answers 304. A failure that leaves no input to read
+    (a folder that does not exist, an HTTP error) is an input whose `read` yields it.
+    `complete` says whether one run lists every offer the source has (then offers missing
+    from it can be withdrawn).
     """
 
     name: ClassVar[str]
@@ -64,5 +88,15 @@ class PricingSource:
     complete: ClassVar[bool] = True
     freshness_limit_seconds: ClassVar[int] = 6 * 3600
 
-    def fetch(self, *, path: str | None = None) -> Iterator[OfferRow | RowError]:
-        raise NotImplementedError
+    def inputs(
+        self, *, path: str | None = None, previous: Mapping[str, str] | None = None
+    ) -> Iterator[SourceInput]:
+        """By default the whole fetch is one input with no fingerprint: always read."""
+        yield SourceInput(name=self.name, fingerprint="", read=lambda: self.fetch(path=path))
+
+    def fetch(self, *, path: str | None = None) -> Rows:
+        """Every row of every input, read unconditionally."""
+        if type(self).inputs is PricingSource.inputs:
+            raise NotImplementedError(f"{type(self).__name__} implements neither inputs nor fetch")
+        for source_input in self.inputs(path=path):
+            yield from source_input.read()

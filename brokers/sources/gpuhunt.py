@@ -11,22 +11,35 @@ of zips (one per provider or several providers each), or a provider CSV.
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 import zipfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from decimal import Decimal
 from pathlib import Path
 from typing import IO
 
 from brokers.http import HttpError, ProviderHttpClient
-from brokers.sources._common import parse_count, parse_decimal, parse_price, setting, source_failure
-from brokers.sources.base import OfferRow, PricingModel, PricingSource, RowError
+from brokers.sources._common import (
+    etag_fingerprint,
+    failed_input,
+    file_fingerprint,
+    not_modified_input,
+    parse_count,
+    parse_decimal,
+    parse_price,
+    previous_etag,
+    setting,
+    source_failure,
+)
+from brokers.sources.base import OfferRow, PricingModel, PricingSource, RowError, SourceInput
 
 CATALOG_URL = "https://dstack-gpu-pricing.s3.eu-west-1.amazonaws.com/v2"
 REQUIRED_COLUMNS = ("instance_name", "location", "price", "gpu_count", "gpu_name", "spot")
 # gpuhunt's provider names for providers this market knows under another slug.
 PROVIDER_SLUGS = {"lambdalabs": "lambda", "vastai": "vast"}
+REMOTE_INPUT = "catalog.zip"
 MIB_PER_GB = 1024  # gpuhunt's GB is what providers call GB; dstack converts with x1024 too
 
 
@@ -40,32 +53,53 @@ class GpuhuntCatalogSource(PricingSource):
         self.base_url = base_url
         self.client_options = client_options
 
-    def fetch(self, *, path: str | None = None) -> Iterator[OfferRow | RowError]:
+    def inputs(
+        self, *, path: str | None = None, previous: Mapping[str, str] | None = None
+    ) -> Iterator[SourceInput]:
+        """One input per local file (a zip or a provider CSV), or the published zip."""
         if path:
-            yield from self._fetch_local(Path(path))
+            yield from self._local_inputs(Path(path))
         else:
-            yield from self._fetch_remote()
+            yield from self._remote_inputs(previous or {})
 
-    def _fetch_local(self, path: Path) -> Iterator[OfferRow | RowError]:
+    def _local_inputs(self, path: Path) -> Iterator[SourceInput]:
         if path.is_dir():
             files = sorted(p for p in path.iterdir() if p.suffix.lower() in (".zip", ".csv"))
         elif path.is_file():
             files = [path]
         else:
-            yield source_failure(self.name, str(path), "no such file or folder")
+            yield failed_input(source_failure(self.name, str(path), "no such file or folder"))
             return
         for file in files:
-            yield from self._read_file(file)
+            yield SourceInput(
+                name=file.name,
+                fingerprint=file_fingerprint(file),
+                read=functools.partial(self._read_file, file),
+            )
 
-    def _fetch_remote(self) -> Iterator[OfferRow | RowError]:
+    def _remote_inputs(self, previous: Mapping[str, str]) -> Iterator[SourceInput]:
+        """The catalog is on S3, which answers `If-None-Match` with 304 when the object has
+        not changed. The input is named without its version, so that a new version with the
+        same bytes (same ETag) is still "unchanged"."""
         base = self.base_url or setting("GPUHUNT_CATALOG_URL") or CATALOG_URL
         client = ProviderHttpClient(base, **self.client_options)
         try:
             version = client.get_bytes("version").decode("utf-8", "replace").strip()
-            with client.downloaded(f"{version}/catalog.zip", suffix=".zip") as file:
-                yield from self._read_file(file, shown_as=f"{version}/catalog.zip")
+            etag = previous_etag(previous.get(REMOTE_INPUT))
+            url = f"{version}/catalog.zip"
+            with client.downloaded_if_changed(url, etag=etag, suffix=".zip") as download:
+                if download.path is None:
+                    fingerprint = etag_fingerprint(download.etag)
+                    yield not_modified_input(REMOTE_INPUT, fingerprint, self.name)
+                    return
+                yield SourceInput(
+                    name=REMOTE_INPUT,
+                    fingerprint=etag_fingerprint(download.etag) or file_fingerprint(download.path),
+                    read=functools.partial(self._read_file, download.path, shown_as=url),
+                )
         except HttpError as exc:
-            yield RowError(where=exc.url or client.url_for("version"), reason=str(exc))
+            error = RowError(where=exc.url or client.url_for("version"), reason=str(exc))
+            yield failed_input(error, name=REMOTE_INPUT)
 
     def _read_file(self, file: Path, shown_as: str = "") -> Iterator[OfferRow | RowError]:
         shown_as = shown_as or file.name

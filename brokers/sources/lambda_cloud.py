@@ -14,25 +14,29 @@ in, so no region is invented for it.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 
-from brokers.http import HttpError, ProviderHttpClient
+from brokers.http import ProviderHttpClient
 from brokers.sources._common import (
+    JsonBody,
+    json_api_body,
+    json_file_body,
+    json_input,
     parse_count,
     parse_decimal,
     parse_price,
     setting,
     source_failure,
 )
-from brokers.sources.base import OfferRow, PricingSource, RowError
+from brokers.sources.base import OfferRow, PricingSource, RowError, SourceInput
 from marketplace.gpu_names import interconnect_from_label, memory_from_label
 
 API_URL = "https://cloud.lambdalabs.com/api/v1"
 MIB_PER_GB = 1024
+INPUT = "instance-types"
 
 
 class LambdaCloudSource(PricingSource):
@@ -48,11 +52,14 @@ class LambdaCloudSource(PricingSource):
         self.api_key = api_key
         self.client_options = client_options
 
-    def fetch(self, *, path: str | None = None) -> Iterator[OfferRow | RowError]:
-        payload = self._load_file(Path(path)) if path else self._load_api()
-        if isinstance(payload, RowError):
-            yield payload
-            return
+    def inputs(
+        self, *, path: str | None = None, previous: Mapping[str, str] | None = None
+    ) -> Iterator[SourceInput]:
+        """One input: the instance-types response (no validators: hashed instead)."""
+        body = self._load_file(Path(path)) if path else self._load_api()
+        yield json_input(INPUT, body, self._rows)
+
+    def _rows(self, payload) -> Iterator[OfferRow | RowError]:
         types = payload.get("data") if isinstance(payload, dict) else None
         if not isinstance(types, dict):
             yield source_failure(self.name, "instance-types", "response has no `data` object")
@@ -65,22 +72,21 @@ class LambdaCloudSource(PricingSource):
                     where=f"instance-types {type_name}", reason=f"unreadable instance type: {exc!r}"
                 )
 
-    def _load_api(self) -> dict | RowError:
+    def _load_api(self) -> JsonBody | RowError:
         api_key = self.api_key or setting("LAMBDA_API_KEY")
         if not api_key:
             return source_failure(self.name, "LAMBDA_API_KEY", "no API key configured")
         base = self.base_url or setting("LAMBDA_API_URL") or API_URL
         client = ProviderHttpClient(base, api_key=api_key, **self.client_options)
-        try:
-            return client.get_json("instance-types", parse_float=Decimal)
-        except HttpError as exc:
-            return RowError(where=exc.url or client.url_for("instance-types"), reason=str(exc))
+        return json_api_body(client, "GET", "instance-types")
 
-    def _load_file(self, path: Path) -> dict | RowError:
-        try:
-            return json.loads(path.read_text(encoding="utf-8"), parse_float=Decimal)
-        except (OSError, ValueError) as exc:
-            return source_failure(self.name, str(path), f"cannot read instance types: {exc}")
+    def _load_file(self, path: Path) -> JsonBody | RowError:
+        return json_file_body(
+            path,
+            lambda reason: source_failure(
+                self.name, str(path), f"cannot read instance types: {reason}"
+            ),
+        )
 
 
 def offers_of(type_name: str, entry: dict) -> Iterator[OfferRow]:

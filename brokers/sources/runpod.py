@@ -14,14 +14,21 @@ not say where a pod will run: region is "".
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
-from decimal import Decimal
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
-from brokers.http import HttpError, ProviderHttpClient
-from brokers.sources._common import parse_count, positive_price_or_none, setting, source_failure
-from brokers.sources.base import OfferRow, PricingModel, PricingSource, RowError
+from brokers.http import ProviderHttpClient
+from brokers.sources._common import (
+    JsonBody,
+    json_api_body,
+    json_file_body,
+    json_input,
+    parse_count,
+    positive_price_or_none,
+    setting,
+    source_failure,
+)
+from brokers.sources.base import OfferRow, PricingModel, PricingSource, RowError, SourceInput
 
 API_URL = "https://api.runpod.io/graphql"
 GPU_TYPES_QUERY = """
@@ -35,6 +42,7 @@ query GpuTypes {
 """
 CLOUDS = ("secure", "community")
 MIB_PER_GB = 1024
+INPUT = "gpuTypes"
 
 
 class RunpodSource(PricingSource):
@@ -50,11 +58,14 @@ class RunpodSource(PricingSource):
         self.api_key = api_key
         self.client_options = client_options
 
-    def fetch(self, *, path: str | None = None) -> Iterator[OfferRow | RowError]:
-        payload = self._load_file(Path(path)) if path else self._query_api()
-        if isinstance(payload, RowError):
-            yield payload
-            return
+    def inputs(
+        self, *, path: str | None = None, previous: Mapping[str, str] | None = None
+    ) -> Iterator[SourceInput]:
+        """One input: the gpuTypes response (a GraphQL POST: hashed, no validators)."""
+        body = self._load_file(Path(path)) if path else self._query_api()
+        yield json_input(INPUT, body, self._rows)
+
+    def _rows(self, payload) -> Iterator[OfferRow | RowError]:
         gpu_types = _gpu_types(payload)
         if isinstance(gpu_types, str):
             yield source_failure(self.name, "gpuTypes", gpu_types)
@@ -65,22 +76,20 @@ class RunpodSource(PricingSource):
             except (KeyError, TypeError, ValueError) as exc:
                 yield RowError(where=f"gpuTypes[{index}]", reason=f"unreadable GPU type: {exc!r}")
 
-    def _query_api(self) -> dict | RowError:
+    def _query_api(self) -> JsonBody | RowError:
         api_key = self.api_key or setting("RUNPOD_API_KEY")
         if not api_key:
             return source_failure(self.name, "RUNPOD_API_KEY", "no API key configured")
         base = self.base_url or setting("RUNPOD_API_URL") or API_URL
         client = ProviderHttpClient(base, api_key=api_key, **self.client_options)
-        try:  # a read-only query: safe to retry
-            return client.post_json("", json={"query": GPU_TYPES_QUERY}, parse_float=Decimal)
-        except HttpError as exc:
-            return RowError(where=exc.url or base, reason=str(exc))
+        # a read-only query: safe to retry
+        return json_api_body(client, "POST", "", json_body={"query": GPU_TYPES_QUERY})
 
-    def _load_file(self, path: Path) -> dict | RowError:
-        try:
-            return json.loads(path.read_text(encoding="utf-8"), parse_float=Decimal)
-        except (OSError, ValueError) as exc:
-            return source_failure(self.name, str(path), f"cannot read gpuTypes: {exc}")
+    def _load_file(self, path: Path) -> JsonBody | RowError:
+        return json_file_body(
+            path,
+            lambda reason: source_failure(self.name, str(path), f"cannot read gpuTypes: {reason}"),
+        )
 
 
 def _gpu_types(payload) -> list | str:

@@ -20,21 +20,26 @@ import ast
 import csv
 import functools
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
 
 from brokers.http import HttpError, ProviderHttpClient
 from brokers.sources._common import (
+    etag_fingerprint,
+    failed_input,
+    file_fingerprint,
+    not_modified_input,
     parse_count,
     parse_decimal,
     positive_price_or_none,
+    previous_etag,
     setting,
     source_failure,
 )
 from brokers.sources._skypilot_gcp import GcpSplitPricing, PricedRow, combine, tpu_chips
-from brokers.sources.base import OfferRow, PricingModel, PricingSource, RowError
+from brokers.sources.base import OfferRow, PricingModel, PricingSource, RowError, SourceInput
 from marketplace.gpu_names import interconnect_from_label
 
 CATALOG_URL = "https://raw.githubusercontent.com/skypilot-org/skypilot-catalog/master/catalogs/v8"
@@ -76,39 +81,65 @@ class SkypilotCatalogSource(PricingSource):
         self.clouds = tuple(clouds) if clouds else None
         self.client_options = client_options
 
-    def fetch(self, *, path: str | None = None) -> Iterator[OfferRow | RowError]:
+    def inputs(
+        self, *, path: str | None = None, previous: Mapping[str, str] | None = None
+    ) -> Iterator[SourceInput]:
+        """One input per cloud file, named `<cloud>/vms.csv` wherever it is read from."""
         if path and not path.startswith(("http://", "https://")):
-            yield from self._fetch_local(Path(path))
+            yield from self._local_inputs(Path(path))
         else:
-            yield from self._fetch_remote(path)
+            yield from self._remote_inputs(path, previous or {})
 
-    def _fetch_local(self, path: Path) -> Iterator[OfferRow | RowError]:
+    def _local_inputs(self, path: Path) -> Iterator[SourceInput]:
         try:
             files = catalog_files(path)
         except (FileNotFoundError, NotADirectoryError) as exc:
-            yield source_failure(self.name, str(path), str(exc))
+            yield failed_input(source_failure(self.name, str(path), str(exc)))
             return
         if not files:
-            yield source_failure(self.name, str(path), "no <cloud>/vms.csv under this folder")
+            reason = "no <cloud>/vms.csv under this folder"
+            yield failed_input(source_failure(self.name, str(path), reason))
         for cloud, file in files:
-            yield from read_vms_csv(cloud, file, source_name=self.name)
+            yield SourceInput(
+                name=f"{cloud}/vms.csv",
+                fingerprint=file_fingerprint(file),
+                read=functools.partial(read_vms_csv, cloud, file, source_name=self.name),
+            )
 
-    def _fetch_remote(self, base_url: str | None) -> Iterator[OfferRow | RowError]:
+    def _remote_inputs(
+        self, base_url: str | None, previous: Mapping[str, str]
+    ) -> Iterator[SourceInput]:
+        """raw.githubusercontent.com answers `If-None-Match` with 304 when a file has not
+        changed: an unchanged cloud costs a request and no download."""
         base = base_url or self.base_url or setting("SKYPILOT_CATALOG_URL") or CATALOG_URL
         client = ProviderHttpClient(base, **self.client_options)
         for cloud in self._cloud_names():
-            url = client.url_for(f"{cloud}/vms.csv")
+            name, url = f"{cloud}/vms.csv", client.url_for(f"{cloud}/vms.csv")
             try:
-                with client.downloaded(url, suffix=".csv") as file:
-                    yield from read_vms_csv(cloud, file, source_name=self.name, shown_as="vms.csv")
+                etag = previous_etag(previous.get(name))
+                with client.downloaded_if_changed(url, etag=etag, suffix=".csv") as download:
+                    yield _downloaded_input(name, cloud, download, self.name)
             except HttpError as exc:
-                yield RowError(where=exc.url or url, reason=str(exc))
+                yield failed_input(RowError(where=exc.url or url, reason=str(exc)), name=name)
 
     def _cloud_names(self) -> tuple[str, ...]:
         configured = self.clouds or setting("SKYPILOT_CATALOG_CLOUDS") or DEFAULT_CLOUDS
         if isinstance(configured, str):
             configured = configured.split(",")
         return tuple(c.strip() for c in configured if c.strip())
+
+
+def _downloaded_input(name: str, cloud: str, download, source_name: str) -> SourceInput:
+    if download.path is None:  # 304: the sync skips it, as the fingerprint is the one sent
+        return not_modified_input(name, etag_fingerprint(download.etag), source_name)
+    file = download.path
+    return SourceInput(
+        name=name,
+        fingerprint=etag_fingerprint(download.etag) or file_fingerprint(file),
+        read=functools.partial(
+            read_vms_csv, cloud, file, source_name=source_name, shown_as="vms.csv"
+        ),
+    )
 
 
 def catalog_files(path: Path) -> list[tuple[str, Path]]:

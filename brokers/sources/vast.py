@@ -15,13 +15,17 @@ can keep them out of automatic picks or treat them as suspect.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 
-from brokers.http import HttpError, ProviderHttpClient
+from brokers.http import ProviderHttpClient
 from brokers.sources._common import (
+    JsonBody,
+    json_api_body,
+    json_file_body,
+    json_input,
     parse_count,
     parse_decimal,
     parse_price,
@@ -29,7 +33,7 @@ from brokers.sources._common import (
     setting,
     source_failure,
 )
-from brokers.sources.base import OfferRow, PricingModel, PricingSource, RowError
+from brokers.sources.base import OfferRow, PricingModel, PricingSource, RowError, SourceInput
 
 API_URL = "https://console.vast.ai/api/v0"
 # Vast's own default search: rentable, unrented, verified machines on demand.
@@ -53,6 +57,7 @@ EXTRA_FIELDS = (
     "min_bid",
 )
 MIB_PER_GIB = Decimal(1024)
+INPUT = "bundles"
 
 
 class VastSource(PricingSource):
@@ -74,11 +79,14 @@ class VastSource(PricingSource):
         self.query = query
         self.client_options = client_options
 
-    def fetch(self, *, path: str | None = None) -> Iterator[OfferRow | RowError]:
-        payload = self._load_file(Path(path)) if path else self._search()
-        if isinstance(payload, RowError):
-            yield payload
-            return
+    def inputs(
+        self, *, path: str | None = None, previous: Mapping[str, str] | None = None
+    ) -> Iterator[SourceInput]:
+        """One input: the search response (no validators: hashed instead)."""
+        body = self._load_file(Path(path)) if path else self._search()
+        yield json_input(INPUT, body, self._rows)
+
+    def _rows(self, payload) -> Iterator[OfferRow | RowError]:
         offers = payload.get("offers") if isinstance(payload, dict) else None
         if not isinstance(offers, list):
             yield source_failure(self.name, "bundles", "response has no `offers` list")
@@ -94,7 +102,7 @@ class VastSource(PricingSource):
                 )
                 yield RowError(where=where, reason=f"unreadable offer: {exc}")
 
-    def _search(self) -> dict | RowError:
+    def _search(self) -> JsonBody | RowError:
         base = self.base_url or setting("VAST_API_URL") or API_URL
         api_key = self.api_key or setting("VAST_API_KEY") or None  # the search works without one
         client = ProviderHttpClient(base, api_key=api_key, **self.client_options)
@@ -102,16 +110,13 @@ class VastSource(PricingSource):
         params = {
             "q": query if isinstance(query, str) else json.dumps(query, separators=(",", ":"))
         }
-        try:
-            return client.get_json("bundles/", params, parse_float=Decimal)
-        except HttpError as exc:
-            return RowError(where=exc.url or client.url_for("bundles/"), reason=str(exc))
+        return json_api_body(client, "GET", "bundles/", params=params)
 
-    def _load_file(self, path: Path) -> dict | RowError:
-        try:
-            return json.loads(path.read_text(encoding="utf-8"), parse_float=Decimal)
-        except (OSError, ValueError) as exc:
-            return source_failure(self.name, str(path), f"cannot read offers: {exc}")
+    def _load_file(self, path: Path) -> JsonBody | RowError:
+        return json_file_body(
+            path,
+            lambda reason: source_failure(self.name, str(path), f"cannot read offers: {reason}"),
+        )
 
 
 def rows_of(offer: dict) -> Iterator[OfferRow]:

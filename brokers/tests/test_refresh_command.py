@@ -44,9 +44,22 @@ def test_it_loads_the_shared_catalog_and_prints_a_summary_table():
     assert row[:11] == ["skypilot-catalog", "succeeded", "1120", "89", "1031", "0", "0", "0",
                         "0", "17", "0"]  # fmt: skip
     assert row[11:13] == ["0", "0"]  # unknown labels, errors
-    assert table(again)[1][:11] == ["skypilot-catalog", "succeeded", "1120", "89", "0", "0",
-                                    "1031", "0", "0", "0", "0"]  # fmt: skip
+    assert row[13:15] == ["13", "0"]  # inputs read, unchanged
+    # the second run reads nothing: every file is unchanged, its offers are seen again
+    assert table(again)[1][:15] == ["skypilot-catalog", "succeeded", "1120", "89", "0", "0",
+                                    "1031", "0", "0", "0", "0", "0", "0", "0", "13"]  # fmt: skip
     assert Offer.objects.count() == 1031
+
+
+@pytest.mark.skipif(not SHARED_CATALOG.is_dir(), reason="shared SkyPilot catalog not present")
+def test_full_reads_every_input_again():
+    run("--source", "skypilot-catalog", "--path", str(SHARED_CATALOG))
+
+    again = run("--source", "skypilot-catalog", "--path", str(SHARED_CATALOG), "--full")
+
+    assert table(again)[1][4:7] == ["0", "0", "1031"]  # created, updated, unchanged
+    assert table(again)[1][13:15] == ["13", "0"]
+    assert PriceSync.objects.order_by("started_at").last().full is True
 
 
 def test_one_failing_source_fails_the_command_but_not_the_other_sources(provider_server, settings):

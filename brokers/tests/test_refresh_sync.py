@@ -201,7 +201,7 @@ def test_batches_are_written_on_a_thread_outside_a_transaction(monkeypatch):
     monkeypatch.setattr(batch_writer.BatchWriter, "__init__", spy)
 
     first = refresh_source(source_name="simulated")
-    again = refresh_source(source_name="simulated")
+    again = refresh_source(source_name="simulated", full=True)
 
     assert threads == [True, True]
     assert (first.created, again.unchanged, OfferPrice.objects.count()) == (15, 15, 15)
@@ -221,8 +221,8 @@ def test_a_failing_writer_stops_the_run_and_nothing_is_withdrawn(monkeypatch):
         return UpsertCounts(unchanged=prepared.rows)
 
     monkeypatch.setattr(batch_writer, "offer_upsert_prepared", flaky)
-    # when
-    run = refresh_source(source_name="simulated")
+    # when (a full run: the unchanged catalog would not be written at all)
+    run = refresh_source(source_name="simulated", full=True)
     # then
     assert run.errors == [{"where": "source simulated", "reason": "RuntimeError: connection lost"}]
     assert (run.status, run.unchanged, run.withdrawn) == ("partial", 4, 0)

@@ -1,6 +1,6 @@
 from .gpus import GpuModel, GpuVendor
 from .launch_requests import LaunchRequest, LaunchRequestKind, LaunchRequestStatus
-from .offers import Offer, OfferPrice, OfferStatus, PricingModel
+from .offers import Offer, OfferPrice, OfferStatus, PriceFeed, PricingModel
 from .provider_events import ProviderEvent, ProviderEventType
 from .providers import Provider, ProviderKind
 from .quotes import Quote
@@ -24,6 +24,7 @@ __all__ = [
     "Offer",
     "OfferPrice",
     "OfferStatus",
+    "PriceFeed",
     "PricingModel",
     "Provider",
     "ProviderEvent",

@@ -61,6 +61,23 @@ SEARCH_INDEXES = [
 ]
 
 
+class PriceFeed(models.Model):
+    """One input of a pricing source ("aws/vms.csv" of the SkyPilot catalog, a provider's
+    price page): the offers a sync wrote from it point here, so that an input that has not
+    changed since the last sync is skipped (its offers are touched, not re-parsed) and a
+    complete sync withdraws only what its own inputs no longer list."""
+
+    source = models.CharField(max_length=60)
+    name = models.CharField(max_length=500)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["source", "name"], name="uniq_price_feed")]
+
+    def __str__(self) -> str:
+        return f"{self.source}: {self.name}"
+
+
 class Offer(models.Model):
     """A purchasable unit: `available` instances of `sku` in one place at one price.
 
@@ -110,6 +127,17 @@ class Offer(models.Model):
     suspect = models.BooleanField(default=False)
     suspect_reason = models.CharField(max_length=300, blank=True)
     extra = models.JSONField(default=dict, blank=True)
+    # The pricing-source input that last wrote the offer; NULL for offers that providers list
+    # through the API (and for those written before feeds existed). No index of its own: the
+    # sync's queries on it also filter on provider_id, which the identity index starts with.
+    feed = models.ForeignKey(
+        PriceFeed,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="offers",
+        db_index=False,
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -157,4 +185,4 @@ class OfferPrice(models.Model):
         return f"{self.offer_id}: {self.price_per_hour} {self.currency} at {self.observed_at:%Y-%m-%d %H:%M}"
 
 
-__all__ = ["Offer", "OfferPrice", "OfferStatus", "PricingModel"]
+__all__ = ["Offer", "OfferPrice", "OfferStatus", "PriceFeed", "PricingModel"]

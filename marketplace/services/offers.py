@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.db import connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from marketplace.models import Offer, OfferPrice, OfferStatus
@@ -58,6 +59,7 @@ class OfferInput:
     reliability: Decimal | None = None
     interconnect: str = ""
     extra: dict = field(default_factory=dict)
+    feed_id: int | None = None  # the pricing-source input it came from (None: provider API)
 
     @property
     def key(self) -> tuple:
@@ -159,17 +161,18 @@ def _dedupe(batch: Iterable[OfferInput]) -> list[OfferInput]:
 # Table names come from the models; values are COPY data or bound parameters.
 
 BATCH_TABLE = "offer_upsert_batch"
-BATCH_COLUMNS = (*IDENTITY_FIELDS, *MUTABLE_FIELDS, "extra")
+WRITTEN_FIELDS = (*MUTABLE_FIELDS, "extra", "feed_id")  # what a sync sets on an offer
+BATCH_COLUMNS = (*IDENTITY_FIELDS, *WRITTEN_FIELDS)
 
 
 @functools.cache
 def _upsert_sql() -> str:
     offer, history = Offer._meta.db_table, OfferPrice._meta.db_table
     identity_match = " AND ".join(f"o.{f} = b.{f}" for f in IDENTITY_FIELDS)
-    differs = " OR ".join(f"o.{f} IS DISTINCT FROM b.{f}" for f in (*MUTABLE_FIELDS, "extra"))
-    assign = ", ".join(f"{f} = m.{f}" for f in (*MUTABLE_FIELDS, "extra"))
+    differs = " OR ".join(f"o.{f} IS DISTINCT FROM b.{f}" for f in WRITTEN_FIELDS)
+    assign = ", ".join(f"{f} = m.{f}" for f in WRITTEN_FIELDS)
     columns = ", ".join(BATCH_COLUMNS)
-    excluded = ", ".join(f"{f} = EXCLUDED.{f}" for f in (*MUTABLE_FIELDS, "extra"))
+    excluded = ", ".join(f"{f} = EXCLUDED.{f}" for f in WRITTEN_FIELDS)
     return f"""
     WITH matched AS (
         SELECT b.*, o.id AS offer_id, o.price_per_hour AS old_price, o.currency AS old_currency,
@@ -218,6 +221,22 @@ def _upsert_sql() -> str:
     """
 
 
+def _commit_without_waiting(cursor) -> None:
+    """This transaction's commit returns before its WAL is flushed to disk.
+
+    Safe for offer writes: a crash can lose only the last few hundred milliseconds of
+    commits, and never half of one (the WAL is still written in order, so the database stays
+    consistent). A lost batch of a pricing sync is rewritten by the next refresh; the sync
+    record is saved at the end with an ordinary, flushed commit, which flushes every earlier
+    commit of the WAL with it, so a sync recorded as finished never lacks its offers. A
+    provider's own list (the provider API) is answered only after its commit: there the
+    caller's transaction keeps the server's setting.
+    """
+    if connection.in_atomic_block and len(connection.atomic_blocks) > 1:
+        return  # inside a caller's transaction: its durability is the caller's choice
+    cursor.execute("SET LOCAL synchronous_commit = off")
+
+
 def _create_batch_table(cursor) -> None:
     # Same column types as the offer table (CREATE TABLE AS keeps them), no constraints.
     cursor.execute(f"DROP TABLE IF EXISTS pg_temp.{BATCH_TABLE}")
@@ -252,7 +271,8 @@ def _copy_line(seq: int, item: OfferInput) -> str:
         f"{item.gpu_count}\t{item.gpu_memory_gb}\t{item.vcpus}\t{item.memory_gb}\t"
         f"{item.disk_gb}\t{_text(item.country)}\t{_text(item.continent)}\t{price}\t"
         f"{per_gpu}\t{_text(item.currency)}\t{item.available}\t{_nullable(item.reliability)}\t"
-        f"{_text(item.interconnect)}\t{_text(_extra_json(item.extra))}\n"
+        f"{_text(item.interconnect)}\t{_text(_extra_json(item.extra))}\t"
+        f"{_nullable(item.feed_id)}\n"
     )
 
 
@@ -304,6 +324,7 @@ def offer_upsert_prepared(*, prepared: PreparedBatch, observed_at: datetime) -> 
     if not prepared.rows:
         return UpsertCounts()
     with connection.cursor() as cursor:
+        _commit_without_waiting(cursor)
         _create_batch_table(cursor)
         with cursor.copy(
             f"COPY {BATCH_TABLE} (seq, {', '.join(BATCH_COLUMNS)}) FROM STDIN"
@@ -317,12 +338,100 @@ def offer_upsert_prepared(*, prepared: PreparedBatch, observed_at: datetime) -> 
 
 
 def offers_withdraw_unseen(*, provider_ids: Iterable[int], seen_since: datetime) -> int:
-    """After a complete sync: offers of these providers not seen in it are withdrawn."""
+    """After a complete list of a provider's own offers (the provider API): its offers that
+    come from no pricing-source input (`feed` NULL) and were not seen in it are withdrawn.
+    Offers a pricing source wrote are that source's to withdraw."""
     return (
-        Offer.objects.filter(provider_id__in=list(provider_ids), observed_at__lt=seen_since)
+        Offer.objects.filter(
+            provider_id__in=list(provider_ids), feed__isnull=True, observed_at__lt=seen_since
+        )
         .exclude(status=OfferStatus.WITHDRAWN)
         .update(status=OfferStatus.WITHDRAWN, available=0)
     )
+
+
+def offers_withdraw_unseen_of_source(
+    *,
+    feed_ids: Iterable[int],
+    source_feed_ids: Iterable[int],
+    provider_ids: Iterable[int],
+    seen_since: datetime,
+) -> int:
+    """After a complete sync of a pricing source: the offers it no longer lists are
+    withdrawn, and only its own (another source feeding the same provider is left alone).
+
+    Those are the unseen offers of `feed_ids` (the inputs this run had, and the ones the
+    source used to have and no longer does), and of any input of the source (`source_feed_ids`)
+    for a provider the run listed: a run pointed at one file of a catalog folder withdraws
+    what that provider no longer lists there, as it did before inputs were told apart.
+    Offers without a feed (written before feeds existed) keep that provider rule too.
+    """
+    scope = Q(feed_id__in=list(feed_ids)) | Q(
+        Q(feed__isnull=True) | Q(feed_id__in=list(source_feed_ids)),
+        provider_id__in=list(provider_ids),
+    )
+    return (
+        Offer.objects.filter(scope, observed_at__lt=seen_since)
+        .exclude(status=OfferStatus.WITHDRAWN)
+        .update(status=OfferStatus.WITHDRAWN, available=0)
+    )
+
+
+@dataclass(frozen=True)
+class FeedTouch:
+    touched: int  # offers whose observed_at moved
+    reactivated: int  # of those, the ones that were stale and are active again
+
+
+@functools.cache
+def _touch_sql() -> str:
+    # The offers an unchanged input gave in the sync that last read it (or touched it) are
+    # exactly its offers seen since that sync started: every offer a sync writes or touches
+    # gets observed_at >= its start, and observed_at never moves back. The provider filter
+    # lets the planner find them through the (provider_id, ...) indexes instead of a scan.
+    # Withdrawn offers stay withdrawn: only a read of the input brings one back.
+    # `o.status` on the right of SET is the old value; the join returns it for the counts.
+    offer = Offer._meta.db_table
+    return f"""
+    WITH touched AS (
+        UPDATE {offer} o
+        SET observed_at = greatest(o.observed_at, %(now)s), status = %(active)s,
+            updated_at = CASE WHEN o.status = %(active)s THEN o.updated_at ELSE %(now)s END
+        FROM (
+            SELECT id, status FROM {offer}
+            WHERE provider_id = ANY(%(providers)s) AND feed_id = ANY(%(feeds)s)
+              AND observed_at >= %(since)s AND status <> %(withdrawn)s
+        ) old
+        WHERE o.id = old.id
+        RETURNING o.feed_id, old.status <> %(active)s AS reactivated
+    )
+    SELECT feed_id, count(*), count(*) FILTER (WHERE reactivated) FROM touched GROUP BY feed_id
+    """
+
+
+def offers_touch_feeds(
+    *, feed_ids: Sequence[int], provider_ids: Sequence[int], since: datetime, now: datetime
+) -> dict[int, FeedTouch]:
+    """The offers of inputs that have not changed since the sync that started at `since`:
+    seen again at `now` (observed_at moves, stale ones are active again), in one statement,
+    without reading the inputs. A heap-only update, like the upsert's bump of unchanged
+    offers (neither column it writes on an active offer is in an index)."""
+    if not feed_ids:
+        return {}
+    with transaction.atomic(), connection.cursor() as cursor:
+        _commit_without_waiting(cursor)
+        cursor.execute(
+            _touch_sql(),
+            {
+                "now": now,
+                "since": since,
+                "feeds": list(feed_ids),
+                "providers": list(provider_ids),
+                "active": OfferStatus.ACTIVE,
+                "withdrawn": OfferStatus.WITHDRAWN,
+            },
+        )
+        return {feed: FeedTouch(touched, back) for feed, touched, back in cursor.fetchall()}
 
 
 def offers_mark_stale(

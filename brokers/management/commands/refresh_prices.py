@@ -1,4 +1,4 @@
-"""python manage.py refresh_prices [--source NAME] [--path FILE_OR_DIR]"""
+"""python manage.py refresh_prices [--source NAME] [--path FILE_OR_DIR] [--full]"""
 
 from __future__ import annotations
 
@@ -9,12 +9,14 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from brokers.registry import UnknownIntegration, get_source, source_names
+from brokers.services.feeds import InputStatus
 from brokers.services.sync import refresh_source
 
 SUMMARY_FIELDS = (
     "rows_read", "rows_skipped", "created", "updated", "unchanged", "withdrawn", "stale",
     "suspect_flagged", "suspect_cleared",
 )  # fmt: skip
+INPUT_COUNTS = (InputStatus.READ, InputStatus.UNCHANGED)
 SHOWN_PER_SYNC = 20  # unknown labels and errors listed under the table
 
 
@@ -29,8 +31,14 @@ class Command(BaseCommand):
         parser.add_argument(
             "--path", help="A local file or folder (or a URL) to read instead of the source's URL."
         )
+        parser.add_argument(
+            "--full",
+            action="store_true",
+            help="Read every input, also those unchanged since the last sync (by default their "
+            "offers are only marked as seen again).",
+        )
 
-    def handle(self, *args, source=None, path=None, **options):
+    def handle(self, *args, source=None, path=None, full=False, **options):
         if path and not source:
             raise CommandError("--path needs --source")
         runs = (
@@ -41,20 +49,21 @@ class Command(BaseCommand):
                 get_source(name)
             except UnknownIntegration as exc:
                 raise CommandError(str(exc)) from None
-        syncs = [self._run(name, run_path) for name, run_path in runs]
+        syncs = [self._run(name, run_path, full) for name, run_path in runs]
         self._summary(syncs)
         if any(s.status == "failed" for s in syncs):
             raise CommandError("at least one source failed; see the errors above")
 
-    def _run(self, name: str, path: str | None):
+    def _run(self, name: str, path: str | None, full: bool):
         progress = Progress(name) if sys.stderr.isatty() else None
-        sync = refresh_source(source_name=name, path=path or None, on_progress=progress)
+        sync = refresh_source(source_name=name, path=path or None, on_progress=progress, full=full)
         if progress:
             progress.done()
         return sync
 
     def _summary(self, syncs) -> None:
-        header = ["source", "status", *SUMMARY_FIELDS, "unknown labels", "errors", "seconds"]
+        header = ["source", "status", *SUMMARY_FIELDS, "unknown labels", "errors",
+                  "inputs_read", "inputs_unchanged", "seconds"]  # fmt: skip
         rows = [header]
         for s in syncs:
             seconds = (s.finished_at - s.started_at).total_seconds()
@@ -65,6 +74,7 @@ class Command(BaseCommand):
                     *(str(getattr(s, f)) for f in SUMMARY_FIELDS),
                     str(len(s.unknown_labels)),
                     str(len(s.errors)),
+                    *(str(sum(1 for i in s.inputs if i["status"] == k)) for k in INPUT_COUNTS),
                     f"{seconds:.2f}",
                 ]
             )
