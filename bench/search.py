@@ -107,6 +107,10 @@ def add_arguments(parser) -> None:
     parser.add_argument(
         "--baseline-sample", type=int, default=10, help="requests of each kind to scan"
     )
+    parser.add_argument(
+        "--only", choices=("search", "quote"), help="time one of the two mixes (quicker)"
+    )
+    parser.add_argument("--slowest", type=int, default=12, help="slowest cases to list")
 
 
 def run(args) -> int:
@@ -116,13 +120,15 @@ def run(args) -> int:
     report = Report()
     report.line(f"GPU Market search and quote benchmark, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
     _prepare_catalog(args, report)
-    searches, quotes = _search_cases(), _quote_cases()
+    searches = [] if args.only == "quote" else _search_cases()
+    quotes = [] if args.only == "search" else _quote_cases()
     for case in searches + quotes:  # warm-up: caches, buffers, plans
         case.run()
     for _ in range(args.rounds):
         for case in searches + quotes:
             _time(case)
     report.latency_table(searches, quotes, args.rounds)
+    report.slowest_cases(searches + quotes, args.slowest)
     _baseline(args, report, searches, quotes)
     _explain_slowest(report, searches, quotes)
     report.save(RESULTS)
@@ -374,6 +380,8 @@ class Report:
             ("search (API selector path)", searches),
             ("quote (quote_create)", quotes),
         ):
+            if not cases:
+                continue
             self._row(title, [s for c in cases for s in c.samples])
             for kind in dict.fromkeys(c.kind for c in cases):
                 self._row(f"  {kind}", [s for c in cases if c.kind == kind for s in c.samples])
@@ -384,6 +392,19 @@ class Report:
             f"{_ms(percentile(samples, 0.99)):>9}{_ms(max(samples)):>9}"
             f"{_ms(statistics.fmean(samples)):>9}"
         )
+
+    def slowest_cases(self, cases: list[Case], count: int) -> None:
+        if count <= 0 or not cases:
+            return
+        self.line()
+        self.line(f"Slowest cases (ms, over their {len(cases[0].samples)} timed runs)")
+        worst = sorted(cases, key=lambda c: max(c.samples), reverse=True)[:count]
+        for case in worst:
+            title = "quote " if "request" in case.params else "search"
+            self.line(
+                f"  {title} {_ms(statistics.median(case.samples)):>7} {_ms(max(case.samples)):>7}"
+                f"  {case.label}"
+            )
 
     def baseline_table(self, rows: int, loaded: float, searches, quotes) -> None:
         self.line()

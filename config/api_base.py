@@ -78,4 +78,7 @@ def keyset_after(order: list[tuple[str, bool]], values: list) -> Q:
         op = "lt" if descending else "gt"
         condition |= equal_so_far & Q(**{f"{field}__{op}": value})
         equal_so_far &= Q(**{field: value})
-    return condition
+    # The same rows, with the first key's bound said on its own: PostgreSQL cannot start an
+    # index range from an OR, and without it every page would walk the index from the top.
+    (first, descending), start = order[0], values[0]
+    return Q(**{f"{first}__{'lte' if descending else 'gte'}": start}) & condition

@@ -124,6 +124,9 @@ def database_from_url(name: str, url: str) -> dict:
         "CONN_MAX_AGE": 60,
         "CONN_HEALTH_CHECKS": True,
         # Our queries are short and indexed; PostgreSQL's JIT spent up to 900 ms compiling
-        # plans the quote engine then ran in milliseconds.
-        "OPTIONS": {"options": "-c jit=off"},
+        # plans the quote engine then ran in milliseconds. The catalog lives in memory or on
+        # SSD, where a random page costs about what a sequential one does: the default (4,
+        # for spinning disks) had the planner sort thousands of bitmap-fetched rows where
+        # walking an index in order reads a few pages (bench/search.py: p99 -10 %).
+        "OPTIONS": {"options": "-c jit=off -c random_page_cost=1.1"},
     }

@@ -34,6 +34,7 @@ class Migration(migrations.Migration):
             name="feed",
             field=models.ForeignKey(
                 blank=True,
+                db_constraint=False,
                 db_index=False,
                 null=True,
                 on_delete=django.db.models.deletion.SET_NULL,

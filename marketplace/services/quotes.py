@@ -62,8 +62,11 @@ from marketplace.services.quote_plans import (
 )
 
 DEFAULT_LIMIT = 5
-FIRST_PAGE = 64
-NEXT_PAGES = 256
+# Pages of a stream grow fourfold, from FIRST_PAGE to MAX_PAGE: a quote wants `limit` plans
+# (5 by default), and where the filter is selective (one region of two hundred) every offer
+# of a page costs a long walk through the index; where it is not, few second pages happen.
+FIRST_PAGE = 16
+MAX_PAGE = 256
 # Bounds on the work of one quote: offers read for single-offer plans, and the cheapest
 # offers per GPU that split plans are built from.
 MAX_SINGLE_OFFERS_READ = 4096
@@ -72,7 +75,7 @@ SPLIT_CANDIDATES = 512
 MAX_GPU_RUNS = 8
 # Offers left out for max_total, or for want of a throughput figure, are counted up to here:
 # the count is a hint, not a census, and must not cost a scan of the catalog.
-COUNT_CAP = 1000
+COUNT_CAP = 100
 EXCLUSION_REASONS = (
     "stale",
     "suspect",
@@ -235,16 +238,7 @@ def _gpu_runs(work: _Work, tree: Node) -> list[int] | None:
         return sorted(with_figures if implied is None else with_figures & implied)
     if implied is not None and len(implied) <= MAX_GPU_RUNS:
         return sorted(implied)
-    if implied is None and _bounds_memory(work.requirement):
-        # Price follows GPU memory: in one price order, `24GB..` would pass over every
-        # cheap small card first. One run per GPU model instead; the (gpu_id, memory)
-        # statistics and index let the planner dismiss the models that cannot fit at once.
-        return sorted(work.pricing.gpus)
     return None
-
-
-def _bounds_memory(requirement: Requirement) -> bool:
-    return requirement.gpu_memory_min_gb is not None or requirement.gpu_memory_max_gb is not None
 
 
 def _streams(work: _Work, tree: Node, column: str, page_size: int) -> list[OfferStream]:
@@ -318,7 +312,7 @@ def _best_single_offer_plans(work: _Work, tree: Node) -> list[PricedPlan]:
     # the GPU count (a request for 8 GPUs would pass over every cheap 1-GPU offer first).
     streams = _streams(work, tree, "price_per_gpu_hour", FIRST_PAGE)
     for stream in streams:
-        stream.page_size = _first_page_size(len(streams))
+        stream.page_size = _first_page_size(len(streams), work.request.limit)
     best = BestPlans(work.request.limit)
     page, read = read_first_pages(streams), 0
     while page:
@@ -329,15 +323,15 @@ def _best_single_offer_plans(work: _Work, tree: Node) -> list[PricedPlan]:
             break
         page = []
         for stream in live:
-            stream.page_size = NEXT_PAGES
+            stream.page_size = min(MAX_PAGE, stream.page_size * 4)
             page += stream.next_page()
     return best.sorted()
 
 
-def _first_page_size(streams: int) -> int:
+def _first_page_size(streams: int, limit: int) -> int:
     # Enough for a full list from one stream, less per stream when there are many (the
     # floors decide whether any stream needs a second page).
-    return max(8, min(FIRST_PAGE, 1024 // max(streams, 1)))
+    return max(8, min(max(FIRST_PAGE, limit), 1024 // max(streams, 1)))
 
 
 def _price_cheapest_first(work: _Work, offers: list[Candidate], best: BestPlans) -> None:
@@ -427,11 +421,25 @@ def _count_beyond_reads(work: _Work, tree: Node, plans, *, singles: bool) -> Non
             cap=COUNT_CAP,
         )
     if work.per_work:
-        workless = [i for i in work.pricing.gpus if not work.throughput(i)]
-        offers = work.quotable(work.match(tree)).filter(
-            Q(gpu_id__isnull=True) | Q(gpu_id__in=workless)
-        )
-        work.excluded["no_throughput"] += offers.values("id")[:COUNT_CAP].count()
+        work.excluded["no_throughput"] += _count_workless(work, tree)
+
+
+def _count_workless(work: _Work, tree: Node) -> int:
+    """Quotable offers of GPUs without a throughput figure (or of no known GPU), up to the
+    cap. When the request names its GPUs, only those can count: none may be workless, and
+    then there is nothing to ask the database (whose planner cannot see that
+    `gpu_id IN (named) AND gpu_id IN (workless)` is empty, and would scan every offer)."""
+    workless = {i for i in work.pricing.gpus if not work.throughput(i)}
+    implied = implied_gpu_ids(tree, work.resolver)
+    if implied is not None:
+        workless &= implied
+        if not workless:
+            return 0
+        unknown_gpu = Q(gpu_id__in=sorted(workless))
+    else:
+        unknown_gpu = Q(gpu_id__isnull=True) | Q(gpu_id__in=sorted(workless))
+    offers = work.quotable(work.match(tree)).filter(unknown_gpu)
+    return offers.values("id")[:COUNT_CAP].count()
 
 
 # --- storing and showing ------------------------------------------------------------------
