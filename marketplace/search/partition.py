@@ -16,26 +16,41 @@ from .catalog import CatalogResolver
 from .compiler import NEGATIONS, _capability_ids, _split_patterns
 
 GPU_FIELDS = frozenset({"gpu", "gpu_vendor", "compute_cap"})
+PROVIDER_FIELDS = frozenset({"provider"})
 
 
 def implied_gpu_ids(node: Node, resolver: CatalogResolver) -> frozenset[int] | None:
     """The GPU ids every matching offer must have, or None when the filter leaves any GPU
     (or none) possible. A superset: filtering on `gpu_id in result` never loses a row."""
+    return _implied(node, GPU_FIELDS, lambda term: _term_ids(term, resolver))
+
+
+def implied_provider_ids(node: Node, resolver: CatalogResolver) -> frozenset[int] | None:
+    """The provider ids every matching offer must have (`provider in [a,b]`), or None."""
+    return _implied(node, PROVIDER_FIELDS, lambda term: _provider_term_ids(term, resolver))
+
+
+def _implied(node: Node, fields: frozenset[str], term_ids) -> frozenset[int] | None:
     match node:
-        case Term() if node.field in GPU_FIELDS and node.op not in NEGATIONS:
-            return _term_ids(node, resolver)
+        case Term() if node.field in fields and node.op not in NEGATIONS:
+            return term_ids(node)
         case And():
-            found = [implied_gpu_ids(child, resolver) for child in node.children]
+            found = [_implied(child, fields, term_ids) for child in node.children]
             known = [ids for ids in found if ids is not None]
             return frozenset.intersection(*known) if known else None
         case Or():
-            found = [implied_gpu_ids(child, resolver) for child in node.children]
+            found = [_implied(child, fields, term_ids) for child in node.children]
             if any(ids is None for ids in found):
                 return None
             return frozenset().union(*found)
         case Term() | Anything() | Not():
             return None
     raise TypeError(f"not a filter node: {node!r}")
+
+
+def _provider_term_ids(term: Term, resolver: CatalogResolver) -> frozenset[int]:
+    slugs, patterns = _split_patterns(term.value if term.op == "in" else (term.value,))
+    return resolver.provider_ids(slugs=slugs, patterns=patterns)
 
 
 def _term_ids(term: Term, resolver: CatalogResolver) -> frozenset[int]:

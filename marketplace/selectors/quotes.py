@@ -144,7 +144,12 @@ class OfferStream:
         gpu_id: int | None = None,
         pricing: str | None = None,
         template: QuerySet[Offer] | None = None,
+        providers: tuple[int, ...] = (),
     ):
+        # `providers`: the few providers the filter allows (`provider in [a,b]`), read one
+        # by one and merged: PostgreSQL before 17 cannot test an IN list on an index entry
+        # while it walks an order, and would fetch every passed-over row to test it.
+        self.providers = providers
         # `template`: the same offers for every GPU and pricing model, narrowed to this
         # stream's on demand (queryset None), so that many first pages can be read as one
         # statement without building a queryset per stream.
@@ -173,7 +178,13 @@ class OfferStream:
             queryset = queryset.filter(
                 keyset_after([(key, False), ("id", False)], [self.last_key, self._last_id])
             )
-        rows = queryset.order_by(key, "id").values_list(*CANDIDATE_FIELDS, key)
+        if len(self.providers) > 1:
+            runs = [self._page_of(queryset.filter(provider_id=p)) for p in self.providers]
+            return runs[0].union(*runs[1:], all=True).order_by(key, "id")[: self.page_size]
+        return self._page_of(queryset)
+
+    def _page_of(self, queryset: QuerySet[Offer]) -> QuerySet:
+        rows = queryset.order_by(self.column, "id").values_list(*CANDIDATE_FIELDS, self.column)
         return rows[: self.page_size]
 
     def take(self, rows: list[tuple]) -> list[Candidate]:
@@ -188,6 +199,9 @@ def read_first_pages(streams: list[OfferStream]) -> list[Candidate]:
     """The next page of every stream, in one query (a UNION ALL of their page queries)."""
     if len(streams) <= 1:
         return streams[0].next_page() if streams else []
+    split = [s for s in streams if len(s.providers) > 1]
+    if split:  # already one statement each; read them one by one
+        return [offer for stream in streams for offer in stream.next_page()]
     templated = [s for s in streams if s.template is not None and s.template is streams[0].template]
     others = [s for s in streams if s not in templated]
     if len(templated) > 1:

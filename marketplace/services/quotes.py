@@ -35,7 +35,11 @@ from marketplace.search import (
     parse_requirements,
 )
 from marketplace.search.ast import Node, conjunction
-from marketplace.search.partition import RestrictedResolver, implied_gpu_ids
+from marketplace.search.partition import (
+    RestrictedResolver,
+    implied_gpu_ids,
+    implied_provider_ids,
+)
 from marketplace.selectors.catalog import query_error_to_api
 from marketplace.selectors.quotes import (
     Candidate,
@@ -73,6 +77,8 @@ MAX_SINGLE_OFFERS_READ = 4096
 SPLIT_CANDIDATES = 512
 # total_cost reads per GPU model when a request allows at most this many.
 MAX_GPU_RUNS = 8
+# ... and reads each stream one provider at a time when the filter allows at most this many.
+MAX_PROVIDER_RUNS = 4
 # Offers left out for max_total, or for want of a throughput figure, are counted up to here:
 # the count is a hint, not a census, and must not cost a scan of the catalog.
 COUNT_CAP = 100
@@ -246,6 +252,7 @@ def _streams(work: _Work, tree: Node, column: str, page_size: int) -> list[Offer
     pricing model (each on the (gpu, pricing, price) index; prices follow the pricing model
     too, so a single scan would pass over every cheaper spot offer first)."""
     gpu_ids = _gpu_runs(work, tree)
+    providers = _provider_runs(work, tree)
     if gpu_ids is None:
         return [
             OfferStream(
@@ -253,6 +260,7 @@ def _streams(work: _Work, tree: Node, column: str, page_size: int) -> list[Offer
                 column,
                 page_size=page_size,
                 pricing=pricing,
+                providers=providers,
             )
             for pricing in work.request.pricing
         ]
@@ -271,9 +279,18 @@ def _streams(work: _Work, tree: Node, column: str, page_size: int) -> list[Offer
                     page_size=page_size,
                     gpu_id=gpu_id,
                     pricing=pricing,
+                    providers=providers,
                 )
             )
     return streams
+
+
+def _provider_runs(work: _Work, tree: Node) -> tuple[int, ...]:
+    """The providers to read one by one within each stream (`provider in [a,b]`), or ()."""
+    implied = implied_provider_ids(tree, work.resolver)
+    if implied is None or not 1 < len(implied) <= MAX_PROVIDER_RUNS:
+        return ()
+    return tuple(sorted(implied))
 
 
 def _streams_from_template(work: _Work, tree, column, page_size, gpu_ids) -> list[OfferStream]:

@@ -110,3 +110,32 @@ def test_cost_per_work_does_not_count_workless_offers_of_gpus_that_all_have_figu
     assert len(result.quotes) == 1
     # No statement asks for offers of GPUs without a figure: the named GPU has one.
     assert not any("IS NULL" in q["sql"] and "COUNT" in q["sql"] for q in queries)
+
+
+def test_a_filter_on_a_few_providers_reads_each_provider_on_its_own_and_merges_them():
+    org = make_org_with_key().org
+    gpu = GpuModel.objects.get(name="H100")
+    providers = [ProviderFactory(slug=f"cloud-{n}", name=f"Cloud {n}") for n in range(3)]
+    for index, provider in enumerate(providers):
+        for step in range(3):
+            price = Decimal(2) + Decimal(index) / 10 + Decimal(step) / 100
+            OfferFactory(
+                provider=provider,
+                gpu=gpu,
+                gpu_count=1,
+                price_per_hour=price,
+                price_per_gpu_hour=price,
+            )
+    wanted = f"provider in [{providers[2].slug},{providers[0].slug}]"
+    request = QuoteRequest(gpu="H100:1", hours=Decimal(1), filter=wanted, limit=4)
+    with CaptureQueriesContext(connection) as queries:
+        result = quote_create(org=org, request=request)
+    totals = [quote.total for quote in result.quotes]
+    assert totals == sorted(totals)
+    used = {Offer.objects.get(pk=q.legs[0]["offer"]).provider_id for q in result.quotes}
+    assert used == {providers[0].pk, providers[2].pk}
+    # the three offers of provider 0, then the cheapest of provider 2 (same rates for all)
+    prices = [Offer.objects.get(pk=q.legs[0]["offer"]).price_per_hour for q in result.quotes]
+    assert prices == [Decimal("2.00"), Decimal("2.01"), Decimal("2.02"), Decimal("2.20")]
+    reads = [q["sql"] for q in queries if "UNION ALL" in q["sql"]]
+    assert reads and all(f'"provider_id" = {providers[0].pk}' in sql for sql in reads)
