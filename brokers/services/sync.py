@@ -33,7 +33,7 @@ from marketplace.services.offers import (
 from marketplace.services.price_sanity import offers_flag_suspects
 
 logger = logging.getLogger(__name__)
-BATCH_SIZE = 5000  # rows in memory at once, and offers per upsert transaction
+BATCH_SIZE = 10_000  # rows in memory at once; split between the writers (batch_writer.py)
 MAX_RECORDED_ERRORS = 500
 RECENT_SYNCS = 20  # how far back "the providers a source feeds" looks
 

@@ -212,6 +212,7 @@ def test_a_failing_writer_stops_the_run_and_nothing_is_withdrawn(monkeypatch):
     # given a loaded catalog
     refresh_source(source_name="simulated")
     monkeypatch.setattr(sync, "BATCH_SIZE", 4)
+    monkeypatch.setattr(batch_writer, "WRITERS", 1)  # whole batches, in order
     calls = []
 
     def flaky(*, prepared, observed_at):

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import functools
 import json
+import operator
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -94,13 +95,11 @@ def offer_input_problem(item: OfferInput) -> str | None:
     """Why `item` cannot be stored as it is (a text too long, a number out of its column's
     range), or None. Checked before a batch is written: one bad row must not fail its batch.
     Called once per row of every sync, so it looks at the raw fields only (the per-GPU price
-    is never above the price, so checking the price covers both)."""
-    for name, limit in _TEXT_LIMITS:
-        value = getattr(item, name)
-        if len(value) > limit:
-            return f"{name} is longer than {limit} characters: {value[:40]!r}..."
-        if "\x00" in value:
-            return f"{name} contains a NUL character"
+    is never above the price, so checking the price covers both), and asks the common case
+    (every text fits, no NUL) in one go before it looks for the field to blame."""
+    texts = _text_values(item)
+    if any(map(operator.gt, map(len, texts), _TEXT_MAXES)) or "\x00" in "".join(texts):
+        return _text_problem(item)
     for name, bound in _NUMBER_BOUNDS:
         value = getattr(item, name)
         if value is not None and not 0 <= value < bound:
@@ -108,6 +107,16 @@ def offer_input_problem(item: OfferInput) -> str | None:
     for name, limit in (("gpu_count", 32767), ("available", 2**31 - 1)):  # smallint, integer
         if not 0 <= getattr(item, name) <= limit:
             return f"{name} {getattr(item, name)} is out of range"
+    return None
+
+
+def _text_problem(item: OfferInput) -> str | None:
+    for name, limit in _TEXT_LIMITS:
+        value = getattr(item, name)
+        if len(value) > limit:
+            return f"{name} is longer than {limit} characters: {value[:40]!r}..."
+        if "\x00" in value:
+            return f"{name} contains a NUL character"
     return None
 
 
@@ -123,6 +132,8 @@ def _column_limits() -> tuple[list[tuple[str, int]], list[tuple[str, Decimal]]]:
 
 
 _TEXT_LIMITS, _NUMBER_BOUNDS = _column_limits()
+_text_values = operator.attrgetter(*(name for name, _ in _TEXT_LIMITS))
+_TEXT_MAXES = tuple(limit for _, limit in _TEXT_LIMITS)
 
 
 @dataclass
@@ -221,6 +232,41 @@ def _upsert_sql() -> str:
     """
 
 
+# A batch none of whose offers exists yet (the first refresh of a catalog, a new file) needs
+# none of the matching above: a plain INSERT, without ON CONFLICT's speculative insertion,
+# and the history of every row. 12% less time in the statement for such batches (bench).
+# Whether any key exists is asked first; should another writer insert one of the keys in
+# between, the INSERT fails on the unique index and the batch goes the general way.
+@functools.cache
+def _insert_sql() -> str:
+    offer, history = Offer._meta.db_table, OfferPrice._meta.db_table
+    columns = ", ".join(BATCH_COLUMNS)
+    return f"""
+    WITH inserted AS (
+        INSERT INTO {offer} ({columns}, observed_at, status, suspect, suspect_reason,
+                             created_at, updated_at)
+        SELECT {columns}, %(now)s, %(active)s, false, '', %(now)s, %(now)s
+        FROM {BATCH_TABLE} ORDER BY seq  -- ids follow the batch order
+        RETURNING id, price_per_hour, currency
+    ),
+    history AS (
+        INSERT INTO {history} (offer_id, price_per_hour, currency, observed_at)
+        SELECT id, price_per_hour, currency, %(now)s FROM inserted
+        RETURNING 1
+    )
+    SELECT (SELECT count(*) FROM inserted), (SELECT count(*) FROM history)
+    """
+
+
+@functools.cache
+def _any_existing_sql() -> str:
+    identity_match = " AND ".join(f"o.{f} = b.{f}" for f in IDENTITY_FIELDS)
+    return f"""
+    SELECT EXISTS (
+        SELECT 1 FROM {BATCH_TABLE} b JOIN {Offer._meta.db_table} o ON {identity_match}
+    )"""
+
+
 def _commit_without_waiting(cursor) -> None:
     """This transaction's commit returns before its WAL is flushed to disk.
 
@@ -262,27 +308,34 @@ def offer_batch_prepare(*, batch: Sequence[OfferInput]) -> PreparedBatch:
 
 
 def _copy_line(seq: int, item: OfferInput) -> str:
-    """One line of COPY text, columns in BATCH_COLUMNS order (spelled out: this runs once
-    per offer of every sync, and a generic loop over the fields costs three times as much)."""
+    """One line of COPY text, columns in COPY_COLUMNS order: the numbers, then the texts,
+    escaped for COPY in one `translate` (spelled out, and the texts escaped together: this
+    runs once per offer of every sync). NUL, which no text may hold (`offer_input_problem`;
+    PostgreSQL refuses it too), stands for the tab between two texts while they are escaped."""
     price, per_gpu = item.prices()
+    texts = "\x00".join(
+        (item.sku, item.region, item.zone, item.pricing, item.country, item.continent,
+         item.currency, item.interconnect, _extra_json(item.extra))
+    )  # fmt: skip
     return (
-        f"{seq}\t{item.provider_id}\t{_text(item.sku)}\t{_text(item.region)}\t"
-        f"{_text(item.zone)}\t{_text(item.pricing)}\t{_nullable(item.gpu_id)}\t"
-        f"{item.gpu_count}\t{item.gpu_memory_gb}\t{item.vcpus}\t{item.memory_gb}\t"
-        f"{item.disk_gb}\t{_text(item.country)}\t{_text(item.continent)}\t{price}\t"
-        f"{per_gpu}\t{_text(item.currency)}\t{item.available}\t{_nullable(item.reliability)}\t"
-        f"{_text(item.interconnect)}\t{_text(_extra_json(item.extra))}\t"
-        f"{_nullable(item.feed_id)}\n"
+        f"{seq}\t{item.provider_id}\t{_nullable(item.gpu_id)}\t{item.gpu_count}\t"
+        f"{item.gpu_memory_gb}\t{item.vcpus}\t{item.memory_gb}\t{item.disk_gb}\t{price}\t"
+        f"{per_gpu}\t{item.available}\t{_nullable(item.reliability)}\t"
+        f"{_nullable(item.feed_id)}\t{texts.translate(_COPY_ESCAPES).replace(NUL, TAB)}\n"
     )
 
+
+COPY_COLUMNS = (
+    "seq", "provider_id", "gpu_id", "gpu_count", "gpu_memory_gb", "vcpus", "memory_gb",
+    "disk_gb", "price_per_hour", "price_per_gpu_hour", "available", "reliability", "feed_id",
+    "sku", "region", "zone", "pricing", "country", "continent", "currency", "interconnect",
+    "extra",
+)  # fmt: skip
+NUL, TAB = "\x00", "\t"
 
 # COPY's text format: tab-separated, \N for NULL, backslash escapes for the characters the
 # format uses (https://www.postgresql.org/docs/current/sql-copy.html#id-1.9.3.55.9.2).
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
-
-
-def _text(value: str) -> str:
-    return value.translate(_COPY_ESCAPES)
 
 
 def _nullable(value) -> str:
@@ -318,23 +371,44 @@ def offer_upsert_batch(*, batch: Sequence[OfferInput], observed_at: datetime) ->
     return offer_upsert_prepared(prepared=offer_batch_prepare(batch=batch), observed_at=observed_at)
 
 
-@transaction.atomic
 def offer_upsert_prepared(*, prepared: PreparedBatch, observed_at: datetime) -> UpsertCounts:
     """`offer_upsert_batch` for a batch `offer_batch_prepare` made."""
     if not prepared.rows:
         return UpsertCounts()
-    with connection.cursor() as cursor:
-        _commit_without_waiting(cursor)
-        _create_batch_table(cursor)
-        with cursor.copy(
-            f"COPY {BATCH_TABLE} (seq, {', '.join(BATCH_COLUMNS)}) FROM STDIN"
-        ) as copy:
-            copy.write(prepared.copy_data)
-        cursor.execute(_upsert_sql(), {"now": observed_at, "active": OfferStatus.ACTIVE})
-        created, updated, unchanged, _history = cursor.fetchone()
     # The batch table goes at commit (ON COMMIT DROP), or at the next call in the same
     # transaction (DROP IF EXISTS).
+    with transaction.atomic(), connection.cursor() as cursor:
+        _commit_without_waiting(cursor)
+        _load_batch(cursor, prepared)
+        return _upsert_loaded(cursor, observed_at)
+
+
+def _load_batch(cursor, prepared: PreparedBatch) -> None:
+    _create_batch_table(cursor)
+    with cursor.copy(f"COPY {BATCH_TABLE} ({', '.join(COPY_COLUMNS)}) FROM STDIN") as copy:
+        copy.write(prepared.copy_data)
+
+
+def _upsert_loaded(cursor, observed_at: datetime) -> UpsertCounts:
+    params = {"now": observed_at, "active": OfferStatus.ACTIVE}
+    if (created := _insert_if_all_new(cursor, params)) is not None:
+        return UpsertCounts(created=created)
+    cursor.execute(_upsert_sql(), params)
+    created, updated, unchanged, _history = cursor.fetchone()
     return UpsertCounts(created=created, updated=updated, unchanged=unchanged)
+
+
+def _insert_if_all_new(cursor, params: dict) -> int | None:
+    """Offers inserted, when no offer of the batch exists yet; None otherwise (nothing done)."""
+    cursor.execute(_any_existing_sql())
+    if cursor.fetchone()[0]:
+        return None
+    try:
+        with transaction.atomic():  # a savepoint: a key inserted meanwhile undoes only this
+            cursor.execute(_insert_sql(), params)
+            return cursor.fetchone()[0]
+    except IntegrityError:
+        return None
 
 
 def offers_withdraw_unseen(*, provider_ids: Iterable[int], seen_since: datetime) -> int:

@@ -11,6 +11,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from marketplace.models import GpuModel, Offer, OfferPrice, OfferStatus, Provider
+from marketplace.services import offers
 from marketplace.services.offers import (
     OfferInput,
     UpsertCounts,
@@ -185,12 +186,43 @@ def test_a_mixed_batch_is_counted_and_written_in_a_fixed_number_of_queries(provi
     # when
     with CaptureQueriesContext(connection) as queries:
         counts = offer_upsert_batch(batch=batch, observed_at=T1)
-    # then: savepoint, drop + create the batch table, COPY, the upsert, release
+    # then: savepoint, drop + create the batch table, COPY, does any exist?, the upsert,
+    # release
     assert counts == UpsertCounts(created=200, updated=1, unchanged=1)
-    assert len(queries) <= 6, [q["sql"][:40] for q in queries]
+    assert len(queries) <= 7, [q["sql"][:40] for q in queries]
     assert Offer.objects.get(sku="absent").observed_at == T0
     assert history("repriced") == ["23.920000", "9.000000"]
     assert OfferPrice.objects.count() == 3 + 200 + 1
+
+
+def test_a_batch_of_new_offers_is_inserted_with_its_history(provider, h100):
+    batch = [offer(provider, h100, sku=f"new-{n}") for n in range(3)]
+
+    counts = offer_upsert_batch(batch=batch, observed_at=T0)
+
+    assert counts == UpsertCounts(created=3)
+    assert list(Offer.objects.order_by("pk").values_list("sku", flat=True)) == [
+        "new-0", "new-1", "new-2"
+    ]  # fmt: skip
+    assert history("new-1") == ["23.920000"]
+
+
+def test_a_key_inserted_after_the_check_sends_the_batch_the_general_way(
+    provider, h100, monkeypatch
+):
+    # given an offer that exists, and a check that (as if it ran before another writer's
+    # insert) says none does
+    offer_upsert_batch(batch=[offer(provider, h100, sku="taken")], observed_at=T0)
+    monkeypatch.setattr(offers, "_any_existing_sql", lambda: "SELECT false")
+    # when
+    counts = offer_upsert_batch(
+        batch=[offer(provider, h100, sku="taken", price="9"), offer(provider, h100, sku="new")],
+        observed_at=T1,
+    )
+    # then
+    assert counts == UpsertCounts(created=1, updated=1)
+    assert history("taken") == ["23.920000", "9.000000"]
+    assert Offer.objects.count() == 2
 
 
 def test_an_empty_batch_does_nothing(provider, h100):
