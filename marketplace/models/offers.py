@@ -1,5 +1,6 @@
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
+from django.db.models.functions import Lower
 
 
 class PricingModel(models.TextChoices):
@@ -14,49 +15,66 @@ class OfferStatus(models.TextChoices):
     WITHDRAWN = "withdrawn", "Withdrawn"
 
 
-# Search and quotes (migration 0005_search_indexes; the plans behind them: docs/quotes.md,
+# Search and quotes (migration 0007_wide_search_indexes; the plans behind them: docs/quotes.md,
 # "Speed"). Partial on the listed offers (active and stale: what searches show by default
-# and quotes read), which is the condition every such query carries. Each sort column has
-# one index, read forwards or backwards (ties break on id in the sort's direction); the
-# GPU-first ones serve a filter on one GPU model, which searches and quotes run one model at
-# a time (marketplace/search/partition.py). None covers observed_at or available: syncs bump
-# observed_at on every run and reservations move `available`, and an indexed column would
-# make those heap-only updates write every index. Region filters (`region=eu-*`) compare
-# lower(region) with LIKE: that index (text_pattern_ops) is plain SQL in the migration.
+# and quotes read), which is the condition every such query carries.
+#
+# Each index is one sort order (price per GPU-hour, price, GPU count, GPU memory; and, for
+# filters on one GPU model, price per GPU-hour and price within the model), read forwards or
+# backwards (ties break on id), followed by the columns filters most often test. Those
+# trailing columns never change the order; they let PostgreSQL test `country=DE`,
+# `gpus>=4`, `pricing=spot`, `region=us-east-1` on the index entry itself while it walks the
+# order, instead of fetching every passed-over row from the table: a selective filter whose
+# matches sit late in the order (8-GPU instances are the dear ones) costs index entries, not
+# table pages. One wide index per order replaces the earlier narrow ones per purpose (16
+# indexes on the table became 10: every price sync writes each of them).
+#
+# None covers observed_at or available: syncs bump observed_at on every run and reservations
+# move `available`, and an indexed column would make those heap-only updates write every
+# index.
+#
+# Region filters use one more, in plain SQL (migration 0007, as Django cannot declare an
+# operator class on an expression among other columns): lower(region) text_pattern_ops, so
+# that `region=us-east-1` is a short range and `region=eu-*` a prefix (text_pattern_ops
+# compares byte by byte, as LIKE 'eu-%' needs), then the provider, GPU and shape, which
+# narrow `provider=runpod region=eu-west-1` to the matching entries alone.
 LISTED = Q(status__in=["active", "stale"])
+FILTER_COLUMNS = (
+    F("pricing"),
+    F("gpu_count"),
+    F("suspect"),
+    F("gpu_memory_gb"),
+    F("provider"),
+    F("country"),
+    F("continent"),
+    Lower("region"),
+    F("reliability"),
+    F("vcpus"),
+    F("memory_gb"),
+)
+
+
+def _ordered_index(name: str, *order: str, condition: Q = LISTED) -> models.Index:
+    """An index on `order` (then id), carrying the filter columns not already in `order`."""
+    leading = [F(column) for column in (*order, "id")]
+    trailing = [c for c in FILTER_COLUMNS if not (isinstance(c, F) and c.name in order)]
+    if "gpu" not in order:
+        trailing.insert(0, F("gpu"))
+    return models.Index(*leading, *trailing, name=name, condition=condition)
+
+
 SEARCH_INDEXES = [
-    models.Index(
-        fields=["price_per_gpu_hour", "id"], condition=LISTED, name="offer_listed_gpu_price"
-    ),
-    models.Index(fields=["price_per_hour", "id"], condition=LISTED, name="offer_listed_price"),
-    models.Index(fields=["gpu_count", "id"], condition=LISTED, name="offer_listed_gpus"),
-    models.Index(fields=["gpu_memory_gb", "id"], condition=LISTED, name="offer_listed_vram"),
-    models.Index(
-        fields=["gpu", "price_per_gpu_hour", "id"], condition=LISTED, name="offer_gpu_gpu_price"
-    ),
-    models.Index(fields=["gpu", "price_per_hour", "id"], condition=LISTED, name="offer_gpu_price"),
-    # With the (gpu_id, gpu_memory_gb) statistics of the migration, lets the planner see at
-    # once that `gpu=A100 vram>=80GB` holds nothing for the 40 GB A100.
-    models.Index(
-        fields=["gpu", "gpu_memory_gb", "gpu_count"], condition=LISTED, name="offer_gpu_shape"
-    ),
-    models.Index(fields=["country"], condition=LISTED, name="offer_listed_country"),
-    # Quotes read one GPU model in one pricing model at a time; suspect prices, which sit at
-    # the bottom of every price order, are counted apart.
-    models.Index(
-        fields=["gpu", "pricing", "price_per_gpu_hour", "id"],
-        condition=LISTED & Q(suspect=False),
-        name="offer_quote_gpu_pricing",
-    ),
-    models.Index(
-        fields=["pricing", "price_per_gpu_hour", "id"],
-        condition=LISTED & Q(suspect=False),
-        name="offer_quote_pricing",
-    ),
-    models.Index(
-        fields=["gpu", "price_per_gpu_hour"],
-        condition=LISTED & Q(suspect=True),
-        name="offer_suspect_gpu_price",
+    _ordered_index("offer_listed_gpu_price", "price_per_gpu_hour"),
+    _ordered_index("offer_listed_price", "price_per_hour"),
+    _ordered_index("offer_listed_gpus", "gpu_count"),
+    _ordered_index("offer_listed_vram", "gpu_memory_gb"),
+    # Searches and quotes that name a few GPU models read one model at a time
+    # (marketplace/search/partition.py, services/quotes.py).
+    _ordered_index("offer_gpu_gpu_price", "gpu", "price_per_gpu_hour"),
+    _ordered_index("offer_gpu_price", "gpu", "price_per_hour"),
+    # Suspect prices sit at the bottom of every price order; quotes count them apart.
+    _ordered_index(
+        "offer_suspect_gpu_price", "gpu", "price_per_gpu_hour", condition=LISTED & Q(suspect=True)
     ),
 ]
 
@@ -82,8 +100,8 @@ class Offer(models.Model):
     """A purchasable unit: `available` instances of `sku` in one place at one price.
 
     Price syncs rewrite every row on every run (at least `observed_at`), so each index costs
-    on every sync: the foreign keys have no index of their own (the composite indexes below
-    start with them), and `observed_at` is in no index, so its bump stays a heap-only update
+    on every sync: the foreign keys have no index of their own (the identity constraint
+    starts with the provider, the GPU-model search indexes with the GPU), and `observed_at` is in no index, so its bump stays a heap-only update
     (marketplace/services/offers.py; the table's fillfactor is 50, migration 0004).
     """
 
@@ -155,13 +173,7 @@ class Offer(models.Model):
                 condition=Q(price_per_hour__gte=0), name="offer_price_not_negative"
             ),
         ]
-        indexes = [
-            models.Index(
-                fields=["gpu", "status", "price_per_gpu_hour"], name="offer_gpu_status_price"
-            ),
-            models.Index(fields=["provider", "status"], name="offer_provider_status"),
-            *SEARCH_INDEXES,
-        ]
+        indexes = SEARCH_INDEXES
 
     def __str__(self) -> str:
         return f"{self.provider_id}:{self.sku}@{self.region or '-'} {self.pricing}"
