@@ -22,7 +22,7 @@ from __future__ import annotations
 import csv
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
@@ -30,8 +30,15 @@ from typing import IO
 from urllib.parse import urlsplit
 
 from brokers.http import HttpError, ProviderHttpClient
-from brokers.sources._common import parse_count, parse_decimal, parse_price, setting, source_failure
-from brokers.sources.base import OfferRow, PricingModel, PricingSource, RowError
+from brokers.sources._common import (
+    files_fingerprint,
+    parse_count,
+    parse_decimal,
+    parse_price,
+    setting,
+    source_failure,
+)
+from brokers.sources.base import OfferRow, PricingModel, PricingSource, RowError, SourceInput
 
 PRICE_LIST_URLS = (
     "https://pricing.us-east-1.amazonaws.com/offers/v1.0/aws/AmazonEC2/current/us-east-1/index.csv",
@@ -50,6 +57,7 @@ OFFER_FILTER = {
 LINUX_SPOT_PRODUCTS = frozenset({"Linux/UNIX", "Linux/UNIX (Amazon VPC)"})
 MAX_PREAMBLE_LINES = 20
 MIB_PER_GB = 1024
+INPUT = "price list and spot history"
 
 
 @dataclass(frozen=True)
@@ -109,7 +117,17 @@ class AwsPricingSource(PricingSource):
         self.spot_price_urls = spot_price_urls
         self.client_options = client_options
 
-    def fetch(self, *, path: str | None = None) -> Iterator[OfferRow | RowError]:
+    def inputs(
+        self, *, path: str | None = None, previous: Mapping[str, str] | None = None
+    ) -> Iterator[SourceInput]:
+        """One input, as spot rows take their specs from the price list: local files are
+        hashed together; the published files are always read (the spot history comes from a
+        signed API, and the price list is one of several files read as one)."""
+        files = _local_files(Path(path)) if path else []
+        fingerprint = files_fingerprint(files) if files else ""
+        yield SourceInput(name=INPUT, fingerprint=fingerprint, read=lambda: self._rows(path))
+
+    def _rows(self, path: str | None) -> Iterator[OfferRow | RowError]:
         specs: dict[str, InstanceSpecs] = {}  # filled by the price list, used by spot rows
         if path:
             yield from self._fetch_local(Path(path), specs)
@@ -117,11 +135,8 @@ class AwsPricingSource(PricingSource):
             yield from self._fetch_remote(specs)
 
     def _fetch_local(self, path: Path, specs: dict) -> Iterator[OfferRow | RowError]:
-        if path.is_dir():
-            files = sorted(path.glob("*.csv")) + sorted(path.glob("*.json"))
-        elif path.is_file():
-            files = [path]
-        else:
+        files = _local_files(path)
+        if not files:
             yield source_failure(self.name, str(path), "no such file or folder")
             return
         for file in files:
@@ -159,6 +174,13 @@ class AwsPricingSource(PricingSource):
             yield source_failure(self.name, file.name, f"cannot read spot price history: {exc}")
             return
         yield from spot_offers(payload, file.name, specs)
+
+
+def _local_files(path: Path) -> list[Path]:
+    """Price lists first, so that spot rows find their instance's specs."""
+    if path.is_dir():
+        return sorted(path.glob("*.csv")) + sorted(path.glob("*.json"))
+    return [path] if path.is_file() else []
 
 
 def _shown(url: str) -> str:

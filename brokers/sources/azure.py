@@ -21,18 +21,19 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
 from brokers.http import HttpError, ProviderHttpClient
-from brokers.sources._common import parse_price, setting, source_failure
-from brokers.sources.base import OfferRow, PricingModel, PricingSource, RowError
+from brokers.sources._common import files_fingerprint, parse_price, setting, source_failure
+from brokers.sources.base import OfferRow, PricingModel, PricingSource, RowError, SourceInput
 
 PRICES_URL = "https://prices.azure.com/api/retail/prices"
 DEFAULT_FILTER = "serviceName eq 'Virtual Machines' and priceType eq 'Consumption'"
 MIB_PER_GB = 1024
+INPUT = "retail prices"
 
 
 @dataclass(frozen=True)
@@ -83,7 +84,17 @@ class AzureRetailPricesSource(PricingSource):
         self.base_url = base_url
         self.client_options = client_options
 
-    def fetch(self, *, path: str | None = None) -> Iterator[OfferRow | RowError]:
+    def inputs(
+        self, *, path: str | None = None, previous: Mapping[str, str] | None = None
+    ) -> Iterator[SourceInput]:
+        """One input, as the latest price of a meter may be on any page: saved pages are
+        hashed together; the API's pages are always read (it sends no validators, and the
+        pages are only known by following them)."""
+        files = _page_files(Path(path)) if path else []
+        fingerprint = files_fingerprint(files) if files else ""
+        yield SourceInput(name=INPUT, fingerprint=fingerprint, read=lambda: self._rows(path))
+
+    def _rows(self, path: str | None) -> Iterator[OfferRow | RowError]:
         pages = self._pages_from_files(Path(path)) if path else self._pages_from_api()
         latest: dict[tuple[str, str, str], tuple[str, OfferRow]] = {}
         reported: set[str] = set()
@@ -117,12 +128,15 @@ class AzureRetailPricesSource(PricingSource):
             yield RowError(where=exc.url or client.url_for(""), reason=str(exc))
 
     def _pages_from_files(self, path: Path) -> Iterator[dict | RowError]:
-        files = sorted(path.glob("*.json")) if path.is_dir() else [path]
-        for file in files:
+        for file in _page_files(path):
             try:
                 yield json.loads(file.read_text(encoding="utf-8"), parse_float=Decimal)
             except (OSError, ValueError) as exc:
                 yield source_failure(self.name, str(file), f"cannot read price page: {exc}")
+
+
+def _page_files(path: Path) -> list[Path]:
+    return sorted(path.glob("*.json")) if path.is_dir() else [path]
 
 
 def offer_from_item(item: dict) -> OfferRow | RowError | None:

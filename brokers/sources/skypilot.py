@@ -226,8 +226,8 @@ def parse_row(cloud: str, row: dict, field_count: int) -> CatalogRow:
 def _check_field_count(row: dict, field_count: int) -> None:
     if None in row:  # DictReader files surplus fields under the key None
         raise RowProblem(f"expected {field_count} fields, got {field_count + len(row[None])}")
-    missing = sum(1 for value in row.values() if value is None)
-    if missing:
+    if None in row.values():  # and fills missing ones with None
+        missing = sum(1 for value in row.values() if value is None)
         raise RowProblem(f"expected {field_count} fields, got {field_count - missing}")
 
 
@@ -237,9 +237,17 @@ def _text(row: dict, column: str) -> str:
 
 def _number(parse, row: dict, column: str):
     try:
-        return parse(row.get(column))
+        return _parsed(parse, row.get(column))
     except ValueError:
         raise RowProblem(f"non-numeric {column} {row.get(column)!r}") from None
+
+
+# A catalog repeats the same few numbers ("8", "80.0", "1.5") over thousands of rows, and
+# every parser here is a pure function of the text returning an immutable value: remember
+# them, per parser (errors are raised, never cached).
+@functools.lru_cache(maxsize=16384)
+def _parsed(parse, text: str | None):
+    return parse(text)
 
 
 def offers_of(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -308,3 +309,45 @@ def test_offers_remember_their_feed(catalog):
 
     assert feeds_by_sku == {"gpu-0": "beta/vms.csv", "gpu-1": "beta/vms.csv"}
     assert PriceFeed.objects.filter(source="skypilot-catalog").count() == 2
+
+
+SAMPLES = Path(__file__).parent / "samples"
+
+
+@pytest.mark.parametrize(
+    ("source", "path", "names"),
+    [
+        ("vast", "vast/bundles.json", ["bundles"]),
+        ("lambda", "lambda/instance-types.json", ["instance-types"]),
+        ("runpod", "runpod/gpu-types.json", ["gpuTypes"]),
+        ("azure", "azure", ["retail prices"]),
+        ("aws", "aws", ["price list and spot history"]),
+        ("gpuhunt-catalog", "gpuhunt/lambdalabs.csv", ["lambdalabs.csv"]),
+    ],
+)
+def test_every_source_skips_an_unchanged_input(source, path, names):
+    first = refresh_source(source_name=source, path=str(SAMPLES / path))
+
+    again = refresh_source(source_name=source, path=str(SAMPLES / path))
+
+    assert [r["name"] for r in first.inputs] == names
+    assert set(inputs(again).values()) == {"unchanged"}
+    stored = first.created + first.updated + first.unchanged
+    assert stored > 0
+    assert (again.created, again.updated + again.unchanged, again.withdrawn) == (0, stored, 0)
+    assert (again.rows_read, again.status) == (first.rows_read, first.status)
+
+
+def test_a_remote_json_source_is_hashed_and_skipped(provider_server, settings):
+    body = (SAMPLES / "vast" / "bundles.json").read_bytes()
+    provider_server.expect_request("/api/v0/bundles/").respond_with_data(body)
+    settings.VAST_API_URL = provider_server.url_for("/api/v0")
+
+    first = refresh_source(source_name="vast")
+    again = refresh_source(source_name="vast")
+
+    assert first.inputs[0]["fingerprint"] == f"sha256:{hashlib.sha256(body).hexdigest()}"
+    assert (inputs(again), again.unchanged + again.updated) == (
+        {"bundles": "unchanged"},
+        first.created,
+    )

@@ -100,8 +100,7 @@ def offer_input_problem(item: OfferInput) -> str | None:
     texts = _text_values(item)
     if any(map(operator.gt, map(len, texts), _TEXT_MAXES)) or "\x00" in "".join(texts):
         return _text_problem(item)
-    for name, bound in _NUMBER_BOUNDS:
-        value = getattr(item, name)
+    for value, (name, bound) in zip(_number_values(item), _NUMBER_BOUNDS, strict=True):
         if value is not None and not 0 <= value < bound:
             return f"{name} {value} is out of range"
     for name, limit in (("gpu_count", 32767), ("available", 2**31 - 1)):  # smallint, integer
@@ -134,6 +133,7 @@ def _column_limits() -> tuple[list[tuple[str, int]], list[tuple[str, Decimal]]]:
 _TEXT_LIMITS, _NUMBER_BOUNDS = _column_limits()
 _text_values = operator.attrgetter(*(name for name, _ in _TEXT_LIMITS))
 _TEXT_MAXES = tuple(limit for _, limit in _TEXT_LIMITS)
+_number_values = operator.attrgetter(*(name for name, _ in _NUMBER_BOUNDS))
 
 
 @dataclass
