@@ -258,7 +258,8 @@ def split_lines(results: list[Result]) -> list[str]:
     rows = [r for r in results if r.split]
     width = max(len(r.phase) for r in rows)
     lines = [
-        "database time by step, seconds (copy: COPY into the batch table; upsert: the one "
+        "database time by step, seconds, summed over the writer connections (copy: COPY "
+        "into the batch table; upsert: the one "
         "statement that matches, inserts, updates and appends history; commit: the rest of "
         "each batch's transaction, mostly deferred foreign-key checks; touch: unchanged "
         "files' offers; after load: withdrawal, staleness, price check):",
@@ -268,6 +269,12 @@ def split_lines(results: list[Result]) -> list[str]:
         cells = "  ".join(f"{r.split[step]:>10.2f}" for step in steps)
         lines.append(f"  {r.phase.ljust(width)}  {cells}")
     return lines
+
+
+def writers() -> int:
+    from brokers.services.batch_writer import WRITERS
+
+    return WRITERS
 
 
 def batch_size() -> int:
@@ -361,8 +368,10 @@ def run(args) -> int:
         *split_lines(results),
         "",
         f"first refresh: {first.rate:,.0f} offers/s ({first.seconds:.2f} s for "
-        f"{first.offers:,} offers; database {first.db_seconds:.2f} s of it, overlapped with "
-        f"parsing and normalising, {parse_normalise.seconds:.2f} s alone)",
+        f"{first.offers:,} offers; the database's writes took {first.db_seconds:.2f} s summed "
+        f"over {writers()} writer connections, overlapped with parsing and normalising, which "
+        f"alone take {parse_normalise.seconds:.2f} s; then {first.split['after load']:.2f} s "
+        "of withdrawal, staleness and price check)",
         f"unchanged refresh, files skipped (the default): {skipped.rate / first.rate:.1f}x "
         f"faster than the first ({first.seconds:.2f} s -> {skipped.seconds:.2f} s): no file "
         "parsed, each file's offers touched in one statement",
