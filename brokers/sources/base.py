@@ -62,6 +62,7 @@ class SourceInput:
     The sync skips an input whose fingerprint equals the one the last sync recorded for it:
     `read` is then never called (for an HTTP input answered 304 Not Modified, there is no
     body to read). An empty fingerprint means "unknown": the input is always read.
+    `read` works until the next input is asked for: a downloaded body is removed then.
     """
 
     name: str  # "aws/vms.csv", "catalog.zip/lambdalabs.csv", "instance-types"

@@ -154,3 +154,24 @@ def test_a_timeout_is_reported_not_raised(provider_server):
     assert offers == []
     assert errors[0].where.startswith("http")
     assert "timeout" in errors[0].reason
+
+
+def test_an_unchanged_catalog_is_not_downloaded_again(provider_server):
+    # S3 sends an ETag and answers If-None-Match with 304
+    provider_server.expect_request("/v2/version").respond_with_data("20250601\n")
+    provider_server.expect_request(
+        "/v2/20250601/catalog.zip", headers={"If-None-Match": '"abc"'}
+    ).respond_with_data("", status=304)
+    provider_server.expect_request("/v2/20250601/catalog.zip").respond_with_data(
+        zip_of("lambdalabs"), content_type="application/zip", headers={"ETag": '"abc"'}
+    )
+    source = GpuhuntCatalogSource(base_url=provider_server.url_for("/v2"), max_retries=0)
+
+    for first in source.inputs():  # read while it is current: the download goes after
+        offers, _ = split(first.read())
+    (again,) = source.inputs(previous={"catalog.zip": first.fingerprint})
+
+    assert (first.name, first.fingerprint, len(offers)) == ("catalog.zip", 'etag:"abc"', 3)
+    assert (again.name, again.fingerprint) == ("catalog.zip", 'etag:"abc"')
+    sent = [r.headers.get("If-None-Match") for r, _ in provider_server.log if "zip" in r.path]
+    assert sent == [None, '"abc"']
