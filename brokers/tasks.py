@@ -16,8 +16,9 @@ MAX_LAUNCH_RETRIES = 5
 
 
 @shared_task(name="brokers.refresh_prices", acks_late=True)
-def refresh_prices(source_name: str, path: str | None = None) -> int:
-    return refresh_source(source_name=source_name, path=path).pk
+def refresh_prices(source_name: str, path: str | None = None, full: bool = False) -> int:
+    """`full` reads every input, also those unchanged since the last sync."""
+    return refresh_source(source_name=source_name, path=path, full=full).pk
 
 
 @shared_task(name="brokers.offers_upkeep")
