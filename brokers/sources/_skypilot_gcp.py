@@ -45,7 +45,10 @@ _TPU_SLICE = re.compile(r"tpu-(v\d+[a-z]*)-(\d+)")
 _TPU_TWO_CORES_PER_CHIP = frozenset({"v2", "v3", "v4", "v5p"})
 
 
-@dataclass(frozen=True)
+# Not frozen, though nothing changes one once made (`dataclasses.replace` makes another): a
+# frozen dataclass's __init__ sets each field through object.__setattr__, 3x the cost, and
+# one of these is built for every row of every sync.
+@dataclass
 class PricedRow:
     """The fields of a vms.csv row that the join needs (a subset of the source's row)."""
 

@@ -20,7 +20,10 @@ class PricingModel:
     RESERVED = "reserved"
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen, though nothing changes one once made (`dataclasses.replace` makes another): a
+# frozen dataclass's __init__ sets each field through object.__setattr__, 3x the cost, and
+# one of these is built for every row of every sync.
+@dataclass(slots=True)
 class OfferRow:
     """One purchasable offer as a provider lists it, before normalisation."""
 

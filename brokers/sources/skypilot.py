@@ -60,7 +60,7 @@ class RowProblem(ValueError):
     """A row that cannot become an offer; the message is the reason shown to operators."""
 
 
-@dataclass(frozen=True)
+@dataclass  # not frozen: see PricedRow
 class CatalogRow(PricedRow):
     disk_gb: Decimal | None = None
     gpu_memory_mib: int | None = None
