@@ -17,10 +17,12 @@ transaction: the ORM's best case); peak memory (RSS of the process, and tracemal
 a first refresh of a small and of the full catalog: bounded by the batch, not by the rows).
 
 The database's share is split by timing the writer's steps (COPY into the batch table, the
-upsert statement, the commit, where PostgreSQL checks the deferred foreign keys), the touch
+upsert statement, the commit), the touch
 of unchanged files' offers, and what follows the load (withdrawal, staleness, price check).
-PostgreSQL is the machine's own server with fsync on; sync transactions commit without
-waiting for the WAL flush (marketplace/services/offers.py says why that is safe).
+The output says which PostgreSQL and whether its fsync is on: `make bench` starts a throwaway
+one with fsync off unless DATABASE_URL names a server (the figures in the notes are from the
+machine's own, fsync on). Sync transactions commit without waiting for the WAL flush
+(marketplace/services/offers.py says why that is safe).
 Results are printed and written to bench/results/refresh.txt.
 """
 
@@ -124,7 +126,7 @@ def timed_refresh(phase: str, folder: Path, *, full: bool = False) -> Result:
 def database_timers():
     """Times the database's steps of a sync, in whichever thread they run: the writer's
     COPY into the batch table, its upsert statement and the rest of its transaction (the
-    commit: deferred foreign-key checks), overlapped with parsing; the touch of unchanged
+    commit), overlapped with parsing; the touch of unchanged
     inputs' offers; and what follows the load (withdrawal, staleness, price check)."""
     from brokers.services import batch_writer, sync
     from marketplace.services import offers
@@ -261,7 +263,7 @@ def split_lines(results: list[Result]) -> list[str]:
         "database time by step, seconds, summed over the writer connections (copy: COPY "
         "into the batch table; upsert: the one "
         "statement that matches, inserts, updates and appends history; commit: the rest of "
-        "each batch's transaction, mostly deferred foreign-key checks; touch: unchanged "
+        "each batch's transaction, the commit; touch: unchanged "
         "files' offers; after load: withdrawal, staleness, price check):",
         f"  {'phase'.ljust(width)}  " + "  ".join(f"{step:>10}" for step in steps),
     ]
@@ -306,7 +308,7 @@ def environment_lines(args) -> list[str]:
     return [
         f"refresh benchmark, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC: python -m bench refresh --offers {args.offers} --orm-sample {args.orm_sample}",
         f"machine: {os.cpu_count()} CPUs, Python {platform.python_version()}, "
-        f"PostgreSQL {version} (the machine's own server, fsync {fsync}; sync transactions "
+        f"PostgreSQL {version} (fsync {fsync}; sync transactions "
         f"commit with synchronous_commit off), database {connection.settings_dict['NAME']}, "
         f"{offer_index_count()} indexes on the offer table",
     ]

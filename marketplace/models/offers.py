@@ -105,12 +105,27 @@ class Offer(models.Model):
     (marketplace/services/offers.py; the table's fillfactor is 50, migration 0004).
     """
 
+    # The foreign keys of the catalog tables are kept by Django (PROTECT, CASCADE), not by
+    # PostgreSQL constraints: a constraint's check at commit costs every inserted offer and
+    # history point a locking lookup (a fifth of a first refresh's database time). The
+    # writers take provider and GPU ids from those tables (brokers/services/normalise.py,
+    # the provider API's own provider), and providers and GPU models are never deleted while
+    # they have offers (PROTECT).
     provider = models.ForeignKey(
-        "marketplace.Provider", on_delete=models.PROTECT, related_name="offers", db_index=False
+        "marketplace.Provider",
+        on_delete=models.PROTECT,
+        related_name="offers",
+        db_index=False,
+        db_constraint=False,
     )
     sku = models.CharField(max_length=200)
     gpu = models.ForeignKey(
-        "marketplace.GpuModel", null=True, blank=True, on_delete=models.PROTECT, db_index=False
+        "marketplace.GpuModel",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        db_index=False,
+        db_constraint=False,
     )
     gpu_count = models.PositiveSmallIntegerField(default=0)
     gpu_memory_gb = models.DecimalField(
@@ -186,9 +201,15 @@ class Offer(models.Model):
 class OfferPrice(models.Model):
     """Price history: a point is appended only when the price changes."""
 
-    # no index of its own: offerprice_offer_time starts with it
+    # No index of its own (offerprice_offer_time starts with it), and no database
+    # constraint (see Offer.provider): points are written in the same statement as the
+    # offers they belong to, from those offers' ids.
     offer = models.ForeignKey(
-        Offer, on_delete=models.CASCADE, related_name="price_history", db_index=False
+        Offer,
+        on_delete=models.CASCADE,
+        related_name="price_history",
+        db_index=False,
+        db_constraint=False,
     )
     price_per_hour = models.DecimalField(max_digits=14, decimal_places=6)
     currency = models.CharField(max_length=3, default="USD")

@@ -44,7 +44,7 @@ def _sanity_sql() -> str:
     return f"""
     WITH scope AS (
         SELECT o.id, o.provider_id, o.sku, o.region, o.zone, o.gpu_id, o.pricing,
-               o.price_per_hour, o.price_per_gpu_hour, o.status,
+               o.price_per_hour, o.price_per_gpu_hour, o.status, o.suspect,
                coalesce(o.extra ->> 'bid_floor', '') = 'true' AS bid_floor
         FROM {offer} o
         WHERE o.gpu_id IS NOT NULL
@@ -73,7 +73,7 @@ def _sanity_sql() -> str:
         HAVING count(*) >= %(min_providers)s
     ),
     judged AS (
-        SELECT s.id, s.bid_floor, CASE
+        SELECT s.id, s.bid_floor, s.suspect, CASE
             WHEN s.bid_floor THEN %(bid_floor_reason)s
             WHEN r.median > 0 AND s.price_per_gpu_hour < %(factor)s * r.median THEN format(
                 '$%%s/GPU-h is %%s%%%% of the %%s %%s median $%%s across %%s providers',
@@ -89,7 +89,7 @@ def _sanity_sql() -> str:
         JOIN {gpu} g ON g.id = s.gpu_id
         LEFT JOIN reference r ON r.gpu_id = s.gpu_id AND r.pricing = s.pricing
     ),
-    verdict AS (
+    verdict AS MATERIALIZED (
         SELECT j.id, left(CASE
             WHEN c.spot_id IS NULL OR j.bid_floor THEN j.reason
             WHEN d.reason <> '' THEN %(spot_copy_reason)s || ' (' || d.reason || ')'
@@ -97,6 +97,9 @@ def _sanity_sql() -> str:
         FROM judged j
         LEFT JOIN spot_copies c ON c.spot_id = j.id
         LEFT JOIN judged d ON d.id = c.on_demand_id
+        -- Only verdicts that can change a row: a flag, a flag to clear, a spot copy. The
+        -- rest (nearly every offer) would be compared with itself for nothing.
+        WHERE j.reason <> '' OR j.suspect OR c.spot_id IS NOT NULL
     ),
     changed AS (
         UPDATE {offer} o SET suspect = v.reason <> '', suspect_reason = v.reason
