@@ -61,3 +61,15 @@ def setup_django(url: str) -> None:
 
     django.setup()
     call_command("migrate", verbosity=0, interactive=False)
+
+
+def cpu_probe_seconds() -> float:
+    """Seconds a fixed pure-Python loop takes now: this shared machine's speed varies by
+    half from hour to hour, and figures from two runs compare only next to their probes."""
+    import time
+
+    started = time.perf_counter()
+    total = 0
+    for number in range(5_000_000):
+        total += number
+    return time.perf_counter() - started

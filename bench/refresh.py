@@ -41,7 +41,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench.base import BenchCommand, bench_database_url, ensure_database, setup_django
+from bench.base import (
+    BenchCommand,
+    bench_database_url,
+    cpu_probe_seconds,
+    ensure_database,
+    setup_django,
+)
 
 RESULTS = Path(__file__).resolve().parent / "results" / "refresh.txt"
 SOURCE = "skypilot-catalog"
@@ -307,7 +313,8 @@ def environment_lines(args) -> list[str]:
         (fsync,) = cursor.fetchone()
     return [
         f"refresh benchmark, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC: python -m bench refresh --offers {args.offers} --orm-sample {args.orm_sample}",
-        f"machine: {os.cpu_count()} CPUs, Python {platform.python_version()}, "
+        f"machine: {os.cpu_count()} CPUs (CPU probe {cpu_probe_seconds():.2f} s), "
+        f"Python {platform.python_version()}, "
         f"PostgreSQL {version} (fsync {fsync}; sync transactions "
         f"commit with synchronous_commit off), database {connection.settings_dict['NAME']}, "
         f"{offer_index_count()} indexes on the offer table",
