@@ -113,3 +113,20 @@ def test_it_answers_unknown_offers_with_404(api_client):
     response = api_client.get("/api/v1/offers/424242/")
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "not_found"
+
+
+def test_the_offers_page_reads_a_page_of_offers_in_a_fixed_number_of_queries(client):
+    # Columns a listing does not show are not fetched (selectors.catalog.NOT_LISTED): if the
+    # page read one, each offer would cost a query of its own.
+    def queries_for_page() -> int:
+        with CaptureQueriesContext(connection) as queries:
+            response = client.get("/offers/")
+        assert response.status_code == 200
+        return len(queries)
+
+    for _ in range(3):
+        OfferFactory()
+    few = queries_for_page()
+    for _ in range(30):
+        OfferFactory()
+    assert queries_for_page() == few
