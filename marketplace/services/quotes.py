@@ -48,6 +48,7 @@ from marketplace.selectors.quotes import (
     count_suspect,
     exclusion_reason,
     gpu_facts,
+    index_order_reads,
     listed_offers,
     quotable_offers,
     read_first_pages,
@@ -132,12 +133,13 @@ def quote_create(
     the position and a hint)."""
     work = _Work.start(request, resolver or DatabaseResolver())
     tree = work.tree(include_count=True)
-    plans = _best_single_offer_plans(work, tree)
-    singles = True
-    if not plans and request.allow_split:
-        work.excluded.update(dict.fromkeys(work.excluded, 0))  # the split counts afresh
-        tree, singles = work.tree(include_count=False), False
-        plans = _best_split_plans(work, tree)
+    with index_order_reads():
+        plans = _best_single_offer_plans(work, tree)
+        singles = True
+        if not plans and request.allow_split:
+            work.excluded.update(dict.fromkeys(work.excluded, 0))  # the split counts afresh
+            tree, singles = work.tree(include_count=False), False
+            plans = _best_split_plans(work, tree)
     _count_beyond_reads(work, tree, plans, singles=singles)
     return QuoteResult(_store(org, request, work.pricing, plans), dict(work.excluded))
 

@@ -139,3 +139,28 @@ def test_a_filter_on_a_few_providers_reads_each_provider_on_its_own_and_merges_t
     assert prices == [Decimal("2.00"), Decimal("2.01"), Decimal("2.02"), Decimal("2.20")]
     reads = [q["sql"] for q in queries if "UNION ALL" in q["sql"]]
     assert reads and all(f'"provider_id" = {providers[0].pk}' in sql for sql in reads)
+
+
+def test_stream_reads_walk_indexes_and_leave_the_planner_as_they_found_it():
+    org = make_org_with_key().org
+    gpu = GpuModel.objects.get(name="H100")
+    OfferFactory(
+        provider=ProviderFactory(),
+        gpu=gpu,
+        gpu_count=1,
+        price_per_hour=Decimal(2),
+        price_per_gpu_hour=Decimal(2),
+    )
+    with CaptureQueriesContext(connection) as queries:
+        quote_create(org=org, request=QuoteRequest(gpu="H100:1", hours=Decimal(1)))
+    statements = [q["sql"] for q in queries]
+    off = next(i for i, sql in enumerate(statements) if "enable_bitmapscan = off" in sql)
+    back = next(i for i, sql in enumerate(statements) if "enable_bitmapscan TO DEFAULT" in sql)
+    reads = [
+        i for i, sql in enumerate(statements) if "ORDER BY" in sql and "marketplace_offer" in sql
+    ]
+    assert reads and all(off < i < back for i in reads)
+    # The test's transaction is still open: the setting must not outlive the block.
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW enable_bitmapscan")
+        assert cursor.fetchone()[0] == "on"
