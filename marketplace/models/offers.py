@@ -27,7 +27,7 @@ class OfferStatus(models.TextChoices):
 # order, instead of fetching every passed-over row from the table: a selective filter whose
 # matches sit late in the order (8-GPU instances are the dear ones) costs index entries, not
 # table pages. One wide index per order replaces the earlier narrow ones per purpose (16
-# indexes on the table became 10: every price sync writes each of them).
+# indexes on the table became 11: every price sync writes each of them).
 #
 # None covers observed_at or available: syncs bump observed_at on every run and reservations
 # move `available`, and an indexed column would make those heap-only updates write every
@@ -72,6 +72,10 @@ SEARCH_INDEXES = [
     # (marketplace/search/partition.py, services/quotes.py).
     _ordered_index("offer_gpu_gpu_price", "gpu", "price_per_gpu_hour"),
     _ordered_index("offer_gpu_price", "gpu", "price_per_hour"),
+    # Quotes read one GPU model in one pricing model at a time (services/quotes.py): within
+    # a GPU model spot offers are the cheap ones, and an on-demand read in price order
+    # would walk past them all.
+    _ordered_index("offer_quote_gpu_pricing", "gpu", "pricing", "price_per_gpu_hour"),
     # Suspect prices sit at the bottom of every price order; quotes count them apart.
     _ordered_index(
         "offer_suspect_gpu_price", "gpu", "price_per_gpu_hour", condition=LISTED & Q(suspect=True)

@@ -68,6 +68,7 @@ class Candidate(NamedTuple):
 class GpuFacts(NamedTuple):
     name: str
     relative_throughput: Decimal | None
+    memory_gb: Decimal = Decimal(0)  # per GPU; every offer of the model records the same
 
 
 def reservable_provider_rates() -> dict[int, ProviderRates]:
@@ -89,7 +90,7 @@ def reservable_provider_rates() -> dict[int, ProviderRates]:
 
 def gpu_facts() -> dict[int, GpuFacts]:
     return {
-        gpu.pk: GpuFacts(gpu.name, gpu.relative_throughput)
+        gpu.pk: GpuFacts(gpu.name, gpu.relative_throughput, Decimal(gpu.memory_gb or 0))
         for gpu in GpuModel.objects.only("id", "name", "memory_gb", "bf16_tflops")
     }
 

@@ -246,7 +246,27 @@ def _gpu_runs(work: _Work, tree: Node) -> list[int] | None:
         return sorted(with_figures if implied is None else with_figures & implied)
     if implied is not None and len(implied) <= MAX_GPU_RUNS:
         return sorted(implied)
+    if implied is None and _bounds_memory(work.requirement):
+        # Price follows GPU memory: in one price order, `24GB..` would walk past every
+        # cheap small card first (200,000 index entries before the first fit, in a
+        # million offers). Both writers record each offer's GPU memory from its canonical
+        # model (brokers/services/normalise.py, services/provider_offers.py), so the models
+        # whose memory is in range are exactly those whose offers can fit: one run each.
+        return _gpus_with_memory(work)
     return None
+
+
+def _bounds_memory(requirement: Requirement) -> bool:
+    return requirement.gpu_memory_min_gb is not None or requirement.gpu_memory_max_gb is not None
+
+
+def _gpus_with_memory(work: _Work) -> list[int]:
+    low, high = work.requirement.gpu_memory_min_gb, work.requirement.gpu_memory_max_gb
+    return sorted(
+        gpu_id
+        for gpu_id, facts in work.pricing.gpus.items()
+        if (low is None or facts.memory_gb >= low) and (high is None or facts.memory_gb <= high)
+    )
 
 
 def _streams(work: _Work, tree: Node, column: str, page_size: int) -> list[OfferStream]:
@@ -312,7 +332,8 @@ def _streams_from_template(work: _Work, tree, column, page_size, gpu_ids) -> lis
         for gpu_id in gpu_ids
         for pricing in work.request.pricing
     ]
-    if not work.per_work:
+    if not work.per_work and not work.requirement.gpu_memory_min_gb:
+        # offers of no known GPU record no GPU memory: none fits a memory floor
         streams += [
             OfferStream(
                 template.filter(gpu_id__isnull=True, pricing=pricing),
@@ -350,7 +371,7 @@ def _best_single_offer_plans(work: _Work, tree: Node) -> list[PricedPlan]:
 def _first_page_size(streams: int, limit: int) -> int:
     # Enough for a full list from one stream, less per stream when there are many (the
     # floors decide whether any stream needs a second page).
-    return max(8, min(max(FIRST_PAGE, limit), 1024 // max(streams, 1)))
+    return max(limit, min(FIRST_PAGE, 512 // max(streams, 1)))
 
 
 def _price_cheapest_first(work: _Work, offers: list[Candidate], best: BestPlans) -> None:
