@@ -164,3 +164,26 @@ def test_stream_reads_walk_indexes_and_leave_the_planner_as_they_found_it():
     with connection.cursor() as cursor:
         cursor.execute("SHOW enable_bitmapscan")
         assert cursor.fetchone()[0] == "on"
+
+
+def test_a_memory_floor_without_a_gpu_reads_only_the_models_whose_memory_fits():
+    org = make_org_with_key().org
+    small = GpuModel.objects.filter(memory_gb__gt=0, memory_gb__lt=24).order_by("id").first()
+    big = GpuModel.objects.filter(memory_gb__gte=24).order_by("id").first()
+    provider = ProviderFactory()
+    for gpu, price in ((small, "0.10"), (big, "0.90")):
+        OfferFactory(
+            provider=provider,
+            gpu=gpu,
+            gpu_count=1,
+            gpu_memory_gb=gpu.memory_gb,  # as both writers record it: the model's memory
+            price_per_hour=Decimal(price),
+            price_per_gpu_hour=Decimal(price),
+        )
+    with CaptureQueriesContext(connection) as queries:
+        result = quote_create(org=org, request=QuoteRequest(gpu="24GB..:1", hours=Decimal(1)))
+    assert [q.legs[0]["price_per_hour"] for q in result.quotes] == ["0.900000"]
+    lateral = [q for q in queries if "LATERAL" in q["sql"]]
+    assert len(lateral) == 1  # one run per fitting model, read in one statement
+    fitting = GpuModel.objects.filter(memory_gb__gte=24).count()
+    assert lateral[0]["sql"].count("stream.gpu_id") == 1 and fitting > 1
