@@ -100,13 +100,7 @@ def celery_worker_process(django_db_setup, django_db_blocker):
         _wait_for_worker(app, name, process)
         yield process
     finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+        _stop_worker(process)
 
 
 @pytest.fixture
@@ -136,13 +130,18 @@ def celery_worker_factory(django_db_setup):
 
     yield start
     for process in started:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+        _stop_worker(process)
+
+
+def _stop_worker(process: subprocess.Popen) -> None:
+    """Stop a worker and its pool children (its own process group): warm, then cold."""
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
 
 
 def wait_until(predicate, *, timeout: float = 30, interval: float = 0.2, what: str = "condition"):

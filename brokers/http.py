@@ -222,15 +222,7 @@ class ProviderHttpClient:
 
     def json_of_body(self, body: bytes, *, method: str, path: str, parse_float=None) -> Any:
         """`body` parsed as JSON; PermanentHttpError (as `get_json` raises) when it is not."""
-        try:
-            return jsonlib.loads(body, parse_float=parse_float)
-        except ValueError:
-            safe_url = self._safe_url(self.url_for(path))
-            excerpt = self._scrub(" ".join(body.decode("utf-8", "replace").split()))
-            excerpt = excerpt[:BODY_EXCERPT_CHARS]
-            raise PermanentHttpError(
-                f"{method} {safe_url}: response is not JSON: {excerpt}", url=safe_url, body=excerpt
-            ) from None
+        return self._parse_json(body, method, self.url_for(path), parse_float)
 
     def paginate(
         self,
@@ -347,12 +339,16 @@ class ProviderHttpClient:
         return self._scrub(" ".join(text.split()))[:BODY_EXCERPT_CHARS]
 
     def _json_of(self, response: requests.Response, parse_float) -> Any:
+        method = response.request.method if response.request else "GET"
+        return self._parse_json(response.content, method, response.url or "", parse_float)
+
+    def _parse_json(self, content: bytes, method: str, url: str, parse_float) -> Any:
         try:
-            return jsonlib.loads(response.content, parse_float=parse_float)
+            return jsonlib.loads(content, parse_float=parse_float)
         except ValueError:
-            method = response.request.method if response.request else "GET"
-            safe_url = self._safe_url(response.url or "")
-            body = self._excerpt(response)
+            safe_url = self._safe_url(url)
+            text = content.decode("utf-8", "replace")
+            body = self._scrub(" ".join(text.split()))[:BODY_EXCERPT_CHARS]
             raise PermanentHttpError(
                 f"{method} {safe_url}: response is not JSON: {body}", url=safe_url, body=body
             ) from None

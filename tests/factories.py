@@ -83,3 +83,20 @@ def make_org_with_key(*, role: str = Role.OWNER, org: Organization | None = None
     return KeyedOrg(
         user=membership.user, org=membership.org, key=issued.api_key, secret=issued.secret
     )
+
+
+def reserve_with_a_failing_first_offer(buyer: KeyedOrg, *, hours: int):
+    """A reservation of an offer whose provider always fails to launch, with a slightly
+    dearer offer of a healthy provider to fail over to (not launched yet)."""
+    from marketplace.services.reservations import ReservationRequest, reservation_create
+
+    full = ProviderFactory(slug="fullcloud", name="Full Cloud", config={"failure_rate": 1})
+    spare = ProviderFactory(slug="sparecloud", name="Spare Cloud")
+    first = OfferFactory(provider=full, sku="full.h100", price_per_hour=Decimal("2.000000"))
+    OfferFactory(provider=spare, sku="spare.h100", price_per_hour=Decimal("2.200000"))
+    reservation, _ = reservation_create(
+        org=buyer.org,
+        user=buyer.user,
+        request=ReservationRequest(offer_id=first.pk, gpus=1, hours=Decimal(hours)),
+    )
+    return reservation

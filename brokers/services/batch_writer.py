@@ -9,7 +9,7 @@ work: a thread that wakes from I/O waits for the GIL behind the reader (up to th
 interval), so it should wake as few times as possible.
 
 A first refresh is bound by the database (every new offer is an entry in each of the offer
-table's indexes, and its foreign keys are checked at commit), so the writes go to
+table's indexes), so the writes go to
 `WRITERS` connections at once: each batch is split between them by offer identity, so that
 one offer is always written by the same writer, in the order the source listed it, and two
 writers never touch the same row (no lock waits, no deadlocks between them). Each writer's

@@ -296,22 +296,21 @@ def _with_stream_columns(sql: str, params) -> tuple[str, list] | None:
     """`sql` with the stand-in GPU and pricing parameters replaced by the LATERAL join's
     columns, and the parameters that remain; None if the stand-ins are not each found once."""
     stand_ins = {_GPU_SENTINEL: "stream.gpu_id", _PRICING_SENTINEL: "stream.pricing"}
-    pieces, kept, index, found = [], [], 0, []
-    for part in _PLACEHOLDER.split(sql):
-        pieces.append(part)
-    tokens = _PLACEHOLDER.findall(sql)
-    out = [pieces[0]]
-    for token, text in zip(tokens, pieces[1:], strict=True):
+    texts, tokens = _PLACEHOLDER.split(sql), _PLACEHOLDER.findall(sql)
+    if tokens.count("%s") != len(params):
+        return None
+    values = iter(params)
+    out, kept, found = [texts[0]], [], []
+    for token, text in zip(tokens, texts[1:], strict=True):
         if token == "%s":
-            value = params[index]
-            index += 1
+            value = next(values)
             if isinstance(value, int | str) and value in stand_ins:
                 found.append(value)
                 token = stand_ins[value]
             else:
                 kept.append(value)
         out.append(token + text)
-    if sorted(map(str, found)) != sorted(map(str, stand_ins)) or index != len(params):
+    if sorted(map(str, found)) != sorted(map(str, stand_ins)):
         return None
     return "".join(out), kept
 

@@ -238,8 +238,9 @@ def _gpu_runs(work: _Work, tree: Node) -> list[int] | None:
 
     cost_per_work always reads per GPU: its rank, price / throughput, has no index, but
     within one GPU it follows the price per GPU-hour, which has one. total_cost reads per GPU
-    when the request allows a handful (an index on (gpu, price) serves each; a price scan
-    across all GPUs would pass over everything cheaper first)."""
+    when the request allows a handful, or bounds GPU memory (an index on (gpu, pricing,
+    price) serves each run; a price scan across all GPUs would pass over everything cheaper
+    first)."""
     implied = implied_gpu_ids(tree, work.resolver)
     if work.per_work:
         with_figures = {i for i in work.pricing.gpus if work.throughput(i)}

@@ -5,14 +5,14 @@ Celery worker."""
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 import pytest
 
 from conftest import wait_until
 from marketplace.models import Reservation
-from marketplace.services.reservations import ReservationRequest, reservation_create
-from tests.factories import OfferFactory, ProviderFactory, make_org_with_key
+from tests.factories import (
+    make_org_with_key,
+    reserve_with_a_failing_first_offer,
+)
 
 pytestmark = [
     pytest.mark.browser,
@@ -22,15 +22,7 @@ pytestmark = [
 
 
 def _reservation_launched_by_the_worker(buyer) -> Reservation:
-    full = ProviderFactory(slug="fullcloud", name="Full Cloud", config={"failure_rate": 1})
-    spare = ProviderFactory(slug="sparecloud", name="Spare Cloud")
-    first = OfferFactory(provider=full, sku="full.h100", price_per_hour=Decimal("2.000000"))
-    OfferFactory(provider=spare, sku="spare.h100", price_per_hour=Decimal("2.200000"))
-    reservation, _ = reservation_create(
-        org=buyer.org,
-        user=buyer.user,
-        request=ReservationRequest(offer_id=first.pk, gpus=1, hours=Decimal(1)),
-    )
+    reservation = reserve_with_a_failing_first_offer(buyer, hours=1)
     return wait_until(
         lambda: Reservation.objects.filter(pk=reservation.pk, status="running").first(),
         what="the worker to launch the reservation",

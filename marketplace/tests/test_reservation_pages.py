@@ -12,8 +12,11 @@ import time_machine
 
 from brokers.services import launch
 from marketplace.models import Reservation
-from marketplace.services.reservations import ReservationRequest, reservation_create
-from tests.factories import OfferFactory, ProviderFactory, make_org_with_key
+from tests.factories import (
+    OfferFactory,
+    make_org_with_key,
+    reserve_with_a_failing_first_offer,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -21,15 +24,7 @@ T0 = datetime(2026, 8, 3, 9, 0, 0, tzinfo=UTC)
 
 
 def _failed_over_and_running(buyer) -> Reservation:
-    full = ProviderFactory(slug="fullcloud", name="Full Cloud", config={"failure_rate": 1})
-    spare = ProviderFactory(slug="sparecloud", name="Spare Cloud")
-    first = OfferFactory(provider=full, sku="full.h100", price_per_hour=Decimal("2.000000"))
-    OfferFactory(provider=spare, sku="spare.h100", price_per_hour=Decimal("2.200000"))
-    reservation, _ = reservation_create(
-        org=buyer.org,
-        user=buyer.user,
-        request=ReservationRequest(offer_id=first.pk, gpus=1, hours=Decimal(4)),
-    )
+    reservation = reserve_with_a_failing_first_offer(buyer, hours=4)
     launch.launch_reservation(reservation_id=reservation.pk)
     return Reservation.objects.get(pk=reservation.pk)
 
