@@ -141,6 +141,7 @@ def database_timers():
     lock = threading.Lock()
     patches = [
         (offers, "_load_batch", "copy"),
+        (offers, "_copy_new_offers", "copy"),  # all-new batches: COPY into the offer table
         (offers, "_upsert_loaded", "upsert"),
         (batch_writer, "offer_upsert_prepared", "batch"),  # all of a batch's transaction
         (sync, "offers_touch_feeds", "touch"),

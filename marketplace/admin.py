@@ -13,6 +13,7 @@ from .models import (
     ReservationEvent,
     ReservationRun,
 )
+from .selectors.offers import offer_price_history
 
 
 @admin.register(GpuModel)
@@ -58,6 +59,14 @@ class OfferAdmin(admin.ModelAdmin):
     raw_id_fields = ("provider", "gpu")
     list_select_related = ("provider", "gpu")
     show_full_result_count = False  # counting a million offers on every page load is slow
+    readonly_fields = ("price_history_points",)
+
+    @admin.display(description="Price history")
+    def price_history_points(self, offer: Offer) -> str:
+        points = offer_price_history(offer=offer)
+        return "; ".join(
+            f"{p.price_per_hour} {p.currency} from {p.observed_at:%Y-%m-%d %H:%M}" for p in points
+        )
 
 
 @admin.register(OfferPrice)

@@ -64,6 +64,7 @@ class BatchWriter:
         self._queues: list[queue.Queue] = []
         self._threads: list[threading.Thread] = []
         self._switch_interval = sys.getswitchinterval()
+        self._expect_new = True  # the unthreaded writer's guess (see `_write`)
         if self.threaded:
             sys.setswitchinterval(min(self._switch_interval, WRITER_SWITCH_INTERVAL))
             for number in range(max(1, writers or WRITERS)):
@@ -83,7 +84,7 @@ class BatchWriter:
         writer's error, if there was one, so that the caller stops reading."""
         self._raise_error()
         if not self._threads:
-            self._write(offer_batch_prepare(batch=batch))
+            self._expect_new = self._write(offer_batch_prepare(batch=batch), self._expect_new)
             self._raise_error()
             return
         for part, writer_queue in zip(_split(batch, len(self._queues)), self._queues, strict=True):
@@ -107,22 +108,30 @@ class BatchWriter:
             raise self._error
 
     def _run(self, writer_queue: queue.Queue) -> None:
+        expect_new = True
         try:
             while (prepared := writer_queue.get()) is not _DONE:
                 if self._error is None:  # after an error, drain: the reader must never block
-                    self._write(prepared)
+                    expect_new = self._write(prepared, expect_new)
         finally:
             connection.close()  # this thread's own connection
 
-    def _write(self, prepared: PreparedBatch) -> None:
+    def _write(self, prepared: PreparedBatch, expect_new: bool) -> bool:
+        """Write one batch; returns whether it was all new. A sync's batches come in runs:
+        a first refresh or a new input is new throughout, a later refresh is not, so the
+        next batch is expected to be like this one (`offer_upsert_prepared`'s shortcut for
+        new offers is tried first on the first batch too: a wrong guess costs little)."""
         try:
-            counts = offer_upsert_prepared(prepared=prepared, observed_at=self.observed_at)
+            counts = offer_upsert_prepared(
+                prepared=prepared, observed_at=self.observed_at, expect_new=expect_new
+            )
         except BaseException as exc:  # handed to the reading thread
             with self._lock:
                 self._error = self._error or exc
-            return
+            return False
         with self._lock:
             self.counts.add(counts)
+        return counts.created == prepared.rows
 
 
 def _split(batch: Sequence[OfferInput], parts: int) -> list[list[OfferInput]]:

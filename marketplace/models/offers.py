@@ -203,7 +203,11 @@ class Offer(models.Model):
 
 
 class OfferPrice(models.Model):
-    """Price history: a point is appended only when the price changes."""
+    """Price history: points are stored only when a price changes. A new offer stores none
+    (its price since `created_at` is the offer's own: a first refresh writes a million
+    offers, not a million offers and a million points); its first change stores the price
+    it replaces, at `created_at`, and the new one. `selectors.offers.offer_price_history`
+    reads both kinds."""
 
     # No index of its own (offerprice_offer_time starts with it), and no database
     # constraint (see Offer.provider): points are written in the same statement as the

@@ -19,11 +19,13 @@ the cost is a few scans of the classes checked, not a Python loop over offers.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from decimal import Decimal
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import Count
 
 from marketplace.models import GpuModel, Offer, OfferStatus, PricingModel
 
@@ -112,7 +114,12 @@ def _sanity_sql() -> str:
     """
 
 
-@transaction.atomic
+# Connections that judge at once. Classes are independent (a spot copy shares its on-demand
+# row's GPU model), so the GPU models are split between them by their offer counts: after a
+# first refresh the check has both CPUs to itself (bench/refresh.py's "after load").
+JUDGES = 2
+
+
 def offers_flag_suspects(
     *, gpu_ids: Iterable[int] | None = None, factor: Decimal | None = None
 ) -> SuspectCounts:
@@ -120,9 +127,21 @@ def offers_flag_suspects(
     ids = None if gpu_ids is None else sorted(set(gpu_ids))
     if ids == []:
         return SuspectCounts()
-    params = {
-        "all_gpus": ids is None,
-        "gpu_ids": ids or [],
+    params = _params(factor)
+    if connection.in_atomic_block:  # a caller's transaction: other connections can't see it
+        return _judge(ids, params)
+    parts = _balanced_parts(ids, JUDGES)
+    if len(parts) < 2:
+        return _judge(ids, params)
+    with ThreadPoolExecutor(max_workers=len(parts), thread_name_prefix="price-judge") as pool:
+        results = list(pool.map(lambda part: _judge_on_own_connection(part, params), parts))
+    return SuspectCounts(
+        flagged=sum(r.flagged for r in results), cleared=sum(r.cleared for r in results)
+    )
+
+
+def _params(factor: Decimal | None) -> dict:
+    return {
         "factor": settings.SUSPECT_PRICE_FACTOR if factor is None else factor,
         "min_providers": MIN_PROVIDERS,
         "active": OfferStatus.ACTIVE,
@@ -132,12 +151,38 @@ def offers_flag_suspects(
         "spot_copy_reason": SPOT_COPY_REASON,
         "reason_max": REASON_MAX,
     }
+
+
+def _balanced_parts(ids: list[int] | None, parts: int) -> list[list[int]]:
+    """The GPU models in at most `parts` lists of about the same number of offers (largest
+    first, each to the lightest list)."""
+    offers = Offer.objects.filter(gpu__isnull=False)
+    if ids is not None:
+        offers = offers.filter(gpu_id__in=ids)
+    counts = offers.values_list("gpu_id").annotate(n=Count("*")).order_by("-n", "gpu_id")
+    lists: list[tuple[int, list[int]]] = [(0, []) for _ in range(parts)]
+    for gpu_id, n in counts:
+        total, members = min(lists, key=lambda entry: entry[0])
+        lists.remove((total, members))
+        lists.append((total + n, [*members, gpu_id]))
+    return [sorted(members) for _, members in lists if members]
+
+
+def _judge_on_own_connection(ids: list[int], params: dict) -> SuspectCounts:
+    try:
+        return _judge(ids, params)
+    finally:
+        connection.close()  # this thread's own connection
+
+
+@transaction.atomic
+def _judge(ids: list[int] | None, params: dict) -> SuspectCounts:
     with connection.cursor() as cursor:
         # The planner's row estimates through these CTEs are poor, and JIT-compiling the
         # plan it then expects to be huge costs more than running it (1 s of 1.7 s at 100k
         # offers). The sorts fit in memory at a million offers with 64 MB.
         cursor.execute("SET LOCAL jit = off")
         cursor.execute("SET LOCAL work_mem = '64MB'")
-        cursor.execute(_sanity_sql(), params)
+        cursor.execute(_sanity_sql(), {**params, "all_gpus": ids is None, "gpu_ids": ids or []})
         flagged, cleared = cursor.fetchone()
     return SuspectCounts(flagged=flagged, cleared=cleared)

@@ -11,6 +11,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from marketplace.models import GpuModel, Offer, OfferPrice, OfferStatus, Provider
+from marketplace.selectors.offers import offer_price_history
 from marketplace.services import offers
 from marketplace.services.offers import (
     OfferInput,
@@ -25,6 +26,7 @@ pytestmark = pytest.mark.django_db
 
 T0 = timezone.now().replace(microsecond=0)
 T1 = T0 + timedelta(hours=1)
+T2 = T1 + timedelta(hours=1)
 
 
 @pytest.fixture
@@ -56,11 +58,16 @@ def offer(provider, gpu, sku="h100x8", price="23.920000", **fields) -> OfferInpu
 
 
 def history(sku: str) -> list[str]:
+    """The offer's prices, oldest first, as the price history selector reads them."""
+    return [str(p.price_per_hour) for p in offer_price_history(offer=Offer.objects.get(sku=sku))]
+
+
+def stored_points(sku: str) -> list[tuple[str, object]]:
     prices = OfferPrice.objects.filter(offer__sku=sku).order_by("observed_at", "id")
-    return [str(p) for p in prices.values_list("price_per_hour", flat=True)]
+    return [(str(price), at) for price, at in prices.values_list("price_per_hour", "observed_at")]
 
 
-def test_it_creates_offers_with_per_gpu_prices_and_a_first_history_point(provider, h100):
+def test_it_creates_offers_with_per_gpu_prices_and_a_price_history_of_one_price(provider, h100):
     # when
     counts = offer_upsert_batch(
         batch=[
@@ -81,6 +88,7 @@ def test_it_creates_offers_with_per_gpu_prices_and_a_first_history_point(provide
     )
     assert history("h100x8") == ["23.920000"]
     assert history("h100x1") == ["2.990000"]
+    assert OfferPrice.objects.count() == 0  # a price that never changed is the offer's own
 
 
 def test_an_unchanged_offer_only_gets_a_fresh_observed_at(provider, h100):
@@ -192,10 +200,12 @@ def test_a_mixed_batch_is_counted_and_written_in_a_fixed_number_of_queries(provi
     assert len(queries) <= 7, [q["sql"][:40] for q in queries]
     assert Offer.objects.get(sku="absent").observed_at == T0
     assert history("repriced") == ["23.920000", "9.000000"]
-    assert OfferPrice.objects.count() == 3 + 200 + 1
+    # the first change stores the listing price (at creation) and the new one
+    assert stored_points("repriced") == [("23.920000", T0), ("9.000000", T1)]
+    assert OfferPrice.objects.count() == 2
 
 
-def test_a_batch_of_new_offers_is_inserted_with_its_history(provider, h100):
+def test_a_batch_of_new_offers_is_inserted_with_its_price_history(provider, h100):
     batch = [offer(provider, h100, sku=f"new-{n}") for n in range(3)]
 
     counts = offer_upsert_batch(batch=batch, observed_at=T0)
@@ -205,6 +215,52 @@ def test_a_batch_of_new_offers_is_inserted_with_its_history(provider, h100):
         "new-0", "new-1", "new-2"
     ]  # fmt: skip
     assert history("new-1") == ["23.920000"]
+
+
+def test_only_the_first_change_stores_the_listing_price(provider, h100):
+    offer_upsert_batch(batch=[offer(provider, h100)], observed_at=T0)
+    offer_upsert_batch(batch=[offer(provider, h100, price="21.5")], observed_at=T1)
+    # when
+    offer_upsert_batch(batch=[offer(provider, h100, price="20")], observed_at=T2)
+    # then
+    assert stored_points("h100x8") == [
+        ("23.920000", T0), ("21.500000", T1), ("20.000000", T2)
+    ]  # fmt: skip
+    assert history("h100x8") == ["23.920000", "21.500000", "20.000000"]
+
+
+def prepared(provider, h100, skus):
+    return offers.offer_batch_prepare(batch=[offer(provider, h100, sku=s) for s in skus])
+
+
+def test_an_expected_new_batch_is_copied_straight_into_the_offer_table(provider, h100):
+    # when
+    with CaptureQueriesContext(connection) as queries:
+        counts = offers.offer_upsert_prepared(
+            prepared=prepared(provider, h100, ["a", "b", "c"]), observed_at=T0, expect_new=True
+        )
+    # then: no batch table, no matching statement
+    assert counts == UpsertCounts(created=3)
+    assert not [q for q in queries if offers.BATCH_TABLE in q["sql"]]
+    stored = Offer.objects.order_by("id")
+    assert list(stored.values_list("sku", flat=True)) == ["a", "b", "c"]
+    assert {(o.status, o.observed_at, o.created_at, o.updated_at, o.suspect) for o in stored} == {
+        ("active", T0, T0, T0, False)
+    }
+    assert (str(stored[0].price_per_gpu_hour), stored[0].suspect_reason) == ("2.990000", "")
+
+
+def test_an_expected_new_batch_with_an_existing_offer_goes_the_general_way(provider, h100):
+    # given
+    offer_upsert_batch(batch=[offer(provider, h100, sku="b")], observed_at=T0)
+    # when the guess is wrong: "b" exists
+    counts = offers.offer_upsert_prepared(
+        prepared=prepared(provider, h100, ["a", "b", "c"]), observed_at=T1, expect_new=True
+    )
+    # then nothing of the failed COPY is left, and the batch is written as usual
+    assert counts == UpsertCounts(created=2, unchanged=1)
+    assert Offer.objects.count() == 3
+    assert Offer.objects.get(sku="b").created_at == T0
 
 
 def test_a_key_inserted_after_the_check_sends_the_batch_the_general_way(

@@ -257,3 +257,31 @@ def test_the_check_is_a_few_statements_whatever_the_catalog_size(h100):
         offers_flag_suspects()
 
     assert len(queries) <= 6  # savepoint, 2 SET LOCAL, the statement, release
+
+
+@pytest.mark.django_db(transaction=True)
+def test_outside_a_transaction_the_classes_are_judged_on_two_connections_at_once(
+    h100, l4, monkeypatch
+):
+    # given two classes with an outlier each, and more offers of H100 than of L4
+    for provider, price in (("a", "3.00"), ("b", "2.80"), ("c", "2.60"), ("e", "2.90")):
+        add(provider, price, h100)
+        add(provider, price, l4)
+    add("e", "2.95", h100, sku="more")
+    add("d", "0.10", h100, sku="h")
+    add("d", "0.10", l4, sku="l")
+    a100 = GpuModel.objects.get(name="A100", memory_gb=80)
+    add("a", "1.50", a100)
+    from marketplace.services import price_sanity
+
+    judged = []
+    judge = price_sanity._judge
+    monkeypatch.setattr(
+        price_sanity, "_judge", lambda ids, params: judged.append(ids) or judge(ids, params)
+    )
+    # when
+    counts = offers_flag_suspects()
+    # then: H100 alone (7 offers) on one connection, L4 and A100 (6 + 1) on the other
+    assert sorted(judged) == sorted([[h100.pk], sorted([l4.pk, a100.pk])])
+    assert counts == SuspectCounts(flagged=2)
+    assert sorted(flags()) == [("d", "h", "r1", "on_demand"), ("d", "l", "r1", "on_demand")]
