@@ -28,3 +28,13 @@ def test_it_renders_the_admin_list_page(admin_client, model):
     response = admin_client.get(f"/admin/{model._meta.app_label}/{model._meta.model_name}/")
     assert response.status_code == 200
     assert str(model._meta.verbose_name_plural) in response.content.decode().lower()
+
+
+def test_an_offers_page_shows_its_price_history(admin_client):
+    from decimal import Decimal
+
+    from tests.factories import OfferFactory
+
+    offer = OfferFactory(price_per_hour=Decimal("2.500000"))
+    page = admin_client.get(f"/admin/marketplace/offer/{offer.pk}/change/").content.decode()
+    assert f"2.500000 USD from {offer.created_at:%Y-%m-%d %H:%M}" in page
