@@ -185,6 +185,7 @@ def _snap_sibling(name: str, memory_gb: float) -> GpuSpec | None:
 
 
 @functools.lru_cache(maxsize=4096)  # called for every catalog row; labels repeat
+@functools.lru_cache(maxsize=4096)  # called for every offer of a sync; labels repeat
 def interconnect_from_label(label: str) -> str:
     """ "sxm", "nvlink" or "pcie" when a label says how the GPU is attached, else ""."""
     lowered = (label or "").lower()

@@ -104,9 +104,28 @@ def offer_input_problem(item: OfferInput) -> str | None:
     texts = _text_values(item)
     if any(map(operator.gt, map(len, texts), _TEXT_MAXES)) or "\x00" in "".join(texts):
         return _text_problem(item)
-    for value, (name, bound) in zip(_number_values(item), _NUMBER_BOUNDS, strict=True):
+    # the common case in a few comparisons: every required number within the narrowest range
+    required = _required_numbers(item)
+    if (
+        min(required) >= 0
+        and max(required) < _NARROWEST_REQUIRED
+        and 0 <= item.gpu_count <= 32767  # smallint
+        and 0 <= item.available <= 2**31 - 1  # integer
+        and _nullable_numbers(item) == _ALL_NULL
+    ):
+        return None
+    return _number_problem(item) or _count_problem(item)
+
+
+def _number_problem(item: OfferInput) -> str | None:
+    for name, bound in _NUMBER_BOUNDS:
+        value = getattr(item, name)
         if value is not None and not 0 <= value < bound:
             return f"{name} {value} is out of range"
+    return None
+
+
+def _count_problem(item: OfferInput) -> str | None:
     for name, limit in (("gpu_count", 32767), ("available", 2**31 - 1)):  # smallint, integer
         if not 0 <= getattr(item, name) <= limit:
             return f"{name} {getattr(item, name)} is out of range"
@@ -137,7 +156,13 @@ def _column_limits() -> tuple[list[tuple[str, int]], list[tuple[str, Decimal]]]:
 _TEXT_LIMITS, _NUMBER_BOUNDS = _column_limits()
 _text_values = operator.attrgetter(*(name for name, _ in _TEXT_LIMITS))
 _TEXT_MAXES = tuple(limit for _, limit in _TEXT_LIMITS)
-_number_values = operator.attrgetter(*(name for name, _ in _NUMBER_BOUNDS))
+_NULLABLE_BOUNDS = [(n, b) for n, b in _NUMBER_BOUNDS if Offer._meta.get_field(n).null]
+_REQUIRED_BOUNDS = [(n, b) for n, b in _NUMBER_BOUNDS if (n, b) not in _NULLABLE_BOUNDS]
+_required_numbers = operator.attrgetter(*(name for name, _ in _REQUIRED_BOUNDS))
+_nullable_numbers = operator.attrgetter(*(name for name, _ in _NULLABLE_BOUNDS))
+# what `_nullable_numbers` gives when they are all NULL (attrgetter of one name: the value)
+_ALL_NULL = None if len(_NULLABLE_BOUNDS) == 1 else (None,) * len(_NULLABLE_BOUNDS)
+_NARROWEST_REQUIRED = min(bound for _, bound in _REQUIRED_BOUNDS)
 
 
 @dataclass
@@ -327,12 +352,18 @@ def _copy_line(item: OfferInput) -> str:
         (item.sku, item.region, item.zone, item.pricing, item.country, item.continent,
          item.currency, item.interconnect, _extra_json(item.extra))
     )  # fmt: skip
+    if _needs_escapes(texts):  # rare: `translate` looks each character up in a dict
+        texts = texts.translate(_COPY_ESCAPES)
     return (
         f"{item.provider_id}\t{_nullable(item.gpu_id)}\t{item.gpu_count}\t"
         f"{item.gpu_memory_gb}\t{item.vcpus}\t{item.memory_gb}\t{item.disk_gb}\t{price}\t"
         f"{per_gpu}\t{item.available}\t{_nullable(item.reliability)}\t"
-        f"{_nullable(item.feed_id)}\t{texts.translate(_COPY_ESCAPES).replace(NUL, TAB)}\n"
+        f"{_nullable(item.feed_id)}\t{texts.replace(NUL, TAB)}\n"
     )
+
+
+def _needs_escapes(text: str) -> bool:
+    return "\\" in text or "\t" in text or "\n" in text or "\r" in text
 
 
 LINE_COLUMNS = (

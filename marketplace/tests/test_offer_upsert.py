@@ -311,6 +311,14 @@ def test_unseen_offers_are_withdrawn_and_old_ones_go_stale(provider, h100):
         ({"price_per_hour": Decimal("100000000")}, "price_per_hour 100000000 is out of range"),
         ({"vcpus": Decimal("-1")}, "vcpus -1 is out of range"),
         ({"gpu_count": 40000}, "gpu_count 40000 is out of range"),
+        ({"available": -1}, "available -1 is out of range"),
+        ({"available": 2**31}, f"available {2**31} is out of range"),
+        ({"reliability": Decimal("10")}, "reliability 10 is out of range"),
+        ({"reliability": Decimal("0.99")}, None),
+        ({"gpu_memory_gb": Decimal("1000000")}, "gpu_memory_gb 1000000 is out of range"),
+        # beyond the narrowest column's range, within its own (numeric(14, 6) for RAM)
+        ({"memory_gb": Decimal("2000000")}, None),
+        ({"zone": "a\x00b"}, "zone contains a NUL character"),
         ({}, None),
     ],
 )
