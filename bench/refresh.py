@@ -16,8 +16,8 @@ read); the same rows saved one by one with the ORM (`Offer(...).save()`, on a sa
 transaction: the ORM's best case); peak memory (RSS of the process, and tracemalloc's peak of
 a first refresh of a small and of the full catalog: bounded by the batch, not by the rows).
 
-The database's share is split by timing the writer's steps (COPY into the batch table, the
-upsert statement, the commit), the touch
+The database's share is split by timing the writer's steps (COPY, into the batch table or, for
+a batch of new offers, straight into the offer table; the upsert statement; the commit), the touch
 of unchanged files' offers, and what follows the load (withdrawal, staleness, price check).
 The output says which PostgreSQL and whether its fsync is on: `make bench` starts a throwaway
 one with fsync off unless DATABASE_URL names a server (the figures in the notes are from the
@@ -131,7 +131,8 @@ def timed_refresh(phase: str, folder: Path, *, full: bool = False) -> Result:
 @contextlib.contextmanager
 def database_timers():
     """Times the database's steps of a sync, in whichever thread they run: the writer's
-    COPY into the batch table, its upsert statement and the rest of its transaction (the
+    COPY (into the batch table, or for new offers into the offer table), its upsert
+    statement and the rest of its transaction (the
     commit), overlapped with parsing; the touch of unchanged
     inputs' offers; and what follows the load (withdrawal, staleness, price check)."""
     from brokers.services import batch_writer, sync
@@ -268,7 +269,7 @@ def split_lines(results: list[Result]) -> list[str]:
     width = max(len(r.phase) for r in rows)
     lines = [
         "database time by step, seconds, summed over the writer connections (copy: COPY "
-        "into the batch table; upsert: the one "
+        "into the batch table, or of an all-new batch into the offer table; upsert: the one "
         "statement that matches, inserts, updates and appends history; commit: the rest of "
         "each batch's transaction, the commit; touch: unchanged "
         "files' offers; after load: withdrawal, staleness, price check):",
@@ -392,7 +393,7 @@ def run(args) -> int:
         "is the same work both times, so it bounds this ratio.",
         f"bulk first refresh vs per-row ORM saves: {first.rate / orm.rate:.1f}x "
         f"({first.rate:,.0f} vs {orm.rate:,.0f} offers/s; ORM extrapolated to {offers:,} "
-        f"offers: {offers / orm.rate:.0f} s, without the price history the bulk path also writes)",
+        f"offers: {offers / orm.rate:.0f} s)",
         f"memory: tracemalloc peak of a first refresh: {small_peak / 2**20:.1f} MB for "
         f"{small_offers:,} offers, {full_peak / 2**20:.1f} MB for {offers:,} offers "
         f"(batches of {batch_size():,}); process peak RSS {peak_rss_mb():.0f} MB",
