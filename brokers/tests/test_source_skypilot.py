@@ -376,3 +376,28 @@ def test_a_line_the_csv_reader_rejects_is_reported_and_reading_goes_on(tmp_path)
     assert [o.sku for o in offers] == ["a", "c"]
     assert [e.where for e in errors] == ["hugecloud/vms.csv:3"]
     assert errors[0].reason.startswith("malformed CSV line")
+
+
+def test_short_rows_blank_lines_and_columns_a_cloud_leaves_out(tmp_path):
+    # a cloud file without SpotPrice, GpuInfo or AvailabilityZone columns, in its own order
+    cloud = tmp_path / "newcloud"
+    cloud.mkdir()
+    (cloud / "vms.csv").write_text(
+        "Region,Price,InstanceType,AcceleratorCount,AcceleratorName,vCPUs,MemoryGiB\n"
+        "us-east,2.50,a100x1,1,A100,12,85\n"
+        "\n"
+        "us-east,2.50,a100x2\n"
+        "eu-west,2.75,a100x1,1,A100,12,85\n"
+    )
+    # when
+    offers, errors = fetch(tmp_path)
+    # then
+    assert [(e.where, e.reason) for e in errors] == [
+        ("newcloud/vms.csv:4", "expected 7 fields, got 3")
+    ]
+    assert [(o.region, o.price_per_hour, o.pricing, o.zone) for o in offers] == [
+        ("us-east", Decimal("2.500000"), PricingModel.ON_DEMAND, ""),
+        ("eu-west", Decimal("2.750000"), PricingModel.ON_DEMAND, ""),
+    ]
+    assert (offers[0].vcpus, offers[0].memory_gb, offers[0].disk_gb) == (12, 85, None)
+    assert offers[0].extra == {} and offers[0].extra is not offers[1].extra
