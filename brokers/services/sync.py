@@ -33,7 +33,13 @@ from marketplace.services.offers import (
 from marketplace.services.price_sanity import offers_flag_suspects
 
 logger = logging.getLogger(__name__)
-BATCH_SIZE = 10_000  # rows in memory at once; split between the writers (batch_writer.py)
+# Rows in memory at once, split between the writers (batch_writer.py). Smaller batches
+# shorten the end of a run, where the reader is done and the writers still write the last
+# one (10,000: 0.3-0.5 s of a first refresh of 100,000 offers; 5,000: about 0.2 s).
+BATCH_SIZE = 5_000
+# A run's first batch: the writers start on it while the reader reads the next, each batch
+# twice the last up to BATCH_SIZE (a full first batch of 10,000 kept them idle for 0.3 s).
+FIRST_BATCH_SIZE = 1_000
 MAX_RECORDED_ERRORS = 500
 RECENT_SYNCS = 20  # how far back "the providers a source feeds" looks
 
@@ -55,6 +61,7 @@ class SyncRun:
         self._record: InputRecord | None = None  # the input being read
         self._unchanged: dict[int, InputRecord] = {}  # feed id -> record
         self._pending: list[OfferInput] = []
+        self._batch_size = min(FIRST_BATCH_SIZE, BATCH_SIZE)  # grows to BATCH_SIZE
 
     def load(self, path: str | None, on_progress) -> None:
         writer = BatchWriter(observed_at=self.sync.started_at)
@@ -92,7 +99,7 @@ class SyncRun:
         for item in _guarded(source_input.read(), self.source.name):
             if (offer := self._offer(item)) is not None:
                 self._pending.append(offer)
-                if len(self._pending) >= BATCH_SIZE:
+                if len(self._pending) >= self._batch_size:
                     self._submit(writer)
                     if on_progress:
                         on_progress(self.sync.rows_read)
@@ -106,6 +113,7 @@ class SyncRun:
         if self._pending:
             writer.submit(self._pending)
             self._pending = []
+            self._batch_size = min(self._batch_size * 2, BATCH_SIZE)
 
     def _offer(self, item: OfferRow | RowError) -> OfferInput | None:
         record = self._record

@@ -188,6 +188,24 @@ def test_a_stale_offer_seen_again_is_active_again():
 # --- the batch writer thread (outside a transaction, as in a worker) -----------------------
 
 
+@pytest.mark.django_db
+def test_batches_start_small_and_double_up_to_the_batch_size(monkeypatch):
+    # the writers get their first rows early, then batches of the full size
+    monkeypatch.setattr(sync, "FIRST_BATCH_SIZE", 2)
+    monkeypatch.setattr(sync, "BATCH_SIZE", 6)
+    sizes = []
+    original = batch_writer.BatchWriter.submit
+    monkeypatch.setattr(
+        batch_writer.BatchWriter,
+        "submit",
+        lambda self, batch: sizes.append(len(batch)) or original(self, batch),
+    )
+    # when
+    run = refresh_source(source_name="simulated")
+    # then: 15 offers
+    assert (sizes, run.created) == ([2, 4, 6, 3], 15)
+
+
 @pytest.mark.django_db(transaction=True)
 def test_batches_are_written_on_a_thread_outside_a_transaction(monkeypatch):
     monkeypatch.setattr(sync, "BATCH_SIZE", 4)  # 15 rows: 4 batches
