@@ -361,14 +361,20 @@ def test_a_folder_without_catalog_files_fails_the_source(tmp_path):
     assert [e.reason for e in errors] == ["no <cloud>/vms.csv under this folder"]
 
 
+def cloud_file(folder: Path, cloud: str, text: str) -> Path:
+    (folder / cloud).mkdir()
+    (folder / cloud / "vms.csv").write_text(text)
+    return folder / cloud
+
+
 def test_a_line_the_csv_reader_rejects_is_reported_and_reading_goes_on(tmp_path):
-    cloud = tmp_path / "hugecloud"
-    cloud.mkdir()
-    (cloud / "vms.csv").write_text(
+    cloud = cloud_file(
+        tmp_path,
+        "hugecloud",
         "InstanceType,AcceleratorName,AcceleratorCount,Price,Region\n"
         "a,H100,1,2.0,us-east-1\n"
         f"b,H100,1,2.0,{'x' * 200_000}\n"  # over the csv module's field size limit
-        "c,L4,1,0.5,us-east-1\n"
+        "c,L4,1,0.5,us-east-1\n",
     )
 
     offers, errors = fetch(cloud)
@@ -380,14 +386,14 @@ def test_a_line_the_csv_reader_rejects_is_reported_and_reading_goes_on(tmp_path)
 
 def test_short_rows_blank_lines_and_columns_a_cloud_leaves_out(tmp_path):
     # a cloud file without SpotPrice, GpuInfo or AvailabilityZone columns, in its own order
-    cloud = tmp_path / "newcloud"
-    cloud.mkdir()
-    (cloud / "vms.csv").write_text(
+    cloud_file(
+        tmp_path,
+        "newcloud",
         "Region,Price,InstanceType,AcceleratorCount,AcceleratorName,vCPUs,MemoryGiB\n"
         "us-east,2.50,a100x1,1,A100,12,85\n"
         "\n"
         "us-east,2.50,a100x2\n"
-        "eu-west,2.75,a100x1,1,A100,12,85\n"
+        "eu-west,2.75,a100x1,1,A100,12,85\n",
     )
     # when
     offers, errors = fetch(tmp_path)
