@@ -235,10 +235,26 @@ class ProviderHttpClient:
     ) -> Iterator[Any]:
         """Yield each page's JSON, following `next_link(page)` (an absolute or relative URL)
         until it returns nothing. A link seen twice is a provider bug, not an endless loop."""
+        for _body, page in self.paginate_bodies(
+            path, params, next_link=next_link, parse_float=parse_float, max_pages=max_pages
+        ):
+            yield page
+
+    def paginate_bodies(
+        self,
+        path: str,
+        params: dict | None = None,
+        *,
+        next_link: Callable[[Any], str | None],
+        parse_float=None,
+        max_pages: int = 10_000,
+    ) -> Iterator[tuple[bytes, Any]]:
+        """`paginate`, each page with its raw body: a source that fingerprints the pages."""
         url, page_params, seen = path, params, set()
         for _ in range(max_pages):
-            page = self.get_json(url, page_params, parse_float=parse_float)
-            yield page
+            body = self.body("GET", url, params=page_params)
+            page = self.json_of_body(body, method="GET", path=url, parse_float=parse_float)
+            yield body, page
             link = next_link(page)
             if not link:
                 return

@@ -19,9 +19,11 @@ Decisions:
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
-from collections.abc import Iterator, Mapping
+import tempfile
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -34,6 +36,7 @@ PRICES_URL = "https://prices.azure.com/api/retail/prices"
 DEFAULT_FILTER = "serviceName eq 'Virtual Machines' and priceType eq 'Consumption'"
 MIB_PER_GB = 1024
 INPUT = "retail prices"
+PAGE_LENGTH_BYTES = 8  # each spooled page is preceded by its length
 
 
 @dataclass(frozen=True)
@@ -88,14 +91,45 @@ class AzureRetailPricesSource(PricingSource):
         self, *, path: str | None = None, previous: Mapping[str, str] | None = None
     ) -> Iterator[SourceInput]:
         """One input, as the latest price of a meter may be on any page: saved pages are
-        hashed together; the API's pages are always read (it sends no validators, and the
-        pages are only known by following them)."""
-        files = _page_files(Path(path)) if path else []
-        fingerprint = files_fingerprint(files) if files else ""
-        yield SourceInput(name=INPUT, fingerprint=fingerprint, read=lambda: self._rows(path))
+        hashed together, and so are the API's (`_api_input`)."""
+        if path:
+            files = _page_files(Path(path))
+            yield SourceInput(
+                name=INPUT,
+                fingerprint=files_fingerprint(files) if files else "",
+                read=lambda: self._rows(self._pages_from_files(Path(path))),
+            )
+        else:
+            yield from self._api_input()
 
-    def _rows(self, path: str | None) -> Iterator[OfferRow | RowError]:
-        pages = self._pages_from_files(Path(path)) if path else self._pages_from_api()
+    def _api_input(self) -> Iterator[SourceInput]:
+        """The API sends no validators, and its pages are only known by following them: all
+        of them are fetched first, their bodies spooled to a temporary file and hashed
+        together, so that unchanged prices are not decoded and written again (the sync
+        skips an input whose fingerprint it has seen). A failed page leaves no fingerprint:
+        the pages before it are read, then the failure."""
+        base = self.base_url or setting("AZURE_PRICES_URL") or PRICES_URL
+        client = ProviderHttpClient(base, **self.client_options)
+        params = {"$filter": setting("AZURE_PRICES_FILTER") or DEFAULT_FILTER}
+        with tempfile.TemporaryFile(prefix="gpu-market-azure-") as spool:
+            digest, failure = hashlib.sha256(), None
+            try:
+                pages = client.paginate_bodies(
+                    "", params, next_link=lambda page: page.get("NextPageLink")
+                )
+                for body, _page in pages:
+                    digest.update(body)
+                    spool.write(len(body).to_bytes(PAGE_LENGTH_BYTES, "big") + body)
+            except HttpError as exc:
+                failure = RowError(where=exc.url or client.url_for(""), reason=str(exc))
+            fingerprint = "" if failure else f"sha256:{digest.hexdigest()}"
+            yield SourceInput(
+                name=INPUT,
+                fingerprint=fingerprint,
+                read=lambda: self._rows(_spooled_pages(spool, failure)),
+            )
+
+    def _rows(self, pages: Iterable[dict | RowError]) -> Iterator[OfferRow | RowError]:
         latest: dict[tuple[str, str, str], tuple[str, OfferRow]] = {}
         reported: set[str] = set()
         for page in pages:
@@ -116,23 +150,23 @@ class AzureRetailPricesSource(PricingSource):
         for _, offer in latest.values():
             yield offer
 
-    def _pages_from_api(self) -> Iterator[dict | RowError]:
-        base = self.base_url or setting("AZURE_PRICES_URL") or PRICES_URL
-        client = ProviderHttpClient(base, **self.client_options)
-        params = {"$filter": setting("AZURE_PRICES_FILTER") or DEFAULT_FILTER}
-        try:
-            yield from client.paginate(
-                "", params, next_link=lambda page: page.get("NextPageLink"), parse_float=Decimal
-            )
-        except HttpError as exc:
-            yield RowError(where=exc.url or client.url_for(""), reason=str(exc))
-
     def _pages_from_files(self, path: Path) -> Iterator[dict | RowError]:
         for file in _page_files(path):
             try:
                 yield json.loads(file.read_text(encoding="utf-8"), parse_float=Decimal)
             except (OSError, ValueError) as exc:
                 yield source_failure(self.name, str(file), f"cannot read price page: {exc}")
+
+
+def _spooled_pages(spool, failure: RowError | None) -> Iterator[dict | RowError]:
+    """The pages `_api_input` spooled (each after its length), decoded one at a time, then
+    the failure that ended the paging, if any."""
+    spool.seek(0)
+    while header := spool.read(PAGE_LENGTH_BYTES):
+        body = spool.read(int.from_bytes(header, "big"))
+        yield json.loads(body, parse_float=Decimal)
+    if failure is not None:
+        yield failure
 
 
 def _page_files(path: Path) -> list[Path]:

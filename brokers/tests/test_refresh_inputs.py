@@ -351,3 +351,18 @@ def test_a_remote_json_source_is_hashed_and_skipped(provider_server, settings):
         {"bundles": "unchanged"},
         first.created,
     )
+
+
+def test_the_azure_api_is_hashed_and_skipped_when_no_price_changed(provider_server, settings):
+    from brokers.tests.test_source_azure import serve_pages
+
+    serve_pages(provider_server)
+    settings.AZURE_PRICES_URL = provider_server.url_for("/api/retail/prices")
+    first = refresh_source(source_name="azure")
+    again = refresh_source(source_name="azure")
+
+    assert first.inputs[0]["fingerprint"].startswith("sha256:")
+    assert (inputs(again), again.unchanged + again.updated) == (
+        {"retail prices": "unchanged"},
+        first.created,
+    )

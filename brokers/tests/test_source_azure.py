@@ -25,16 +25,19 @@ def split(items) -> tuple[list[OfferRow], list[RowError]]:
     ]
 
 
-def serve_pages(server) -> None:
+def serve_pages(server, *, page2_edit=None) -> None:
     base = server.url_for("").rstrip("/")
     page1 = json.loads((SAMPLES / "page1.json").read_text())
     page1["NextPageLink"] = page1["NextPageLink"].replace(PUBLIC_BASE, base)
+    page2 = json.loads((SAMPLES / "page2.json").read_text())
+    if page2_edit:
+        page2_edit(page2)
     server.expect_request(
         "/api/retail/prices", query_string={"$filter": DEFAULT_FILTER}
     ).respond_with_json(page1)
     server.expect_request(
         "/api/retail/prices", query_string={"$filter": DEFAULT_FILTER, "$skip": "1000"}
-    ).respond_with_json(json.loads((SAMPLES / "page2.json").read_text()))
+    ).respond_with_json(page2)
 
 
 def source_for(server, **options) -> AzureRetailPricesSource:
@@ -155,3 +158,35 @@ def test_a_refused_request_is_reported_not_raised(provider_server):
 
     assert offers == []
     assert "HTTP 401" in errors[0].reason
+
+
+def fingerprint_of(source: AzureRetailPricesSource) -> str:
+    (only,) = list(source.inputs())
+    return only.fingerprint
+
+
+def test_the_api_pages_are_hashed_together_and_a_changed_price_changes_the_hash(provider_server):
+    serve_pages(provider_server)
+    first = fingerprint_of(source_for(provider_server))
+    provider_server.clear()
+    serve_pages(provider_server)
+    again = fingerprint_of(source_for(provider_server))
+    # when a price on the second page changes
+    provider_server.clear()
+    serve_pages(provider_server, page2_edit=lambda page: page["Items"][0].update(retailPrice=9.5))
+    changed = fingerprint_of(source_for(provider_server))
+    # then
+    assert first.startswith("sha256:") and first == again
+    assert changed not in ("", first)
+
+
+def test_a_failed_page_leaves_no_fingerprint(provider_server):
+    base = provider_server.url_for("").rstrip("/")
+    page1 = json.loads((SAMPLES / "page1.json").read_text())
+    page1["NextPageLink"] = page1["NextPageLink"].replace(PUBLIC_BASE, base)
+    provider_server.expect_request(
+        "/api/retail/prices", query_string={"$filter": DEFAULT_FILTER}
+    ).respond_with_json(page1)
+    provider_server.expect_request("/api/retail/prices").respond_with_data("", status=503)
+
+    assert fingerprint_of(source_for(provider_server)) == ""
