@@ -20,6 +20,7 @@ import ast
 import csv
 import functools
 import json
+import operator
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
@@ -166,8 +167,9 @@ def read_vms_csv(
         yield source_failure(source_name, label, "not an offer file (it maps names to clouds)")
         return
     with file.open(newline="", encoding="utf-8-sig", errors="replace") as handle:
-        reader = csv.DictReader(handle)
-        missing = [c for c in REQUIRED_COLUMNS if c not in (reader.fieldnames or ())]
+        reader = csv.reader(handle)  # lists, read by position: a dict per row costs 2.5 us
+        columns = Columns(next(reader, []))
+        missing = [c for c in REQUIRED_COLUMNS if c not in columns.names]
         if missing:
             yield source_failure(source_name, label, f"missing columns: {', '.join(missing)}")
             return
@@ -177,7 +179,7 @@ def read_vms_csv(
                 yield row
                 continue
             try:
-                parsed = parse_row(cloud, row, len(reader.fieldnames))
+                parsed = parse_row(cloud, row, columns)
             except ValueError as exc:
                 yield RowError(where=where, reason=str(exc))
                 continue
@@ -186,60 +188,79 @@ def read_vms_csv(
             yield from _joined_gcp_offers(cloud, gcp)
 
 
-def _rows_with_lines(reader: csv.DictReader, label: str) -> Iterator[tuple[str, dict | RowError]]:
+class Columns:
+    """A file's header: the columns `parse_row` reads, found by name (their order differs
+    per cloud). A column the file lacks reads as empty."""
+
+    READ = (
+        "InstanceType", "AcceleratorName", "AcceleratorCount", "Price", "SpotPrice", "vCPUs",
+        "MemoryGiB", "StorageGiB", "Region", "AvailabilityZone", "GpuInfo", "Arch",
+        "UpstreamCloudId",
+    )  # fmt: skip
+
+    def __init__(self, header: list[str]) -> None:
+        self.names = {name: index for index, name in enumerate(header)}  # the last of a name
+        self.count = len(header)
+        # a lacking column points at the empty field `parse_row` appends to every row
+        self.read = operator.itemgetter(*(self.names.get(name, -1) for name in self.READ))
+
+
+def _rows_with_lines(reader, label: str) -> Iterator[tuple[str, list[str] | RowError]]:
     while True:
         try:
             row = next(reader)
         except StopIteration:
             return
-        except csv.Error as exc:  # DictReader.line_num lags on errors: ask its reader
-            where = f"{label}:{reader.reader.line_num}"
+        except csv.Error as exc:
+            where = f"{label}:{reader.line_num}"
             yield where, RowError(where=where, reason=f"malformed CSV line: {exc}")
             continue
-        yield f"{label}:{reader.line_num}", row
+        if row:  # a blank line is no row
+            yield f"{label}:{reader.line_num}", row
 
 
-def parse_row(cloud: str, row: dict, field_count: int) -> CatalogRow:
-    _check_field_count(row, field_count)
-    label = _text(row, "AcceleratorName")
-    count = _number(parse_count, row, "AcceleratorCount")
+def parse_row(cloud: str, row: list[str], columns: Columns) -> CatalogRow:
+    if len(row) != columns.count:
+        raise RowProblem(f"expected {columns.count} fields, got {len(row)}")
+    row.append("")  # what a column the file lacks reads (Columns.read)
+    (instance_type, label, count_text, price, spot, vcpus, memory_gb, disk_gb, region, zone,
+     gpu_info, arch, upstream_id) = columns.read(row)  # fmt: skip
+    label = label.strip()
+    count = _number(parse_count, "AcceleratorCount", count_text)
     if label and count <= 0:
-        raise RowProblem(f"accelerator {label!r} with AcceleratorCount {row['AcceleratorCount']!r}")
-    memory_mib, gpu_model = gpu_facts(cloud, row.get("GpuInfo") or "", count, label)
+        raise RowProblem(f"accelerator {label!r} with AcceleratorCount {count_text!r}")
+    memory_mib, gpu_model = gpu_facts(cloud, gpu_info, count, label)
     return CatalogRow(
-        instance_type=_text(row, "InstanceType"),
+        instance_type=instance_type.strip(),
         label=label,
         count=count if label else 0,
-        price=_number(positive_price_or_none, row, "Price"),
-        spot=_number(positive_price_or_none, row, "SpotPrice"),
-        vcpus=_number(parse_decimal, row, "vCPUs"),
-        memory_gb=_number(parse_decimal, row, "MemoryGiB"),
-        disk_gb=_number(parse_decimal, row, "StorageGiB"),
-        region=_text(row, "Region"),
-        zone=_text(row, "AvailabilityZone"),
+        price=_number(positive_price_or_none, "Price", price),
+        spot=_number(positive_price_or_none, "SpotPrice", spot),
+        vcpus=_number(parse_decimal, "vCPUs", vcpus),
+        memory_gb=_number(parse_decimal, "MemoryGiB", memory_gb),
+        disk_gb=_number(parse_decimal, "StorageGiB", disk_gb),
+        region=region.strip(),
+        zone=zone.strip(),
         gpu_memory_mib=memory_mib,
         gpu_model=gpu_model,
-        extra={k: row[k] for k in ("Arch", "UpstreamCloudId") if row.get(k)},
+        extra=_extra(arch, upstream_id),
     )
 
 
-def _check_field_count(row: dict, field_count: int) -> None:
-    if None in row:  # DictReader files surplus fields under the key None
-        raise RowProblem(f"expected {field_count} fields, got {field_count + len(row[None])}")
-    if None in row.values():  # and fills missing ones with None
-        missing = sum(1 for value in row.values() if value is None)
-        raise RowProblem(f"expected {field_count} fields, got {field_count - missing}")
+def _extra(arch: str, upstream_id: str) -> dict:
+    extra = {}
+    if arch:
+        extra["Arch"] = arch
+    if upstream_id:
+        extra["UpstreamCloudId"] = upstream_id
+    return extra
 
 
-def _text(row: dict, column: str) -> str:
-    return (row.get(column) or "").strip()
-
-
-def _number(parse, row: dict, column: str):
+def _number(parse, column: str, text: str):
     try:
-        return _parsed(parse, row.get(column))
+        return _parsed(parse, text)
     except ValueError:
-        raise RowProblem(f"non-numeric {column} {row.get(column)!r}") from None
+        raise RowProblem(f"non-numeric {column} {text!r}") from None
 
 
 # A catalog repeats the same few numbers ("8", "80.0", "1.5") over thousands of rows, and
