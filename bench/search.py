@@ -320,6 +320,9 @@ def _time(case: Case) -> None:
         case.slowest_sql = slowest.worst
 
 
+EXPLAINABLE = ("SELECT", "WITH", "(")
+
+
 class StatementTimer:
     def __init__(self):
         self.worst = None
@@ -330,7 +333,9 @@ class StatementTimer:
             return execute(sql, params, many, context)
         finally:
             elapsed = time.perf_counter() - started
-            if self.worst is None or elapsed > self.worst[0]:
+            # reads only: a SET (index_order_reads) can stall too, and has no plan to show
+            explainable = sql.lstrip().startswith(EXPLAINABLE)
+            if explainable and (self.worst is None or elapsed > self.worst[0]):
                 self.worst = (elapsed, sql, params)
 
 
