@@ -33,10 +33,10 @@ from marketplace.services.offers import (
 from marketplace.services.price_sanity import offers_flag_suspects
 
 logger = logging.getLogger(__name__)
-# Rows in memory at once, split between the writers (batch_writer.py). Smaller batches
-# shorten the end of a run, where the reader is done and the writers still write the last
-# one (10,000: 0.3-0.5 s of a first refresh of 100,000 offers; 5,000: about 0.2 s).
-BATCH_SIZE = 5_000
+# Rows in memory at once, split between the writers (batch_writer.py). 5,000 ended a first
+# refresh sooner (the writers finish the last batch sooner after the reader) but kept the
+# reader waiting longer on full queues: no faster in alternated runs (bench/refresh.py).
+BATCH_SIZE = 10_000
 # A run's first batch: the writers start on it while the reader reads the next, each batch
 # twice the last up to BATCH_SIZE (a full first batch of 10,000 kept them idle for 0.3 s).
 FIRST_BATCH_SIZE = 1_000
