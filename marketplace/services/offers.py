@@ -244,7 +244,8 @@ def _upsert_sql() -> str:
         INSERT INTO {offer} ({columns}, {", ".join(INSERT_DEFAULTS)})
         SELECT {columns}, %(now)s, %(active)s, false, '', %(now)s, %(now)s
         FROM matched WHERE offer_id IS NULL ORDER BY seq  -- ids follow the batch order
-        -- another writer may have inserted the key since our snapshot: take it over
+        -- another writer may have inserted the key since our snapshot: take it over (as a
+        -- new offer listed twice at once: no history point for the price it replaces)
         ON CONFLICT (provider_id, sku, region, zone, pricing) DO UPDATE
         SET {excluded}, observed_at = greatest({offer}.observed_at, EXCLUDED.observed_at),
             updated_at = EXCLUDED.updated_at,
