@@ -224,20 +224,9 @@ class ProviderHttpClient:
         """`body` parsed as JSON; PermanentHttpError (as `get_json` raises) when it is not."""
         return self._parse_json(body, method, self.url_for(path), parse_float)
 
-    def paginate(
-        self,
-        path: str,
-        params: dict | None = None,
-        *,
-        next_link: Callable[[Any], str | None],
-        parse_float=None,
-        max_pages: int = 10_000,
-    ) -> Iterator[Any]:
-        """Yield each page's JSON, following `next_link(page)` (an absolute or relative URL)
-        until it returns nothing. A link seen twice is a provider bug, not an endless loop."""
-        for _body, page in self.paginate_bodies(
-            path, params, next_link=next_link, parse_float=parse_float, max_pages=max_pages
-        ):
+    def paginate(self, path: str, params: dict | None = None, **options) -> Iterator[Any]:
+        """Yield each page's JSON (`paginate_bodies` without the bodies)."""
+        for _body, page in self.paginate_bodies(path, params, **options):
             yield page
 
     def paginate_bodies(
@@ -249,7 +238,9 @@ class ProviderHttpClient:
         parse_float=None,
         max_pages: int = 10_000,
     ) -> Iterator[tuple[bytes, Any]]:
-        """`paginate`, each page with its raw body: a source that fingerprints the pages."""
+        """Yield each page's raw body (for a source that fingerprints them) and JSON,
+        following `next_link(page)` (an absolute or relative URL) until it returns nothing.
+        A link seen twice is a provider bug, not an endless loop."""
         url, page_params, seen = path, params, set()
         for _ in range(max_pages):
             body = self.body("GET", url, params=page_params)
