@@ -129,7 +129,8 @@ def test_a_failure_on_a_later_page_keeps_the_rows_already_read_and_reports_it(pr
     ).respond_with_json(page1)
     provider_server.expect_request("/api/retail/prices").respond_with_data("", status=503)
 
-    only = next(source_for(provider_server).inputs())  # read while the pages are kept
+    inputs = source_for(provider_server).inputs()  # the pages are kept while it is open
+    only = next(inputs)
     offers, errors = split(only.read())
 
     assert only.fingerprint == ""  # a run that saw part of the pages is never skipped
