@@ -175,12 +175,31 @@ def test_offers_are_keyed_by_provider_sku_region_zone_and_pricing(provider, h100
     assert offer_upsert_batch(batch=batch, observed_at=T1) == UpsertCounts(unchanged=5)
 
 
-def test_new_offers_get_ids_in_batch_order(provider, h100):
+def test_new_offers_get_ids_in_price_order_then_batch_order(provider, h100):
+    # a batch is written in price-per-GPU-hour order (neighbouring index entries)
     skus = [f"s{n:02}" for n in range(12)]
+    prices = ["9", "3", "3", "7"] * 3
 
-    offer_upsert_batch(batch=[offer(provider, h100, sku=s) for s in skus], observed_at=T0)
+    offer_upsert_batch(
+        batch=[offer(provider, h100, sku=s, price=p) for s, p in zip(skus, prices, strict=True)],
+        observed_at=T0,
+    )
 
-    assert list(Offer.objects.order_by("id").values_list("sku", flat=True)) == skus
+    by_id = list(Offer.objects.order_by("id").values_list("sku", flat=True))
+    assert by_id == [
+        "s01",
+        "s02",
+        "s05",
+        "s06",
+        "s09",
+        "s10",
+        "s03",
+        "s07",
+        "s11",
+        "s00",
+        "s04",
+        "s08",
+    ]
 
 
 def test_a_mixed_batch_is_counted_and_written_in_a_fixed_number_of_queries(provider, h100):
