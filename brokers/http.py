@@ -343,6 +343,9 @@ class ProviderHttpClient:
             text = response.text
         except (requests.RequestException, UnicodeError):
             return ""
+        return self._excerpt_of(text)
+
+    def _excerpt_of(self, text: str) -> str:
         return self._scrub(" ".join(text.split()))[:BODY_EXCERPT_CHARS]
 
     def _json_of(self, response: requests.Response, parse_float) -> Any:
@@ -354,8 +357,7 @@ class ProviderHttpClient:
             return jsonlib.loads(content, parse_float=parse_float)
         except ValueError:
             safe_url = self._safe_url(url)
-            text = content.decode("utf-8", "replace")
-            body = self._scrub(" ".join(text.split()))[:BODY_EXCERPT_CHARS]
+            body = self._excerpt_of(content.decode("utf-8", "replace"))
             raise PermanentHttpError(
                 f"{method} {safe_url}: response is not JSON: {body}", url=safe_url, body=body
             ) from None

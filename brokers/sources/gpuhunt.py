@@ -22,10 +22,9 @@ from typing import IO
 
 from brokers.http import HttpError, ProviderHttpClient
 from brokers.sources._common import (
-    etag_fingerprint,
+    downloaded_input,
     failed_input,
     file_fingerprint,
-    not_modified_input,
     parse_count,
     parse_decimal,
     parse_price,
@@ -88,15 +87,8 @@ class GpuhuntCatalogSource(PricingSource):
             etag = previous_etag(previous.get(REMOTE_INPUT))
             url = f"{version}/catalog.zip"
             with client.downloaded_if_changed(url, etag=etag, suffix=".zip") as download:
-                if download.path is None:
-                    fingerprint = etag_fingerprint(download.etag)
-                    yield not_modified_input(REMOTE_INPUT, fingerprint, self.name)
-                    return
-                yield SourceInput(
-                    name=REMOTE_INPUT,
-                    fingerprint=etag_fingerprint(download.etag) or file_fingerprint(download.path),
-                    read=functools.partial(self._read_file, download.path, shown_as=url),
-                )
+                read = functools.partial(self._read_file, shown_as=url)
+                yield downloaded_input(REMOTE_INPUT, download, self.name, read)
         except HttpError as exc:
             error = RowError(where=exc.url or client.url_for("version"), reason=str(exc))
             yield failed_input(error, name=REMOTE_INPUT)

@@ -14,34 +14,33 @@ in, so no region is invented for it.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import replace
 from decimal import Decimal
-from pathlib import Path
 
 from brokers.http import ProviderHttpClient
 from brokers.sources._common import (
     JsonBody,
+    JsonDocumentSource,
     json_api_body,
-    json_file_body,
-    json_input,
     parse_count,
     parse_decimal,
     parse_price,
     setting,
     source_failure,
 )
-from brokers.sources.base import OfferRow, PricingSource, RowError, SourceInput
+from brokers.sources.base import OfferRow, RowError
 from marketplace.gpu_names import interconnect_from_label, memory_from_label
 
 API_URL = "https://cloud.lambdalabs.com/api/v1"
 MIB_PER_GB = 1024
-INPUT = "instance-types"
 
 
-class LambdaCloudSource(PricingSource):
+class LambdaCloudSource(JsonDocumentSource):
     name = "lambda"
     provider_slug = "lambda"
+    input_name = "instance-types"  # the one input: the API response, hashed
+    document = "instance types"
     complete = True
     freshness_limit_seconds = 3600  # capacity moves by the minute; prices rarely
 
@@ -51,13 +50,6 @@ class LambdaCloudSource(PricingSource):
         self.base_url = base_url
         self.api_key = api_key
         self.client_options = client_options
-
-    def inputs(
-        self, *, path: str | None = None, previous: Mapping[str, str] | None = None
-    ) -> Iterator[SourceInput]:
-        """One input: the instance-types response (no validators: hashed instead)."""
-        body = self._load_file(Path(path)) if path else self._load_api()
-        yield json_input(INPUT, body, self._rows)
 
     def _rows(self, payload) -> Iterator[OfferRow | RowError]:
         types = payload.get("data") if isinstance(payload, dict) else None
@@ -72,21 +64,13 @@ class LambdaCloudSource(PricingSource):
                     where=f"instance-types {type_name}", reason=f"unreadable instance type: {exc!r}"
                 )
 
-    def _load_api(self) -> JsonBody | RowError:
+    def _api_body(self) -> JsonBody | RowError:
         api_key = self.api_key or setting("LAMBDA_API_KEY")
         if not api_key:
             return source_failure(self.name, "LAMBDA_API_KEY", "no API key configured")
         base = self.base_url or setting("LAMBDA_API_URL") or API_URL
         client = ProviderHttpClient(base, api_key=api_key, **self.client_options)
         return json_api_body(client, "GET", "instance-types")
-
-    def _load_file(self, path: Path) -> JsonBody | RowError:
-        return json_file_body(
-            path,
-            lambda reason: source_failure(
-                self.name, str(path), f"cannot read instance types: {reason}"
-            ),
-        )
 
 
 def offers_of(type_name: str, entry: dict) -> Iterator[OfferRow]:

@@ -14,21 +14,19 @@ not say where a pod will run: region is "".
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from pathlib import Path
+from collections.abc import Iterator
 
 from brokers.http import ProviderHttpClient
 from brokers.sources._common import (
     JsonBody,
+    JsonDocumentSource,
     json_api_body,
-    json_file_body,
-    json_input,
     parse_count,
     positive_price_or_none,
     setting,
     source_failure,
 )
-from brokers.sources.base import OfferRow, PricingModel, PricingSource, RowError, SourceInput
+from brokers.sources.base import OfferRow, PricingModel, RowError
 
 API_URL = "https://api.runpod.io/graphql"
 GPU_TYPES_QUERY = """
@@ -42,12 +40,13 @@ query GpuTypes {
 """
 CLOUDS = ("secure", "community")
 MIB_PER_GB = 1024
-INPUT = "gpuTypes"
 
 
-class RunpodSource(PricingSource):
+class RunpodSource(JsonDocumentSource):
     name = "runpod"
     provider_slug = "runpod"
+    input_name = "gpuTypes"  # the one input: the API response, hashed
+    document = "gpuTypes"
     complete = True
     freshness_limit_seconds = 3600
 
@@ -57,13 +56,6 @@ class RunpodSource(PricingSource):
         self.base_url = base_url
         self.api_key = api_key
         self.client_options = client_options
-
-    def inputs(
-        self, *, path: str | None = None, previous: Mapping[str, str] | None = None
-    ) -> Iterator[SourceInput]:
-        """One input: the gpuTypes response (a GraphQL POST: hashed, no validators)."""
-        body = self._load_file(Path(path)) if path else self._query_api()
-        yield json_input(INPUT, body, self._rows)
 
     def _rows(self, payload) -> Iterator[OfferRow | RowError]:
         gpu_types = _gpu_types(payload)
@@ -76,7 +68,7 @@ class RunpodSource(PricingSource):
             except (KeyError, TypeError, ValueError) as exc:
                 yield RowError(where=f"gpuTypes[{index}]", reason=f"unreadable GPU type: {exc!r}")
 
-    def _query_api(self) -> JsonBody | RowError:
+    def _api_body(self) -> JsonBody | RowError:
         api_key = self.api_key or setting("RUNPOD_API_KEY")
         if not api_key:
             return source_failure(self.name, "RUNPOD_API_KEY", "no API key configured")
@@ -84,12 +76,6 @@ class RunpodSource(PricingSource):
         client = ProviderHttpClient(base, api_key=api_key, **self.client_options)
         # a read-only query: safe to retry
         return json_api_body(client, "POST", "", json_body={"query": GPU_TYPES_QUERY})
-
-    def _load_file(self, path: Path) -> JsonBody | RowError:
-        return json_file_body(
-            path,
-            lambda reason: source_failure(self.name, str(path), f"cannot read gpuTypes: {reason}"),
-        )
 
 
 def _gpu_types(payload) -> list | str:

@@ -28,10 +28,9 @@ from pathlib import Path
 
 from brokers.http import HttpError, ProviderHttpClient
 from brokers.sources._common import (
-    etag_fingerprint,
+    downloaded_input,
     failed_input,
     file_fingerprint,
-    not_modified_input,
     parse_count,
     parse_decimal,
     positive_price_or_none,
@@ -119,7 +118,10 @@ class SkypilotCatalogSource(PricingSource):
             try:
                 etag = previous_etag(previous.get(name))
                 with client.downloaded_if_changed(url, etag=etag, suffix=".csv") as download:
-                    yield _downloaded_input(name, cloud, download, self.name)
+                    read = functools.partial(
+                        read_vms_csv, cloud, source_name=self.name, shown_as="vms.csv"
+                    )
+                    yield downloaded_input(name, download, self.name, read)
             except HttpError as exc:
                 yield failed_input(RowError(where=exc.url or url, reason=str(exc)), name=name)
 
@@ -128,19 +130,6 @@ class SkypilotCatalogSource(PricingSource):
         if isinstance(configured, str):
             configured = configured.split(",")
         return tuple(c.strip() for c in configured if c.strip())
-
-
-def _downloaded_input(name: str, cloud: str, download, source_name: str) -> SourceInput:
-    if download.path is None:  # 304: the sync skips it, as the fingerprint is the one sent
-        return not_modified_input(name, etag_fingerprint(download.etag), source_name)
-    file = download.path
-    return SourceInput(
-        name=name,
-        fingerprint=etag_fingerprint(download.etag) or file_fingerprint(file),
-        read=functools.partial(
-            read_vms_csv, cloud, file, source_name=source_name, shown_as="vms.csv"
-        ),
-    )
 
 
 def catalog_files(path: Path) -> list[tuple[str, Path]]:

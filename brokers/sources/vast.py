@@ -15,17 +15,15 @@ can keep them out of automatic picks or treat them as suspect.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import replace
 from decimal import Decimal
-from pathlib import Path
 
 from brokers.http import ProviderHttpClient
 from brokers.sources._common import (
     JsonBody,
+    JsonDocumentSource,
     json_api_body,
-    json_file_body,
-    json_input,
     parse_count,
     parse_decimal,
     parse_price,
@@ -33,7 +31,7 @@ from brokers.sources._common import (
     setting,
     source_failure,
 )
-from brokers.sources.base import OfferRow, PricingModel, PricingSource, RowError, SourceInput
+from brokers.sources.base import OfferRow, PricingModel, RowError
 
 API_URL = "https://console.vast.ai/api/v0"
 # Vast's own default search: rentable, unrented, verified machines on demand.
@@ -57,12 +55,13 @@ EXTRA_FIELDS = (
     "min_bid",
 )
 MIB_PER_GIB = Decimal(1024)
-INPUT = "bundles"
 
 
-class VastSource(PricingSource):
+class VastSource(JsonDocumentSource):
     name = "vast"
     provider_slug = "vast"
+    input_name = "bundles"  # the one input: the API response, hashed
+    document = "offers"
     complete = True
     freshness_limit_seconds = 1800  # marketplace offers come and go within the hour
 
@@ -78,13 +77,6 @@ class VastSource(PricingSource):
         self.api_key = api_key
         self.query = query
         self.client_options = client_options
-
-    def inputs(
-        self, *, path: str | None = None, previous: Mapping[str, str] | None = None
-    ) -> Iterator[SourceInput]:
-        """One input: the search response (no validators: hashed instead)."""
-        body = self._load_file(Path(path)) if path else self._search()
-        yield json_input(INPUT, body, self._rows)
 
     def _rows(self, payload) -> Iterator[OfferRow | RowError]:
         offers = payload.get("offers") if isinstance(payload, dict) else None
@@ -102,7 +94,7 @@ class VastSource(PricingSource):
                 )
                 yield RowError(where=where, reason=f"unreadable offer: {exc}")
 
-    def _search(self) -> JsonBody | RowError:
+    def _api_body(self) -> JsonBody | RowError:
         base = self.base_url or setting("VAST_API_URL") or API_URL
         api_key = self.api_key or setting("VAST_API_KEY") or None  # the search works without one
         client = ProviderHttpClient(base, api_key=api_key, **self.client_options)
@@ -111,12 +103,6 @@ class VastSource(PricingSource):
             "q": query if isinstance(query, str) else json.dumps(query, separators=(",", ":"))
         }
         return json_api_body(client, "GET", "bundles/", params=params)
-
-    def _load_file(self, path: Path) -> JsonBody | RowError:
-        return json_file_body(
-            path,
-            lambda reason: source_failure(self.name, str(path), f"cannot read offers: {reason}"),
-        )
 
 
 def rows_of(offer: dict) -> Iterator[OfferRow]:
