@@ -11,8 +11,8 @@ interval), so it should wake as few times as possible.
 A first refresh is bound by the database (every new offer is an entry in each of the offer
 table's indexes), so the writes go to
 `WRITERS` connections at once: each batch is split between them by offer identity, so that
-one offer is always written by the same writer, in the order the source listed it, and two
-writers never touch the same row (no lock waits, no deadlocks between them). Each writer's
+one offer is always written by the same writer, batch after batch, and two writers never
+touch the same row (no lock waits, no deadlocks between them). Each writer's
 queue holds one part, so at most three batches are in memory: one being read, one queued,
 one being written.
 
@@ -41,8 +41,8 @@ from marketplace.services.offers import (
 
 _DONE = None
 # Writer threads (database connections) of one sync. Two keep a 2-CPU machine's PostgreSQL
-# busy while Python parses (bench/refresh.py: a first refresh of 100,000 offers in 7.6 s with
-# one writer, see bench/results/refresh.txt for two).
+# busy while Python parses: in alternated first refreshes of 100,000 offers, one writer was
+# 10-30% slower and three no faster.
 WRITERS = 2
 # While the writers run: how long the reading thread may hold the GIL before a writer, woken
 # by the server's answer, gets it back. Python's default (5 ms) leaves the writer idle most
