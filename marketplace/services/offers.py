@@ -441,10 +441,11 @@ def offer_upsert_prepared(
 
 def _copy_new_offers(cursor, prepared: PreparedBatch, observed_at: datetime) -> bool:
     """COPY the batch into the offer table; False (nothing written) when one of its offers
-    exists already. Half the database time of the batch-table way for new offers: no batch
-    table, no matching, and COPY writes the table's pages a buffer of rows at a time. A
-    batch that was not all new fails at its first existing offer (within COPY's first
-    buffer of rows), so guessing wrong costs little."""
+    exists already. Cheaper than the batch-table way for new offers: no batch table, no
+    matching, and COPY writes the table's pages a buffer of rows at a time (with price
+    history kept for changes only, a first refresh of 100,000 offers used about 1.5
+    CPU-seconds less in alternated runs). A batch that was not all new fails at its first
+    existing offer (within COPY's first buffer of rows), so guessing wrong costs little."""
     columns = ", ".join((*LINE_COLUMNS, *INSERT_DEFAULTS))
     try:
         with (
