@@ -12,7 +12,8 @@ lists SpotPrice = Price): it gets the on-demand row's verdict, and does not vote
 
 The votes come from active offers that are neither bid floors nor such spot copies. Every
 offer of the classes checked is judged again, so an offer that is no longer an outlier is
-un-flagged. All of it is one SQL statement (percentile_cont over per-provider medians), so
+un-flagged. All of it is one SQL statement per group of GPU models (percentile_cont over
+per-provider medians; outside a transaction two groups are judged at once, see JUDGES), so
 the cost is a few scans of the classes checked, not a Python loop over offers.
 """
 
