@@ -7,13 +7,17 @@ of their membership there.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+
+from django.core.validators import slug_re
 
 from config.api_errors import ApiError
 
 from .models import ApiKey, Membership, Organization, Role, User
 
 _ALL = frozenset(Role.values)
+ORG_ID = re.compile(r"[0-9]{1,18}")  # a bigint; longer digit strings are read as slugs
 PERMISSIONS: dict[str, frozenset[str]] = {
     "reserve": frozenset({Role.OWNER, Role.ADMIN, Role.BUYER}),
     "read_reservations": frozenset({Role.OWNER, Role.ADMIN, Role.BUYER, Role.FINANCE}),
@@ -48,8 +52,12 @@ def _membership(user: User, org_hint: str | int | None) -> Membership | None:
     if org_hint in (None, ""):
         return memberships.order_by("org_id").first()
     text = str(org_hint)
-    if text.isdigit():
+    # ASCII digits only: str.isdigit() also takes "²", which int() refuses. Text that is no
+    # slug names no organization, and must not reach the database (PostgreSQL refuses NUL).
+    if ORG_ID.fullmatch(text):
         return memberships.filter(org_id=int(text)).first()
+    if not slug_re.fullmatch(text):
+        return None
     return memberships.filter(org__slug=text).first()
 
 

@@ -1,4 +1,4 @@
-"""Shared API pieces: strict input serializers, keyset pagination, throttles."""
+"""Shared API pieces: the JSON parser, strict input serializers, keyset pagination, throttles."""
 
 from __future__ import annotations
 
@@ -8,9 +8,52 @@ from decimal import Decimal
 
 from django.db.models import Q
 from rest_framework import serializers
+from rest_framework.exceptions import ParseError
+from rest_framework.parsers import JSONParser
 from rest_framework.throttling import AnonRateThrottle
 
 from config.api_errors import ApiError
+
+# No request body of ours nests more than a few levels; a limit far below Python's recursion
+# limit keeps every later walk of the data (validation, json.dumps, the jsonb adapter) safe.
+MAX_JSON_DEPTH = 64
+
+
+class JsonParser(JSONParser):
+    """DRF's JSON parser, refusing bodies nested deeper than MAX_JSON_DEPTH with a 400.
+
+    Python's decoder recurses once per level: `[[[[...` a few thousand deep raised
+    RecursionError, which DRF does not catch (a 500)."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        try:
+            data = super().parse(stream, media_type, parser_context)
+        except RecursionError:
+            raise _too_deep() from None
+        if _nested_deeper_than(data, MAX_JSON_DEPTH):
+            raise _too_deep()
+        return data
+
+
+def _too_deep() -> ParseError:
+    return ParseError(f"JSON parse error - nested deeper than {MAX_JSON_DEPTH} levels.")
+
+
+def _nested_deeper_than(value, limit: int) -> bool:
+    # A loop, not recursion: the point is to never recurse as deep as the data does.
+    pending = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, dict):
+            children = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth > limit:
+            return True
+        pending.extend((child, depth + 1) for child in children)
+    return False
 
 
 class StrictSerializer(serializers.Serializer):
@@ -44,9 +87,13 @@ class CatalogThrottle(AnonRateThrottle):
 def parse_limit(raw: str | None, *, default: int = 50, maximum: int = 500) -> int:
     if raw in (None, ""):
         return default
-    if not str(raw).isdigit() or not 1 <= int(raw) <= maximum:
+    # ASCII digits only (str.isdigit() takes "²", which int() refuses), and no longer than the
+    # maximum (int() refuses more than 4300 digits): both were 500s.
+    digits = str(raw).lstrip("0")
+    plain = digits.isascii() and digits.isdigit() and len(digits) <= len(str(maximum))
+    if not plain or not 1 <= int(digits) <= maximum:
         raise ApiError("invalid_limit", f"limit must be an integer from 1 to {maximum}.")
-    return int(raw)
+    return int(digits)
 
 
 # --- keyset (cursor) pagination --------------------------------------------------------
@@ -63,7 +110,7 @@ def decode_cursor(cursor: str, size: int) -> list:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         values = json.loads(base64.urlsafe_b64decode(padded.encode()))
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: `[[[[...` forged
         raise ApiError("invalid_cursor", "The cursor is malformed.") from None
     if not isinstance(values, list) or len(values) != size:
         raise ApiError("invalid_cursor", "The cursor does not belong to this sort order.")

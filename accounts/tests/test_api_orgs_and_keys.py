@@ -105,6 +105,36 @@ def test_it_answers_bad_key_requests_with_a_clear_4xx(api_client, body, code):
     assert response.json()["error"]["message"]
 
 
+@pytest.mark.parametrize(
+    "hint",
+    ["²", "acme\x00", "9" * 5000],
+    ids=["a-digit-int-refuses", "a-nul-byte", "past-int-digit-limit"],
+)
+def test_it_answers_an_org_hint_that_names_no_org_with_403(api_client, hint):
+    # given a signed-in member (each hint was a 500: ValueError from int(), or a NUL byte
+    # PostgreSQL refuses)
+    membership = MembershipFactory()
+    api_client.force_authenticate(membership.user)
+    # when the X-Org header names no organization
+    response = api_client.get("/api/v1/api-keys/", HTTP_X_ORG=hint)
+    # then it is an organization the user is not a member of
+    assert response.status_code == 403
+    assert response.json()["error"] == {
+        "code": "permission_denied",
+        "message": "You are not a member of that organization.",
+    }
+
+
+def test_it_answers_an_org_field_that_names_no_org_with_403(api_client):
+    membership = MembershipFactory()
+    api_client.force_authenticate(membership.user)
+    body = {"org": "²", "name": "ci", "role": "buyer"}
+    response = api_client.post("/api/v1/api-keys/", body, format="json")
+    assert response.status_code == 403
+    assert response.json()["error"]["code"] == "permission_denied"
+    assert not ApiKey.objects.exists()
+
+
 def test_it_answers_malformed_json_with_400(api_client):
     api_client.force_authenticate(UserFactory())
     response = api_client.post("/api/v1/orgs/", "{not json", content_type="application/json")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from decimal import Decimal
 
 from django.utils import timezone
@@ -157,7 +158,7 @@ class ReservationListCreateApi(APIView):
         serializer = ReservationInput(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        idempotency_key = request.headers.get("Idempotency-Key", "")[:200]
+        idempotency_key = _idempotency_key(request)
         if "quote" in data:
             quote, legs = _quote_plan(actor, data, idempotency_key)
             reservations, created = reservations_create_for_plan(
@@ -177,6 +178,18 @@ class ReservationListCreateApi(APIView):
         if not created:
             response["Idempotent-Replayed"] = "true"
         return response
+
+
+def _idempotency_key(request) -> str:
+    key = request.headers.get("Idempotency-Key", "")[:200]
+    # A header may carry a NUL byte, which PostgreSQL text cannot hold (the key is stored
+    # and looked up): refuse control characters here instead of a 500 from the database.
+    if any(unicodedata.category(char) == "Cc" for char in key):
+        raise ApiError(
+            "invalid_idempotency_key",
+            "The Idempotency-Key header must not contain control characters.",
+        )
+    return key
 
 
 def _offer_request(data: dict, idempotency_key: str) -> ReservationRequest:

@@ -3,6 +3,7 @@ an organization owns: a provider key sees only its own offers, requests and rese
 
 from __future__ import annotations
 
+from django.core.validators import slug_re
 from django.db.models import QuerySet
 
 from accounts.actors import PERMISSIONS, Actor
@@ -17,7 +18,9 @@ def providers_acting(*, actor: Actor, slug: str | None = None) -> QuerySet[Provi
     actor.require("provide")
     providers = providers_for_org(org=actor.org).filter(is_active=True)
     if slug:
-        providers = providers.filter(slug=slug)
+        # Text that is no slug names no provider, and must not reach the database (PostgreSQL
+        # refuses NUL): `?provider=%00` was a 500.
+        providers = providers.filter(slug=slug) if slug_re.fullmatch(slug) else providers.none()
         if not providers.exists():
             raise ApiError(
                 "not_found", f"Your organization has no provider {slug!r}.", status_code=404

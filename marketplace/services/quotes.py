@@ -91,6 +91,10 @@ EXCLUSION_REASONS = (
     "no_throughput",
     "over_max_total",
 )
+# Quote.total is numeric(16, 6): a plan of ten billion or more cannot be stored (a 500 before,
+# e.g. 64 instances of a listed $100,000/h offer for a year), and is no plan anyone acts on:
+# it is left out, as one above the buyer's max_total is.
+MAX_QUOTE_TOTAL = Decimal("9999999999.99")
 # Components are kept to 6 places each, so a bound computed from unrounded figures may sit a
 # few millionths above a real total: stop only when clear of that.
 BOUND_SLACK = Decimal("0.00001")
@@ -435,6 +439,8 @@ def _best_split_plans(work: _Work, tree: Node) -> list[PricedPlan]:
 
 
 def _consider(best: BestPlans, plan: PricedPlan, request: QuoteRequest) -> None:
+    if plan.total > MAX_QUOTE_TOTAL:
+        return
     if request.max_total is not None and plan.total > request.max_total:
         return
     if request.objective == COST_PER_WORK and plan.cost_per_work is None:

@@ -92,6 +92,8 @@ def test_it_lists_offers_in_a_fixed_number_of_queries(api_client):
     [
         ({"limit": "0"}, "invalid_limit"),
         ({"limit": "x"}, "invalid_limit"),
+        ({"limit": "²"}, "invalid_limit"),  # a digit to str.isdigit(), not to int(): was a 500
+        ({"limit": "9" * 5000}, "invalid_limit"),  # past int()'s 4300 digits: was a 500
         ({"cursor": "%%%"}, "invalid_cursor"),
         ({"sort": "colour"}, "invalid_sort"),
     ],

@@ -156,6 +156,15 @@ def test_it_answers_a_forged_cursor_with_400(api_client, catalog, values):
     assert response.json()["error"]["code"] == "invalid_cursor"
 
 
+def test_it_answers_a_cursor_nested_past_the_recursion_limit_with_400(api_client, catalog):
+    # a forged cursor `[[[[...` once raised RecursionError in the JSON decoder: a 500
+    cursor = base64.urlsafe_b64encode(b"[" * 5000).decode().rstrip("=")
+    response = api_client.get("/api/v1/offers/", {"cursor": cursor})
+    assert (response.status_code, response.json()["error"]["code"]) == (400, "invalid_cursor")
+    # the offers page reads the same cursors
+    assert api_client.get("/offers/", {"cursor": cursor}).status_code == 400
+
+
 def test_it_reads_a_page_of_a_filtered_search_in_one_query(api_client, catalog):
     # given a first page (which also warms the GPU/provider catalog cache, read at most once a
     # minute per process)

@@ -56,6 +56,21 @@ def test_it_honours_idempotency_keys(api_client):
     assert other.json()["error"]["code"] == "idempotency_conflict"
 
 
+def test_it_refuses_an_idempotency_key_with_control_characters(api_client):
+    # given a key with a NUL byte, which PostgreSQL cannot store (it was a 500)
+    buyer = make_org_with_key(role="buyer")
+    offer = OfferFactory(available=1)
+    # when the buyer reserves with it
+    body = {"offer": offer.pk, "hours": 1}
+    response = _reserve(api_client, buyer, body, HTTP_IDEMPOTENCY_KEY="k1\x00")
+    # then nothing is reserved, and the error says why
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid_idempotency_key"
+    assert not Reservation.objects.exists()
+    offer.refresh_from_db()
+    assert offer.available == 1
+
+
 @pytest.mark.parametrize(
     ("body", "code"),
     [

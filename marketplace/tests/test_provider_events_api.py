@@ -321,6 +321,17 @@ def test_it_keeps_event_times_within_what_it_knows(api_client, seller, launching
             "connection",
         ),
         ({"id": "e", "type": "failed", "colour": "red"}, "unknown_field", None),
+        # NUL in a key or value: PostgreSQL's jsonb refuses it (a 500 on saving, before)
+        (
+            {"id": "e", "type": "running", "connection": {"host": "a\x00"}},
+            "validation_error",
+            "connection",
+        ),
+        (
+            {"id": "e", "type": "running", "connection": {"a\x00": "h"}},
+            "validation_error",
+            "connection",
+        ),
     ],
 )
 def test_it_answers_bad_events_with_a_400(api_client, seller, launching, body, code, field):
@@ -330,6 +341,17 @@ def test_it_answers_bad_events_with_a_400(api_client, seller, launching, body, c
     assert error["code"] == code
     if field:
         assert field in error["fields"]
+    assert Reservation.objects.get(pk=launching.pk).status == S.LAUNCHING
+
+
+def test_it_refuses_an_unpaired_surrogate_in_the_connection(api_client, seller, launching):
+    # JSON may escape half a surrogate pair; jsonb refuses it (a 500 on saving, before)
+    body = '{"id": "e", "type": "running", "connection": {"host": "gpu-\\ud800"}}'
+    response = api_client.generic(
+        "POST", events_url(launching), body, content_type="application/json", **seller.headers
+    )
+    assert response.status_code == 400, response.content
+    assert "connection" in response.json()["error"]["fields"]
     assert Reservation.objects.get(pk=launching.pk).status == S.LAUNCHING
 
 

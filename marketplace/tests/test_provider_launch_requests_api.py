@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -85,8 +86,11 @@ def test_it_pages_and_validates_its_parameters(api_client):
         ({"status": "lost"}, "invalid_status"),
         ({"limit": 0}, "invalid_limit"),
         ({"cursor": "nope"}, "invalid_cursor"),
+        ({"limit": "²"}, "invalid_limit"),
+        ({"cursor": base64.urlsafe_b64encode(b"[" * 5000).decode()}, "invalid_cursor"),
     ):
         response = api_client.get(URL, params, **seller.headers)
         assert (response.status_code, response.json()["error"]["code"]) == (400, code)
-    unknown = api_client.get(URL, {"provider": "someone-else"}, **seller.headers)
-    assert (unknown.status_code, unknown.json()["error"]["code"]) == (404, "not_found")
+    for slug in ("someone-else", "acme\x00"):
+        unknown = api_client.get(URL, {"provider": slug}, **seller.headers)
+        assert (unknown.status_code, unknown.json()["error"]["code"]) == (404, "not_found")

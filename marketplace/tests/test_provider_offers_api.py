@@ -336,6 +336,22 @@ def test_it_needs_the_provider_named_when_an_organization_owns_several(api_clien
     assert len(api_client.get(URL, **seller.headers).json()["results"]) == 4
 
 
+def test_it_answers_a_provider_parameter_that_is_no_slug_with_404(api_client):
+    # `?provider=%00` reached the database, which refuses NUL in text: a 500
+    seller = make_listed_provider()
+    listed = api_client.get(URL, {"provider": "acme-gpus\x00"}, **seller.headers)
+    created = api_client.post(
+        f"{URL}?provider=acme-gpus%00", offer_item(), format="json", **seller.headers
+    )
+    for response in (listed, created):
+        assert response.status_code == 404, response.content
+        assert response.json()["error"] == {
+            "code": "not_found",
+            "message": "Your organization has no provider 'acme-gpus\\x00'.",
+        }
+    assert not Offer.objects.exists()
+
+
 # --- list, read, update, withdraw ------------------------------------------------------
 
 

@@ -306,6 +306,26 @@ def test_it_answers_bad_input_with_a_4xx(api_client, buyer, body, code):
     assert response.json()["error"]["code"] == code
 
 
+@pytest.mark.parametrize(
+    "body",
+    ["[" * 5000 + "]" * 5000, '{"gpu":' * 5000 + "1" + "}" * 5000, "[" * 65 + "]" * 65],
+    ids=["arrays-past-the-recursion-limit", "objects-past-the-recursion-limit", "65-deep"],
+)
+def test_it_answers_a_body_nested_too_deep_with_a_400(api_client, buyer, body):
+    # given JSON nested deeper than any request needs (the deepest once raised
+    # RecursionError inside the parser: a 500)
+    # when it is posted
+    response = api_client.generic(
+        "POST", "/api/v1/quotes/", body, content_type="application/json", **buyer.headers
+    )
+    # then the one error format says what is wrong
+    assert response.status_code == 400
+    assert response.json()["error"] == {
+        "code": "malformed_request",
+        "message": "JSON parse error - nested deeper than 64 levels.",
+    }
+
+
 def test_it_points_at_a_mistake_in_the_gpu_spec(api_client, buyer):
     response = post_quote(api_client, buyer, {"gpu": "H1000:8", "hours": 1})
     assert response.status_code == 400

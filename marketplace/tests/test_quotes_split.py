@@ -44,6 +44,21 @@ def test_it_splits_across_offers_in_one_region_when_no_single_offer_is_big_enoug
     assert quote["gpus"] == 24
 
 
+def test_it_leaves_out_a_plan_too_dear_to_store_as_a_quote(api_client, buyer):
+    # given 64 instances of 64 H100s at the highest listable price in one region (a year of
+    # them is $56 billion, beyond a quote's total: it was a 500), and cheap ones in another
+    offer(sku="dear", gpu_count=64, price="100000", available=64, region="r-dear")
+    offer(sku="cheap", gpu_count=8, price="24", available=512, region="r-cheap")
+    # when the buyer asks for 4096 GPUs for a year
+    body = {"gpu": "H100:4096", "hours": 8784, "allow_split": True}
+    response = post_quote(api_client, buyer, body)
+    # then only the plan that can be held is quoted
+    assert response.status_code == 201, response.content
+    (quote,) = response.json()["quotes"]
+    assert legs_of(quote) == [("cheap", 512, 4096)]
+    assert Decimal(quote["total"]) < Decimal("10000000000")
+
+
 def test_without_allow_split_it_finds_nothing(api_client, buyer):
     offer(sku="a", price="24", available=4)
     response = post_quote(api_client, buyer, {"gpu": "H100:16", "hours": 1}).json()
