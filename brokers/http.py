@@ -313,7 +313,7 @@ class ProviderHttpClient:
         value = response.headers.get("Retry-After", "").strip()
         if not value:
             return None
-        if value.isdigit():
+        if value.isascii() and value.isdigit():  # isdigit() alone takes "²", float() does not
             return min(self.max_backoff, float(value))
         try:
             when = email.utils.parsedate_to_datetime(value)

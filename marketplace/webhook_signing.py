@@ -43,7 +43,8 @@ def _parse(header: str) -> tuple[int, list[str]]:
         key, sep, value = part.strip().partition("=")
         if not sep:
             continue
-        if key == "t" and value.isdigit():
+        # ASCII digits, a few of them: str.isdigit() takes "²", which int() refuses
+        if key == "t" and value.isascii() and value.isdigit() and len(value) <= 12:
             timestamp = int(value)
         elif key == SCHEME:
             digests.append(value)

@@ -89,6 +89,18 @@ def test_it_honours_retry_after(provider_server):
     assert sleeps == [7.0]
 
 
+def test_it_backs_off_as_usual_when_retry_after_is_no_number(provider_server):
+    # "²" is a digit to str.isdigit() but not to float(): it was a ValueError, not a retry
+    provider_server.expect_ordered_request("/limited").respond_with_data(
+        "slow down", status=429, headers={"Retry-After": "²"}
+    )
+    provider_server.expect_ordered_request("/limited").respond_with_json([1])
+    client, sleeps = make_client(provider_server)
+
+    assert client.get_json("/limited") == [1]
+    assert sleeps == [0.5]  # the first backoff of make_client
+
+
 @pytest.mark.parametrize("status", [400, 401, 403, 404])
 def test_it_never_retries_client_errors(provider_server, status):
     provider_server.expect_request("/nope").respond_with_json({"error": "denied"}, status=status)
