@@ -137,7 +137,14 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600)}
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600),
+    # How often a worker looks for tasks whose worker died (unacknowledged past the visibility
+    # timeout). kombu 5.7 looks every interval x throttle seconds, 100 s by its defaults:
+    # throttle 1 makes the interval the period.
+    "unacked_restore_interval": env_int("CELERY_UNACKED_RESTORE_SECONDS", 10),
+    "unacked_restore_throttle": 1,
+}
 CELERY_TIMEZONE = "UTC"
 USAGE_INTERVAL_SECONDS = env_int("USAGE_INTERVAL_SECONDS", 60)
 

@@ -99,10 +99,13 @@ def test_it_launches_once_when_the_whole_worker_is_killed_mid_launch(
     instance = _wait_mid_launch(slow_launch_reservation)
 
     # when the worker and its pool are killed outright, and a new worker starts (with a short
-    # visibility timeout, so Redis hands it the unacknowledged message at once)
+    # visibility timeout and a look for such messages every second, so Redis hands it the
+    # unacknowledged message at once)
     os.killpg(doomed.pid, signal.SIGKILL)
     doomed.wait(timeout=10)
-    celery_worker_factory(queue=queue, env={"CELERY_VISIBILITY_TIMEOUT": "1"})
+    celery_worker_factory(
+        queue=queue, env={"CELERY_VISIBILITY_TIMEOUT": "1", "CELERY_UNACKED_RESTORE_SECONDS": "1"}
+    )
 
     # then the new worker finishes the same launch: one instance, one attempt, running
     _assert_launched_once(slow_launch_reservation, instance)
