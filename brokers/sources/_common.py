@@ -28,8 +28,15 @@ def parse_price(value: Any) -> Decimal:
     return quantize_rate(number)  # rates keep 6 places: the one money helper
 
 
+# No catalog figure comes near this. Past it, arithmetic on a provider's typo fails in ways
+# that are no ValueError (quantizing to 6 places raises InvalidOperation past 22 digits,
+# "1e999999" * 1024 raises Overflow) or takes hours (int(Decimal("1e9999999"))).
+MAX_MAGNITUDE = Decimal(10) ** 15
+
+
 def parse_decimal(value: Any) -> Decimal | None:
-    """A finite Decimal, or None for empty; ValueError for anything else."""
+    """A finite Decimal below MAX_MAGNITUDE in size, or None for empty; ValueError for
+    anything else."""
     if value.__class__ is str:
         return _decimal_from_text(value)
     if value is None:
@@ -40,9 +47,7 @@ def parse_decimal(value: Any) -> Decimal | None:
         number = Decimal(value.strip()) if isinstance(value, str) else Decimal(str(value))
     except InvalidOperation:
         raise ValueError(f"{value!r} is not a number") from None
-    if not number.is_finite():
-        raise ValueError(f"{value!r} is not a finite number")
-    return number
+    return _within_range(number, value)
 
 
 # Catalogs repeat the same few texts ("8", "80.0", "1.5") over thousands of rows; Decimal is
@@ -56,8 +61,14 @@ def _decimal_from_text(text: str) -> Decimal | None:
         number = Decimal(stripped)
     except InvalidOperation:
         raise ValueError(f"{text!r} is not a number") from None
+    return _within_range(number, text)
+
+
+def _within_range(number: Decimal, value: Any) -> Decimal:
     if not number.is_finite():
-        raise ValueError(f"{text!r} is not a finite number")
+        raise ValueError(f"{value!r} is not a finite number")
+    if number.copy_abs() >= MAX_MAGNITUDE:  # copy_abs: exact, where abs() can overflow
+        raise ValueError(f"{value!r} is out of range")
     return number
 
 
@@ -76,7 +87,8 @@ def positive_price_or_none(value: Any) -> Decimal | None:
     number = parse_decimal(value)
     if number is None or number == 0:
         return None
-    return parse_price(number)
+    # zero at the 6 places rates keep is zero too ("1e-9" is no free offer)
+    return parse_price(number) or None
 
 
 def setting(name: str, default: Any = None) -> Any:
@@ -204,7 +216,7 @@ def json_file_body(path: Path, failure: Callable[[str], RowError]) -> JsonBody |
     def decode(data: bytes):
         try:
             return json.loads(data, parse_float=Decimal)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:  # Recursion: "[[[[..." nested too deep
             return failure(str(exc))
 
     return JsonBody(data, decode)

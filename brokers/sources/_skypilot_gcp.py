@@ -40,7 +40,8 @@ _N1_HOST_FOR_COUNT = {
     4: "n1-standard-32",
     8: "n1-standard-64",
 }
-_TPU_SLICE = re.compile(r"tpu-(v\d+[a-z]*)-(\d+)")
+# A slice size has a few digits; int() refuses 4300 or more, and no slice has that many chips.
+_TPU_SLICE = re.compile(r"tpu-(v\d+[a-z]*)-(\d{1,6})")
 # Slice sizes count TensorCores on these generations (2 per chip), chips on the others.
 _TPU_TWO_CORES_PER_CHIP = frozenset({"v2", "v3", "v4", "v5p"})
 

@@ -24,7 +24,7 @@ import json
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import IO
 from urllib.parse import urlsplit
@@ -170,7 +170,7 @@ class AwsPricingSource(PricingSource):
     def _read_spot_file(self, file: Path, specs: dict) -> Iterator[OfferRow | RowError]:
         try:
             payload = json.loads(file.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, RecursionError) as exc:  # Recursion: nested past the limit
             yield source_failure(self.name, file.name, f"cannot read spot price history: {exc}")
             return
         yield from spot_offers(payload, file.name, specs)
@@ -282,7 +282,10 @@ def _storage_gb(text: str) -> Decimal | None:
     match = re.match(r"\s*(\d+)\s*x\s*([\d,.]+)", text)
     if not match:
         return None
-    return int(match.group(1)) * Decimal(match.group(2).replace(",", ""))
+    try:
+        return int(match.group(1)) * Decimal(match.group(2).replace(",", ""))
+    except InvalidOperation:  # "1 x . SSD": a row problem (ValueError), not a crash
+        raise ValueError(f"unreadable Storage {text!r}") from None
 
 
 def _gpu_count(instance_type: str, gpu_column: str) -> int:
@@ -343,16 +346,17 @@ def spot_offers(
         return
     latest: dict[tuple[str, str], dict] = {}
     for index, entry in enumerate(history):
-        if (
-            not isinstance(entry, dict)
-            or not entry.get("InstanceType")
-            or not entry.get("AvailabilityZone")
+        # names must be text: a list there is unhashable, a number has no zone to parse
+        if not isinstance(entry, dict) or not all(
+            isinstance(entry.get(name), str) and entry[name]
+            for name in ("InstanceType", "AvailabilityZone")
         ):
             yield RowError(
                 where=f"{where}[{index}]", reason="entry without InstanceType or AvailabilityZone"
             )
             continue
-        if entry.get("ProductDescription") not in LINUX_SPOT_PRODUCTS:
+        product = entry.get("ProductDescription")
+        if not isinstance(product, str) or product not in LINUX_SPOT_PRODUCTS:
             continue
         key = (entry["InstanceType"], entry["AvailabilityZone"])
         if key not in latest or str(entry.get("Timestamp")) > str(latest[key].get("Timestamp")):

@@ -136,8 +136,16 @@ class AzureRetailPricesSource(PricingSource):
             if isinstance(page, RowError):
                 yield page
                 continue
-            for item in page.get("Items") or ():
-                outcome = offer_from_item(item)
+            items = page.get("Items") if isinstance(page, dict) else None
+            if not isinstance(items, list):  # its meters are unknown: the run is incomplete
+                yield source_failure(self.name, INPUT, "a page has no Items list")
+                continue
+            for index, item in enumerate(items):
+                outcome = (
+                    offer_from_item(item)
+                    if isinstance(item, dict)
+                    else RowError(where=f"Items[{index}]", reason=f"not an object: {item!r:.60}")
+                )
                 if isinstance(outcome, RowError):
                     if outcome.where not in reported:
                         reported.add(outcome.where)
@@ -154,7 +162,7 @@ class AzureRetailPricesSource(PricingSource):
         for file in _page_files(path):
             try:
                 yield json.loads(file.read_text(encoding="utf-8"), parse_float=Decimal)
-            except (OSError, ValueError) as exc:
+            except (OSError, ValueError, RecursionError) as exc:  # Recursion: nested too deep
                 yield source_failure(self.name, str(file), f"cannot read price page: {exc}")
 
 
@@ -224,7 +232,8 @@ def gpu_of_sku(arm_sku_name: str) -> tuple[str, int, int, int] | str | None:
         match = series.pattern.fullmatch(arm_sku_name)
         if not match:
             continue
-        vcpus = int(match.group(1))
+        digits = match.group(1)  # int() refuses 4300 digits or more; no size has 10
+        vcpus = int(digits) if len(digits) < 10 else None
         if vcpus in series.fractional_vcpus:
             return "fractional"
         if vcpus in series.gpus_by_vcpus:

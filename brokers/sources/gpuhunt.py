@@ -14,7 +14,9 @@ import csv
 import functools
 import io
 import json
+import re
 import zipfile
+import zlib
 from collections.abc import Iterable, Iterator, Mapping
 from decimal import Decimal
 from pathlib import Path
@@ -39,6 +41,15 @@ REQUIRED_COLUMNS = ("instance_name", "location", "price", "gpu_count", "gpu_name
 # gpuhunt's provider names for providers this market knows under another slug.
 PROVIDER_SLUGS = {"lambdalabs": "lambda", "vastai": "vast"}
 REMOTE_INPUT = "catalog.zip"
+# What a member's name must look like to name a provider (Provider.slug holds 60 characters).
+PROVIDER_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,59}")
+# What opening or reading a corrupt zip raises: bad header or CRC, bad deflate data, cut
+# short, an unknown zip version or compression method, encryption, an offset before the
+# file's start (OSError), a member name flagged UTF-8 that is not.
+UNREADABLE_ZIP = (
+    zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError, OSError,
+    UnicodeDecodeError,
+)  # fmt: skip
 MIB_PER_GB = 1024  # gpuhunt's GB is what providers call GB; dstack converts with x1024 too
 
 
@@ -101,16 +112,24 @@ class GpuhuntCatalogSource(PricingSource):
             return
         try:
             archive = zipfile.ZipFile(file)
-        except (zipfile.BadZipFile, OSError) as exc:
+        except UNREADABLE_ZIP as exc:
             yield source_failure(self.name, shown_as, f"not a readable zip: {exc}")
             return
         with archive:
             for member in _csv_members(archive.namelist()):
-                with archive.open(member) as raw:
-                    text = io.TextIOWrapper(raw, encoding="utf-8-sig", errors="replace", newline="")
-                    provider = Path(member).stem
-                    where = f"{shown_as}/{member}"
-                    yield from read_provider_csv(provider, text, where, source_name=self.name)
+                where = f"{shown_as}/{member}"
+                provider = Path(member).stem
+                if not PROVIDER_NAME.fullmatch(provider.lower()):  # it becomes a provider slug
+                    yield source_failure(self.name, where, "the file name is no provider name")
+                    continue
+                try:
+                    with archive.open(member) as raw:
+                        text = io.TextIOWrapper(
+                            raw, encoding="utf-8-sig", errors="replace", newline=""
+                        )
+                        yield from read_provider_csv(provider, text, where, source_name=self.name)
+                except UNREADABLE_ZIP as exc:  # a corrupt zip: the rest of this file is lost
+                    yield source_failure(self.name, where, f"unreadable in the zip: {exc!r}")
 
 
 def _csv_members(names: Iterable[str]) -> list[str]:
@@ -121,7 +140,12 @@ def read_provider_csv(
     provider: str, handle: IO[str], where: str, *, source_name: str
 ) -> Iterator[OfferRow | RowError]:
     reader = csv.DictReader(handle)
-    missing = [c for c in REQUIRED_COLUMNS if c not in (reader.fieldnames or ())]
+    try:
+        header = reader.fieldnames or ()
+    except csv.Error as exc:  # a header field past csv's size limit
+        yield source_failure(source_name, where, f"malformed CSV header: {exc}")
+        return
+    missing = [c for c in REQUIRED_COLUMNS if c not in header]
     if missing:
         yield source_failure(source_name, where, f"missing columns: {', '.join(missing)}")
         return
@@ -187,7 +211,9 @@ def _extra(row: dict) -> dict:
 
 
 def _json_or_text(text: str):
+    """JSON as jsonb can hold it (numbers as text, NaN as "NaN": jsonb refuses NaN), or the
+    text itself when it is no JSON (or is nested past the parser's recursion limit)."""
     try:
-        return json.loads(text, parse_float=lambda s: str(Decimal(s)))
-    except ValueError:
+        return json.loads(text, parse_float=lambda s: str(Decimal(s)), parse_constant=str)
+    except (ValueError, RecursionError):
         return text

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import replace
-from decimal import Decimal
 
 from brokers.http import ProviderHttpClient
 from brokers.sources._common import (
@@ -59,7 +58,8 @@ class LambdaCloudSource(JsonDocumentSource):
         for type_name, entry in sorted(types.items()):
             try:
                 yield from offers_of(type_name, entry)
-            except (KeyError, TypeError, ValueError) as exc:
+            # AttributeError: a list or a number where the API has an object
+            except (AttributeError, KeyError, TypeError, ValueError) as exc:
                 yield RowError(
                     where=f"instance-types {type_name}", reason=f"unreadable instance type: {exc!r}"
                 )
@@ -77,26 +77,37 @@ def offers_of(type_name: str, entry: dict) -> Iterator[OfferRow]:
     instance = entry["instance_type"]
     specs = instance.get("specs") or {}
     gpus = parse_count(specs.get("gpus"))
-    label = (instance.get("gpu_description") or "").strip() if gpus else ""
+    label = _text(instance.get("gpu_description")).strip() if gpus else ""
     memory_gb = memory_from_label(label) if label else None
+    cents = parse_decimal(instance["price_cents_per_hour"])  # ValueError, not InvalidOperation
     base = OfferRow(
-        sku=instance.get("name") or type_name,
+        sku=_text(instance.get("name") or type_name),
         provider="lambda",
         gpu_label=label,
         gpu_count=gpus if label else 0,
-        price_per_hour=parse_price(Decimal(instance["price_cents_per_hour"]) / 100),
+        price_per_hour=parse_price(None if cents is None else cents / 100),
         gpu_memory_mib=memory_gb * MIB_PER_GB if memory_gb else None,
         vcpus=parse_decimal(specs.get("vcpus")),
         memory_gb=parse_decimal(specs.get("memory_gib")),
         disk_gb=parse_decimal(specs.get("storage_gib")),
         interconnect=interconnect_from_label(label),
         available=0,
-        extra={"description": instance.get("description") or ""},
+        extra={"description": str(instance.get("description") or "")},
     )
     regions = entry.get("regions_with_capacity_available") or []
     if not regions:
         yield base
         return
     for region in regions:
-        extra = {**base.extra, "region_description": region.get("description") or ""}
-        yield replace(base, region=region["name"], available=1, extra=extra)
+        extra = {**base.extra, "region_description": str(region.get("description") or "")}
+        yield replace(base, region=_text(region["name"]), available=1, extra=extra)
+
+
+def _text(value) -> str:
+    """A name or label: text, or "" for null. A number or a list there is a broken entry
+    (TypeError, reported): passed on, it would fail the normaliser's text handling."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise TypeError(f"{value!r} is not text")
+    return value

@@ -65,7 +65,8 @@ class RunpodSource(JsonDocumentSource):
         for index, gpu_type in enumerate(gpu_types):
             try:
                 yield from offers_of(gpu_type)
-            except (KeyError, TypeError, ValueError) as exc:
+            # AttributeError: a list or a number where the API has an object
+            except (AttributeError, KeyError, TypeError, ValueError) as exc:
                 yield RowError(where=f"gpuTypes[{index}]", reason=f"unreadable GPU type: {exc!r}")
 
     def _api_body(self) -> JsonBody | RowError:
@@ -79,20 +80,24 @@ class RunpodSource(JsonDocumentSource):
 
 
 def _gpu_types(payload) -> list | str:
-    """The gpuTypes list, or the reason there is none (GraphQL reports errors with 200)."""
-    if isinstance(payload, dict) and payload.get("errors"):
-        messages = "; ".join(
-            str(e.get("message", e)) for e in payload["errors"] if isinstance(e, dict)
-        )
-        return f"GraphQL errors: {messages or payload['errors']}"
-    gpu_types = (
-        ((payload or {}).get("data") or {}).get("gpuTypes") if isinstance(payload, dict) else None
-    )
+    """The gpuTypes list, or the reason there is none (GraphQL reports errors with 200).
+    Each level is checked for its type: a number in `errors` or a list in `data` is a
+    broken response, to be reported, not iterated or asked for keys."""
+    if not isinstance(payload, dict):
+        return "response has no data.gpuTypes list"
+    if errors := payload.get("errors"):
+        listed = errors if isinstance(errors, list) else [errors]
+        messages = "; ".join(str(e.get("message", e)) for e in listed if isinstance(e, dict))
+        return f"GraphQL errors: {messages or errors}"
+    data = payload.get("data")
+    gpu_types = data.get("gpuTypes") if isinstance(data, dict) else None
     return gpu_types if isinstance(gpu_types, list) else "response has no data.gpuTypes list"
 
 
 def offers_of(gpu_type: dict) -> Iterator[OfferRow]:
     gpu_id = gpu_type["id"]
+    if not isinstance(gpu_id, str):  # it becomes the GPU label, which must be text
+        raise TypeError(f"id {gpu_id!r} is not text")
     memory_gb = parse_count(gpu_type.get("memoryInGb"))
     max_gpus = parse_count(gpu_type.get("maxGpuCount")) or 1
     for cloud in CLOUDS:

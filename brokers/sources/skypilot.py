@@ -20,6 +20,7 @@ import ast
 import csv
 import functools
 import json
+import math
 import operator
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
@@ -157,7 +158,11 @@ def read_vms_csv(
         return
     with file.open(newline="", encoding="utf-8-sig", errors="replace") as handle:
         reader = csv.reader(handle)  # lists, read by position: a dict per row costs 2.5 us
-        columns = Columns(next(reader, []))
+        try:
+            columns = Columns(next(reader, []))
+        except csv.Error as exc:  # a header field past csv's size limit
+            yield source_failure(source_name, label, f"malformed CSV header: {exc}")
+            return
         missing = [c for c in REQUIRED_COLUMNS if c not in columns.names]
         if missing:
             yield source_failure(source_name, label, f"missing columns: {', '.join(missing)}")
@@ -359,7 +364,7 @@ def parse_gpu_info(text: str | None) -> dict | None:
         return None
     try:
         value = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: "[[[[..." nested past the limit
         try:
             value = ast.literal_eval(_JsonLiterals().visit(ast.parse(text.strip(), mode="eval")))
         except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
@@ -398,8 +403,10 @@ def _gpu_model(gpu_info: dict | None, label: str) -> str:
 
 
 def _float_or_none(value) -> float | None:
+    """A positive finite float: a GpuInfo size of 1e999 (inf) or of 400 digits (too big for a
+    float) is no size, and round() would raise on it."""
     try:
         number = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
-    return number if number > 0 else None
+    return number if 0 < number < math.inf else None

@@ -86,7 +86,8 @@ class VastSource(JsonDocumentSource):
         for index, offer in enumerate(offers):
             try:
                 yield from rows_of(offer)
-            except (KeyError, TypeError, ValueError) as exc:
+            # AttributeError: a list or a number where the API has an object
+            except (AttributeError, KeyError, TypeError, ValueError) as exc:
                 where = (
                     f"offer {offer.get('id')}"
                     if isinstance(offer, dict) and offer.get("id")
@@ -151,5 +152,10 @@ def _reliability(value) -> Decimal | None:
 
 
 def _json_safe(value):
-    """extra is stored as JSON: Decimals (from parse_float) become strings."""
-    return str(value) if isinstance(value, Decimal) else value
+    """extra is stored as jsonb: Decimals (from parse_float) become strings, and so do NaN
+    and Infinity (floats here, and refused by jsonb), inside lists and objects too."""
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, list | dict | float):
+        return json.loads(json.dumps(value, default=str), parse_constant=str)
+    return value

@@ -148,8 +148,10 @@ def _column_limits() -> tuple[list[tuple[str, int]], list[tuple[str, Decimal]]]:
         if f.name in OfferInput.__dataclass_fields__ and getattr(f, "max_length", None):
             texts.append((f.name, f.max_length))
         elif f.name in OfferInput.__dataclass_fields__ and getattr(f, "max_digits", None):
-            # numeric(14, 6) holds values below 10**8, less half a unit of the last place
-            numbers.append((f.name, Decimal(10) ** (f.max_digits - f.decimal_places)))
+            # numeric(14, 6) holds values below 10**8, less half a unit of the last place:
+            # PostgreSQL rounds 99999999.9999995 up to 10**8, which it then refuses
+            whole = Decimal(10) ** (f.max_digits - f.decimal_places)
+            numbers.append((f.name, whole - Decimal("0.5").scaleb(-f.decimal_places)))
     return texts, numbers
 
 

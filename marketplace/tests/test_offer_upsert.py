@@ -338,12 +338,30 @@ def test_unseen_offers_are_withdrawn_and_old_ones_go_stale(provider, h100):
         # beyond the narrowest column's range, within its own (numeric(14, 6) for RAM)
         ({"memory_gb": Decimal("2000000")}, None),
         ({"zone": "a\x00b"}, "zone contains a NUL character"),
+        # numeric(7, 1) rounds 999999.95 up to 1000000.0, which it cannot hold
+        ({"vcpus": Decimal("999999.95")}, "vcpus 999999.95 is out of range"),
+        ({"vcpus": Decimal("999999.9499")}, None),
         ({}, None),
     ],
 )
 def test_it_says_why_an_offer_cannot_be_stored(provider, h100, fields, problem):
     found = offer_input_problem(offer(provider, h100, **fields))
     assert (found or "").startswith(problem or "") and (found is None) == (problem is None)
+
+
+def test_the_largest_numbers_it_passes_are_stored(provider, h100):
+    # given the largest values the check lets through, each just below its column's rounding
+    biggest = offer(
+        provider,
+        h100,
+        price="99999999.9999994",
+        vcpus=Decimal("999999.9499"),
+        gpu_memory_gb=Decimal("999999.9499"),
+    )
+    assert offer_input_problem(biggest) is None
+    # when they are written, PostgreSQL takes them (a refusal would fail the whole batch)
+    assert offer_upsert_batch(batch=[biggest], observed_at=T0) == UpsertCounts(created=1)
+    assert Offer.objects.get().vcpus == Decimal("999999.9")
 
 
 def test_every_field_and_awkward_text_arrive_as_sent(provider, h100):
