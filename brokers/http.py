@@ -355,7 +355,7 @@ class ProviderHttpClient:
     def _parse_json(self, content: bytes, method: str, url: str, parse_float) -> Any:
         try:
             return jsonlib.loads(content, parse_float=parse_float)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: "[[[[..." nested past the limit
             safe_url = self._safe_url(url)
             body = self._excerpt_of(content.decode("utf-8", "replace"))
             raise PermanentHttpError(

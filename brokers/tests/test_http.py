@@ -164,8 +164,14 @@ def test_it_does_not_retry_a_post_that_is_not_safe_to_repeat(provider_server):
     assert request_count(provider_server) == 1
 
 
-def test_it_reports_a_body_that_is_not_json_as_permanent(provider_server):
-    provider_server.expect_request("/html").respond_with_data("<html>maintenance</html>")
+@pytest.mark.parametrize(
+    "body",
+    # JSON nested past Python's recursion limit was a RecursionError, not an HttpError
+    ["<html>maintenance</html>", "[" * 100_000 + "]" * 100_000],
+    ids=["html", "nested-too-deep"],
+)
+def test_it_reports_a_body_that_is_not_json_as_permanent(provider_server, body):
+    provider_server.expect_request("/html").respond_with_data(body)
     client, _ = make_client(provider_server)
 
     with pytest.raises(PermanentHttpError, match="not JSON"):
