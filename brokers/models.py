@@ -6,6 +6,7 @@ class SyncStatus(models.TextChoices):
     SUCCEEDED = "succeeded", "Succeeded"
     PARTIAL = "partial", "Succeeded with row errors"
     FAILED = "failed", "Failed"
+    SKIPPED = "skipped", "Skipped: another sync of the source was running"
 
 
 class PriceSync(models.Model):

@@ -20,6 +20,7 @@ from brokers.services.feeds import (
     reader_version,
 )
 from brokers.services.normalise import Normaliser, RowProblem
+from brokers.services.sync_lock import source_sync_lock
 from brokers.sources.base import OfferRow, PricingSource, RowError, SourceInput
 from marketplace.models import Offer, Provider
 from marketplace.services.offers import (
@@ -206,9 +207,17 @@ def refresh_source(
 
     A failing source (HTTP error, timeout, unreadable file, or an unexpected error) leaves
     a `failed` or `partial` sync record with the reason and withdraws nothing; it never
-    raises, so the next source goes on.
+    raises, so the next source goes on. A sync of a source whose last sync still runs does
+    not run: it leaves a `skipped` record (`sync_lock`).
     """
     source = get_source(source_name)
+    with source_sync_lock(source_name) as locked:
+        if not locked:
+            return _skipped(source_name, path=path, full=full)
+        return _run(source, source_name, path=path, on_progress=on_progress, full=full)
+
+
+def _run(source: PricingSource, source_name: str, *, path, on_progress, full: bool) -> PriceSync:
     sync = PriceSync.objects.create(
         source=source_name, path=path or "", started_at=timezone.now(), full=full
     )
@@ -223,6 +232,31 @@ def refresh_source(
         run.error(f"source {source_name}", f"{type(exc).__name__}: {exc}")
     _after_load(run)
     return _finish(run)
+
+
+def _skipped(source_name: str, *, path: str | None, full: bool) -> PriceSync:
+    """The record of a sync that did not run: another sync of the source holds its lock."""
+    running = PriceSync.objects.filter(source=source_name, status=SyncStatus.RUNNING).first()
+    reason = (
+        f"sync #{running.pk} of this source is still running"
+        if running
+        else "another sync of this source is running"
+    )
+    now = timezone.now()
+    sync = PriceSync.objects.create(
+        source=source_name,
+        path=path or "",
+        full=full,
+        status=SyncStatus.SKIPPED,
+        started_at=now,
+        finished_at=now,
+        errors=[{"where": f"source {source_name}", "reason": reason}],
+    )
+    logger.info(
+        "price sync skipped",
+        extra={"source": source_name, "sync_id": sync.pk, "reason": reason},
+    )
+    return sync
 
 
 def _guarded(rows: Iterator[OfferRow | RowError], source_name: str) -> Iterator:
