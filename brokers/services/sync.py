@@ -192,6 +192,9 @@ class SyncRun:
         return [f for r in self.records if (f := self.feeds.known(r.name)) is not None]
 
 
+ABANDONED = "the run stopped before it finished (its process ended)"
+
+
 def refresh_source(
     *,
     source_name: str,
@@ -214,6 +217,7 @@ def refresh_source(
     with source_sync_lock(source_name) as locked:
         if not locked:
             return _skipped(source_name, path=path, full=full)
+        _close_abandoned(source_name)
         return _run(source, source_name, path=path, on_progress=on_progress, full=full)
 
 
@@ -232,6 +236,16 @@ def _run(source: PricingSource, source_name: str, *, path, on_progress, full: bo
         run.error(f"source {source_name}", f"{type(exc).__name__}: {exc}")
     _after_load(run)
     return _finish(run)
+
+
+def _close_abandoned(source_name: str) -> None:
+    """Records of this source still `running` while we hold its lock belong to runs whose
+    process died (a killed worker): nothing will finish them, so say so."""
+    PriceSync.objects.filter(source=source_name, status=SyncStatus.RUNNING).update(
+        status=SyncStatus.FAILED,
+        finished_at=timezone.now(),
+        errors=[{"where": f"source {source_name}", "reason": ABANDONED}],
+    )
 
 
 def _skipped(source_name: str, *, path: str | None, full: bool) -> PriceSync:

@@ -5,14 +5,16 @@ leaves a `skipped` record. Real PostgreSQL advisory locks, real threads."""
 from __future__ import annotations
 
 import threading
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 from django.db import connection
+from django.utils import timezone
 
 from brokers import registry
 from brokers.models import PriceSync
-from brokers.services.sync import refresh_source
+from brokers.services.sync import ABANDONED, refresh_source
 from brokers.sources.base import OfferRow, PricingSource
 from marketplace.models import Offer
 
@@ -100,3 +102,20 @@ def test_a_failed_sync_releases_the_lock(tmp_path):
     failed = refresh_source(source_name="simulated", path=str(tmp_path / "missing.json"))
     assert failed.status == "failed"
     assert refresh_source(source_name="simulated").status == "succeeded"
+
+
+def test_a_record_left_running_by_a_dead_run_is_closed_by_the_next_run():
+    # given the record of a run whose worker was killed (it holds no lock: its process is gone)
+    dead = PriceSync.objects.create(
+        source="simulated", status="running", started_at=timezone.now() - timedelta(hours=1)
+    )
+    # when the next run of that source starts
+    run = refresh_source(source_name="simulated")
+    # then the dead one is failed with the reason, and the new one runs
+    dead.refresh_from_db()
+    assert (dead.status, dead.errors) == (
+        "failed",
+        [{"where": "source simulated", "reason": ABANDONED}],
+    )
+    assert dead.finished_at is not None
+    assert run.status == "succeeded"
