@@ -9,7 +9,6 @@ connection details for the buyer), `failed` (with a reason), `preempted` or `ter
 from __future__ import annotations
 
 import json
-import re
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -19,6 +18,7 @@ from rest_framework.views import APIView
 
 from config.api_base import StrictSerializer, decode_cursor, encode_cursor, parse_limit
 from config.api_errors import ApiError
+from config.jsonb import jsonb_storable
 from marketplace.api.provider_offers import provider_actor
 from marketplace.models import LaunchRequest, LaunchRequestStatus, ProviderEventType
 from marketplace.models.launch_requests import OPEN_LAUNCH_REQUEST_STATUSES
@@ -30,7 +30,6 @@ from marketplace.selectors.providers import (
 from marketplace.services.provider_events import ProviderEventInput, provider_event_apply
 
 MAX_CONNECTION_BYTES = 4096
-UNSTORABLE_CHARACTERS = re.compile("[\x00\ud800-\udfff]")
 
 
 def _statuses(raw: str | None) -> list[str]:
@@ -101,7 +100,7 @@ class ProviderEventBody(StrictSerializer):
     def validate_connection(self, connection):
         if len(json.dumps(connection, default=str)) > MAX_CONNECTION_BYTES:
             raise serializers.ValidationError(f"At most {MAX_CONNECTION_BYTES} bytes of JSON.")
-        if not _storable_in_jsonb(connection):
+        if not jsonb_storable(connection):  # a 500 on saving, before
             raise serializers.ValidationError(
                 "Text may not contain NUL (\\u0000) or unpaired surrogate characters."
             )
@@ -113,18 +112,6 @@ class ProviderEventBody(StrictSerializer):
                 {"connection": "Required with `running`: how the buyer reaches the instance."}
             )
         return attrs
-
-
-def _storable_in_jsonb(value) -> bool:
-    """False if a string inside, key or value, holds NUL or an unpaired surrogate: PostgreSQL's
-    jsonb refuses both (a 500 on saving, before). The parser bounds the nesting."""
-    if isinstance(value, str):
-        return not UNSTORABLE_CHARACTERS.search(value)
-    if isinstance(value, dict):
-        return all(_storable_in_jsonb(k) and _storable_in_jsonb(v) for k, v in value.items())
-    if isinstance(value, list):
-        return all(_storable_in_jsonb(item) for item in value)
-    return True
 
 
 class ProviderReservationEventApi(APIView):

@@ -15,6 +15,7 @@ from django.db.models import Q
 from django.utils import timezone
 from psycopg.errors import UniqueViolation
 
+from config.jsonb import without_unstorable
 from marketplace.models import Offer, OfferPrice, OfferStatus
 from marketplace.money import quantize_rate
 
@@ -398,19 +399,11 @@ def _extra_json(extra: dict) -> str:
     if not extra:
         return "{}"
     text = json.dumps(extra, separators=(",", ":"), default=str)
-    if "\\u0000" in text:  # jsonb refuses the escaped NUL character: drop NULs (rare)
-        text = json.dumps(_without_nul(extra), separators=(",", ":"), default=str)
+    # jsonb refuses NUL and lone surrogates: both are escaped in the text ("\u0000",
+    # "\udXXX"), and the rare text with such an escape has them dropped
+    if "\\u0000" in text or "\\ud" in text:
+        text = json.dumps(without_unstorable(extra), separators=(",", ":"), default=str)
     return text
-
-
-def _without_nul(value):
-    if isinstance(value, str):
-        return value.replace("\x00", "")
-    if isinstance(value, dict):
-        return {_without_nul(k): _without_nul(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_without_nul(v) for v in value]
-    return value
 
 
 def offer_upsert_batch(*, batch: Sequence[OfferInput], observed_at: datetime) -> UpsertCounts:

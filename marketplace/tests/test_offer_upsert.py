@@ -349,6 +349,25 @@ def test_it_says_why_an_offer_cannot_be_stored(provider, h100, fields, problem):
     assert (found or "").startswith(problem or "") and (found is None) == (problem is None)
 
 
+@pytest.mark.parametrize(
+    ("extra", "stored"),
+    [
+        ({"note": "a\x00b"}, {"note": "ab"}),
+        # half a surrogate pair (a provider's JSON may escape one), next to a whole pair
+        (
+            {"half\ud800": ["c\udfffd"], "ok": "gpu \U0001f680"},
+            {"half": ["cd"], "ok": "gpu \U0001f680"},
+        ),
+    ],
+    ids=["nul", "lone-surrogate"],
+)
+def test_extra_details_jsonb_cannot_hold_are_dropped_not_the_batch(provider, h100, extra, stored):
+    # jsonb refuses both characters: a refusal would fail the whole batch
+    batch = [offer(provider, h100, extra=extra)]
+    assert offer_upsert_batch(batch=batch, observed_at=T0) == UpsertCounts(created=1)
+    assert Offer.objects.get().extra == stored
+
+
 def test_the_largest_numbers_it_passes_are_stored(provider, h100):
     # given the largest values the check lets through, each just below its column's rounding
     biggest = offer(
