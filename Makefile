@@ -5,7 +5,7 @@
 #   make run                                  dev server on http://127.0.0.1:8000 (+ Celery)
 #   make test ARGS='tests/x.py -k y'          pytest, with ARGS passed through
 #   make bench ARGS='...'                     python -m bench
-#   make lint / make fmt                      ruff
+#   make lint / make fmt                      ruff; lint also checks the layers (import-linter)
 #   make shell                                manage.py shell against the dev database
 
 VENV := .venv
@@ -46,6 +46,7 @@ shell: $(STAMP)
 lint: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+	$(VENV)/bin/lint-imports
 
 fmt: $(STAMP)
 	$(PY) -m ruff check --fix .

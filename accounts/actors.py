@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from django.core.validators import slug_re
 
-from config.api_errors import ApiError
+from common.errors import DomainError
 
 from .models import ApiKey, Membership, Organization, Role, User
 
@@ -40,10 +40,9 @@ class Actor:
 
     def require(self, permission: str) -> None:
         if not self.can(permission):
-            raise ApiError(
+            raise DomainError(
                 "permission_denied",
                 f"The role '{self.role}' may not do this ({permission}).",
-                status_code=403,
             )
 
 
@@ -70,18 +69,15 @@ def actor_for_request(request, *, org_hint: str | int | None = None) -> Actor:
             str(api_key.org_id),
             api_key.org.slug,
         ):
-            raise ApiError(
+            raise DomainError(
                 "permission_denied",
                 "This API key belongs to another organization.",
-                status_code=403,
             )
         return Actor(user=request.user, org=api_key.org, role=api_key.role, api_key=api_key)
     hint = org_hint if org_hint not in (None, "") else request.headers.get("X-Org")
     membership = _membership(request.user, hint)
     if membership is None:
         if hint not in (None, ""):
-            raise ApiError(
-                "permission_denied", "You are not a member of that organization.", status_code=403
-            )
-        raise ApiError("no_organization", "Create or join an organization first.", status_code=403)
+            raise DomainError("permission_denied", "You are not a member of that organization.")
+        raise DomainError("no_organization", "Create or join an organization first.")
     return Actor(user=request.user, org=membership.org, role=membership.role)

@@ -7,8 +7,8 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.api_base import StrictSerializer
-from config.api_errors import ApiError
+from common.api.serializers import StrictSerializer
+from common.errors import DomainError
 
 from .actors import actor_for_request
 from .models import ApiKey, Role
@@ -85,9 +85,7 @@ class ApiKeyListCreateApi(APIView):
         actor = actor_for_request(request, org_hint=data["org"])
         actor.require("manage_org")
         if data["role"] == Role.OWNER and actor.role != Role.OWNER:
-            raise ApiError(
-                "permission_denied", "Only an owner can issue owner keys.", status_code=403
-            )
+            raise DomainError("permission_denied", "Only an owner can issue owner keys.")
         issued = api_key_create(
             org=actor.org, created_by=request.user, name=data["name"], role=data["role"]
         )
@@ -102,5 +100,5 @@ class ApiKeyDetailApi(APIView):
         actor.require("manage_org")
         api_key = api_keys_for_orgs(org_ids=[actor.org.pk]).filter(pk=key_id).first()
         if api_key is None:
-            raise ApiError("not_found", f"API key {key_id} does not exist.", status_code=404)
+            raise DomainError("not_found", f"API key {key_id} does not exist.")
         return Response(ApiKeyOutput(api_key_revoke(api_key=api_key)).data)

@@ -11,7 +11,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
-from config.api_errors import ApiError
+from common.errors import DomainError
 
 from .models import ApiKey, Membership, Organization, Role, User
 
@@ -44,9 +44,7 @@ def organization_create(*, user: User, name: str) -> Organization:
         except IntegrityError:
             continue
     else:
-        raise ApiError(
-            "conflict", "Could not allocate a unique organization slug; retry.", status_code=409
-        )
+        raise DomainError("conflict", "Could not allocate a unique organization slug; retry.")
     Membership.objects.create(user=user, org=org, role=Role.OWNER)
     return org
 

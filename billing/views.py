@@ -5,30 +5,24 @@ from django.shortcuts import render
 from accounts.actors import actor_for_request
 from billing.selectors import invoices_for_org
 from billing.services.invoices import invoice_csv
-from config.api_errors import ApiError
 
 
 def _finance_org(request):
-    try:
-        actor = actor_for_request(request)
-        actor.require("billing")
-    except ApiError:
-        return None
+    actor = actor_for_request(request)
+    actor.require("billing")
     return actor.org
 
 
 @login_required
 def invoice_list(request):
     org = _finance_org(request)
-    return render(
-        request, "billing/invoice_list.html", {"invoices": invoices_for_org(org=org) if org else []}
-    )
+    return render(request, "billing/invoice_list.html", {"invoices": invoices_for_org(org=org)})
 
 
 @login_required
 def invoice_csv_download(request, invoice_id: int):
     org = _finance_org(request)
-    invoice = invoices_for_org(org=org).filter(pk=invoice_id).first() if org else None
+    invoice = invoices_for_org(org=org).filter(pk=invoice_id).first()
     if invoice is None:
         raise Http404("No such invoice")
     response = HttpResponse(invoice_csv(invoice=invoice), content_type="text/csv; charset=utf-8")

@@ -47,6 +47,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "common.middleware.DomainErrorPageMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -106,12 +107,12 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     # DRF's defaults, with a JSON parser that refuses absurdly nested bodies with a 400
     "DEFAULT_PARSER_CLASSES": [
-        "config.api_base.JsonParser",
+        "common.api.parsers.JsonParser",
         "rest_framework.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
     ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "EXCEPTION_HANDLER": "config.api_errors.api_exception_handler",
+    "EXCEPTION_HANDLER": "common.api.errors.api_exception_handler",
     "DEFAULT_THROTTLE_RATES": {"catalog": env_str("CATALOG_THROTTLE", "600/min")},
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }

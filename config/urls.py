@@ -79,5 +79,5 @@ urlpatterns = [
     path("", include("billing.urls")),
 ]
 
-handler404 = "config.api_errors.page_not_found"
-handler500 = "config.api_errors.server_error"
+handler404 = "common.api.errors.page_not_found"
+handler500 = "common.api.errors.server_error"

@@ -12,7 +12,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from accounts.actors import actor_for_request
-from config.api_errors import ApiError
+from common.errors import DomainError
 from marketplace.forms import ReserveForm
 from marketplace.models import Offer, OfferStatus, Provider
 from marketplace.selectors.catalog import offer_search
@@ -65,7 +65,7 @@ def offers(request):
     try:
         search = offer_search(query=query, sort=sort)
         rows, next_cursor = search.page(limit=PAGE_SIZE, cursor=request.GET.get("cursor") or None)
-    except ApiError as exc:
+    except DomainError as exc:
         error = _query_error(exc, query=query, sort=sort)
     context = {
         "offers": rows,
@@ -78,7 +78,7 @@ def offers(request):
     return render(request, "marketplace/offers.html", context, status=400 if error else 200)
 
 
-def _query_error(exc: ApiError, *, query: str, sort: str) -> dict:
+def _query_error(exc: DomainError, *, query: str, sort: str) -> dict:
     """The error with the text it points into, so the page can put a caret under it."""
     text = sort if exc.code == "invalid_sort" else query
     label = "sort" if exc.code == "invalid_sort" else "q"
@@ -116,23 +116,16 @@ def _offers_url(query: str, sort: str, cursor: str | None = None) -> str:
     return "?" + urlencode({k: v for k, v in params.items() if v})
 
 
-def _org_of(request):
-    try:
-        return actor_for_request(request).org
-    except ApiError:
-        return None
-
-
 @login_required
 def reservation_list(request):
-    org = _org_of(request)
-    rows = reservations_for_org(org=org)[:200] if org else []
+    org = actor_for_request(request).org
+    rows = reservations_for_org(org=org)[:200]
     return render(request, "marketplace/reservation_list.html", {"reservations": rows})
 
 
 def _own_reservation(request, reservation_id):
-    org = _org_of(request)
-    reservation = reservations_for_org(org=org).filter(pk=reservation_id).first() if org else None
+    org = actor_for_request(request).org
+    reservation = reservations_for_org(org=org).filter(pk=reservation_id).first()
     if reservation is None:
         raise Http404("No such reservation")
     return reservation
@@ -158,7 +151,7 @@ def reservation_terminate(request, reservation_id: int):
     try:
         reservation_request_termination(reservation=reservation)
         messages.success(request, "Termination requested.")
-    except ApiError as exc:
+    except DomainError as exc:
         messages.error(request, exc.message)
     return redirect("reservation-detail", reservation_id=reservation.pk)
 
@@ -188,7 +181,7 @@ def offer_reserve(request, offer_id: int):
                 request=_reservation_request(form.cleaned_data, offer),
             )
             return redirect("reservation-detail", reservation_id=reservation.pk)
-        except ApiError as exc:
+        except DomainError as exc:
             error = exc.message
     return render(
         request, "marketplace/offer_reserve.html", {"offer": offer, "form": form, "error": error}

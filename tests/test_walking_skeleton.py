@@ -13,9 +13,9 @@ import pytest
 from billing.models import InvoiceLine
 from brokers.models import PriceSync
 from brokers.tasks import refresh_prices
+from common.money import cost_of_seconds, round_amount
 from conftest import wait_until
 from marketplace.models import Provider, Reservation
-from marketplace.money import cost_of_seconds, round_amount
 from tests.factories import make_org_with_key
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]

@@ -12,7 +12,7 @@ from django.db.models import Sum
 
 from billing.models import Invoice, InvoiceLine, InvoiceStatus, UsageRecord
 from billing.services.usage import month_start, next_month_start, usage_record_for_reservation
-from marketplace.money import cost_of_seconds, round_amount
+from common.money import cost_of_seconds, round_amount
 
 
 def _draft_for(org_id: int, period_start: datetime, currency: str) -> Invoice:

@@ -20,8 +20,8 @@ from brokers.launchers.base import (
     PermanentLaunchError,
 )
 from brokers.registry import get_launcher
+from common.money import quantize_rate
 from marketplace.models import LaunchOutcome, Reservation, ReservationStatus
-from marketplace.money import quantize_rate
 from marketplace.services.launches import launch_attempt_close, launch_attempt_open
 from marketplace.services.placement import reservation_fail_over, reservation_relaunch
 from marketplace.services.reservations import (

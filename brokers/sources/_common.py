@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 
 from brokers.http import Download, HttpError, ProviderHttpClient
 from brokers.sources.base import PricingSource, RowError, Rows, SourceInput
-from marketplace.money import quantize_rate
+from common.money import quantize_rate
 
 
 def parse_price(value: Any) -> Decimal:

@@ -16,9 +16,9 @@ from brokers.tests.webhook_receiver import (  # noqa: F401 (fixtures)
     webhook_module_server_fixture,
     webhook_server_fixture,
 )
+from common.money import cost_of_seconds, round_amount
 from conftest import wait_until
 from marketplace.models import Reservation
-from marketplace.money import cost_of_seconds, round_amount
 from marketplace.webhook_signing import verify_signature
 from tests.factories import make_org_with_key
 

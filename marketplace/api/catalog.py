@@ -7,7 +7,8 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.api_base import CatalogThrottle, parse_limit
+from common.api.pagination import parse_limit
+from common.api.throttles import CatalogThrottle
 from marketplace.selectors.catalog import offer_search, offer_to_dict
 from marketplace.selectors.offers import gpu_models, offers_visible
 

@@ -16,8 +16,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.actors import Actor, actor_for_request
-from config.api_base import StrictSerializer, decode_cursor, encode_cursor, parse_limit
-from config.api_errors import ApiError
+from common.api.pagination import decode_cursor, encode_cursor, parse_limit
+from common.api.serializers import StrictSerializer
+from common.errors import DomainError
 from marketplace.models import OfferStatus, PricingModel
 from marketplace.selectors.catalog import offer_to_dict
 from marketplace.selectors.providers import provider_acting, provider_offer, provider_offers
@@ -78,7 +79,7 @@ class OfferBulkInput(StrictSerializer):
 
     def validate_offers(self, offers):
         if len(offers) > MAX_BULK_OFFERS:
-            raise ApiError(
+            raise DomainError(
                 "too_many_offers",
                 f"At most {MAX_BULK_OFFERS} offers per request (got {len(offers)}): send the "
                 "list in parts without `complete`, then withdraw what is gone.",
@@ -121,7 +122,7 @@ def validated_items(items: list) -> list[dict]:
             if serializer.is_valid():
                 valid.append(serializer.validated_data)
                 continue
-        except ApiError as exc:  # not an object, or unknown fields
+        except DomainError as exc:  # not an object, or unknown fields
             errors.append({"index": index, "code": exc.code, "message": exc.message})
         else:
             message = _first_message(serializer.errors)
@@ -157,14 +158,14 @@ class ProviderOfferListApi(APIView):
         queryset = provider_offers(actor=actor, slug=params.get("provider") or None)
         if wanted := params.get("status"):
             if wanted not in OfferStatus.values:
-                raise ApiError(
+                raise DomainError(
                     "invalid_status", f"status must be one of {', '.join(OfferStatus.values)}."
                 )
             queryset = queryset.filter(status=wanted)
         if cursor := params.get("cursor"):
             (after_id,) = decode_cursor(cursor, 1)
             if not isinstance(after_id, int):
-                raise ApiError("invalid_cursor", "The cursor is malformed.")
+                raise DomainError("invalid_cursor", "The cursor is malformed.")
             queryset = queryset.filter(pk__gt=after_id)
         page = list(queryset.order_by("id")[: limit + 1])
         more, page = len(page) > limit, page[:limit]

@@ -16,9 +16,10 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.api_base import StrictSerializer, decode_cursor, encode_cursor, parse_limit
-from config.api_errors import ApiError
-from config.jsonb import jsonb_storable
+from common.api.pagination import decode_cursor, encode_cursor, parse_limit
+from common.api.serializers import StrictSerializer
+from common.errors import DomainError
+from common.jsonb import jsonb_storable
 from marketplace.api.provider_offers import provider_actor
 from marketplace.models import LaunchRequest, LaunchRequestStatus, ProviderEventType
 from marketplace.models.launch_requests import OPEN_LAUNCH_REQUEST_STATUSES
@@ -38,7 +39,7 @@ def _statuses(raw: str | None) -> list[str]:
     wanted = [s.strip() for s in raw.split(",") if s.strip()]
     unknown = sorted(set(wanted) - set(LaunchRequestStatus.values))
     if unknown:
-        raise ApiError(
+        raise DomainError(
             "invalid_status",
             f"Unknown status {', '.join(unknown)}; known: {', '.join(LaunchRequestStatus.values)}.",
         )
@@ -80,7 +81,7 @@ class LaunchRequestListApi(APIView):
         if cursor := params.get("cursor"):
             (after_id,) = decode_cursor(cursor, 1)
             if not isinstance(after_id, int):
-                raise ApiError("invalid_cursor", "The cursor is malformed.")
+                raise DomainError("invalid_cursor", "The cursor is malformed.")
             queryset = queryset.filter(pk__gt=after_id)
         page = list(queryset[: limit + 1])
         more, page = len(page) > limit, page[:limit]

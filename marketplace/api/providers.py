@@ -9,8 +9,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.actors import actor_for_request
-from config.api_base import StrictSerializer
-from config.api_errors import ApiError
+from common.api.serializers import StrictSerializer
+from common.errors import DomainError
 from marketplace.selectors.offers import providers_for_org
 from marketplace.services.providers import provider_register
 
@@ -55,8 +55,8 @@ class ProviderListCreateApi(APIView):
                 webhook_url=data.get("webhook_url", ""),
             )
         except IntegrityError:
-            raise ApiError(
-                "slug_taken", f"The provider slug {data['slug']!r} is taken.", status_code=409
+            raise DomainError(
+                "slug_taken", f"The provider slug {data['slug']!r} is taken."
             ) from None
         body = ProviderOutput(provider).data | {"webhook_secret": provider.webhook_secret}
         return Response(body, status=status.HTTP_201_CREATED)

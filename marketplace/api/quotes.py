@@ -11,8 +11,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.actors import actor_for_request
-from config.api_base import StrictSerializer
-from config.api_errors import ApiError
+from common.api.serializers import StrictSerializer
+from common.errors import DomainError
 from marketplace.models import PricingModel, Quote
 from marketplace.services.quote_plans import COST_PER_WORK, TOTAL_COST
 from marketplace.services.quotes import (
@@ -79,5 +79,5 @@ class QuoteDetailApi(APIView):
         actor.require("read_reservations")
         quote = Quote.objects.filter(pk=quote_id, org=actor.org).first()
         if quote is None:
-            raise ApiError("not_found", "No such quote.", status_code=404)
+            raise DomainError("not_found", "No such quote.")
         return Response(quote_to_dict(quote))

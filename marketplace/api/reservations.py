@@ -12,8 +12,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.actors import actor_for_request
-from config.api_base import StrictSerializer
-from config.api_errors import ApiError
+from common.api.serializers import StrictSerializer
+from common.errors import DomainError
 from marketplace.models import Quote, Reservation
 from marketplace.selectors.reservations import reservation_for_org, reservations_for_org
 from marketplace.services.reservations import (
@@ -112,12 +112,11 @@ def _quote_plan(
     """The quote's legs as reservation requests, each at the price the quote locked."""
     quote = Quote.objects.filter(pk=data["quote"], org=actor.org).first()
     if quote is None:
-        raise ApiError("not_found", "No such quote.", status_code=404)
+        raise DomainError("not_found", "No such quote.")
     if quote.expires_at <= timezone.now():
-        raise ApiError(
+        raise DomainError(
             "quote_expired",
             "The quote's price lock has expired; ask for a new quote.",
-            status_code=409,
         )
     single = len(quote.legs) == 1
     legs = [
@@ -185,7 +184,7 @@ def _idempotency_key(request) -> str:
     # A header may carry a NUL byte, which PostgreSQL text cannot hold (the key is stored
     # and looked up): refuse control characters here instead of a 500 from the database.
     if any(unicodedata.category(char) == "Cc" for char in key):
-        raise ApiError(
+        raise DomainError(
             "invalid_idempotency_key",
             "The Idempotency-Key header must not contain control characters.",
         )
@@ -208,9 +207,7 @@ def _get_own(request, reservation_id: int) -> Reservation:
     actor.require("read_reservations")
     reservation = reservations_for_org(org=actor.org).filter(pk=reservation_id).first()
     if reservation is None:
-        raise ApiError(
-            "not_found", f"Reservation {reservation_id} does not exist.", status_code=404
-        )
+        raise DomainError("not_found", f"Reservation {reservation_id} does not exist.")
     return reservation
 
 

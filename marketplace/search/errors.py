@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
+from common.errors import DomainError
+
 INVALID_QUERY = "invalid_query"
 INVALID_SORT = "invalid_sort"
 INVALID_GPU_SPEC = "invalid_gpu_spec"
 
 
-class QueryError(ValueError):
+class QueryError(DomainError, ValueError):
     """Bad filter, sort or requirement text; `position` is a 0-based index into that text.
 
-    The API turns it into a 400 body; `as_dict()` is the inner `error` object.
+    A DomainError: the API answers it as a 400 body with its position and hint, and
+    `as_dict()` is the inner `error` object.
     """
 
     def __init__(self, message: str, *, position: int, hint: str = "", code: str = INVALID_QUERY):
-        super().__init__(message)
-        self.code = code
-        self.message = message
+        super().__init__(code, message, position=position, hint=hint)
         self.position = position
         self.hint = hint
 

@@ -10,14 +10,13 @@ from django.core.exceptions import ValidationError
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from config.api_base import decode_cursor, encode_cursor, keyset_after
-from config.api_errors import ApiError
+from common.api.pagination import decode_cursor, encode_cursor, keyset_after
+from common.errors import DomainError
 from marketplace.models import Offer
 from marketplace.search import (
     CatalogResolver,
     CompiledQuery,
     DatabaseResolver,
-    QueryError,
     Sort,
     compile_filter,
     compile_query,
@@ -25,14 +24,6 @@ from marketplace.search import (
 )
 from marketplace.search.partition import RestrictedResolver, implied_gpu_ids
 from marketplace.selectors.offers import offers_default_listing, offers_visible
-
-
-def query_error_to_api(error: QueryError) -> ApiError:
-    """The 400 body of a bad filter, sort or GPU spec: code, message, position and hint."""
-    return ApiError(
-        error.code, error.message, status_code=400, position=error.position, hint=error.hint
-    )
-
 
 # Columns no listing shows (offer_to_dict, the offers page): not fetched, so that a page of
 # offers does not decode every offer's JSON and timestamps for nothing (a third of a broad
@@ -71,12 +62,12 @@ class OfferSearch:
         """The condition for rows strictly after the cursor's row, in this search's order."""
         signature, *values = decode_cursor(cursor, len(self.order) + 1)
         if signature != self._signature():
-            raise ApiError("invalid_cursor", "The cursor does not belong to this sort order.")
+            raise DomainError("invalid_cursor", "The cursor does not belong to this sort order.")
         try:
             condition = keyset_after(self.order, values)
             self.queryset.filter(condition)  # values are checked against their fields here
         except (ValueError, TypeError, ValidationError):
-            raise ApiError("invalid_cursor", "The cursor is malformed.") from None
+            raise DomainError("invalid_cursor", "The cursor is malformed.") from None
         return condition
 
     def page(self, *, limit: int, cursor: str | None = None) -> tuple[list[Offer], str | None]:
@@ -121,15 +112,12 @@ def offer_search(*, query: str, sort: str, resolver: CatalogResolver | None = No
     """Offers matching the filter `query`, ordered by `sort` (default: price per GPU-hour).
 
     Active and stale offers are listed (suspect ones included, flagged); withdrawn ones only
-    when the filter names `status`. Bad text raises ApiError 400 (invalid_query or
+    when the filter names `status`. Bad text raises QueryError (invalid_query or
     invalid_sort) with the position of the mistake and a hint.
     """
     resolver, now = resolver or DatabaseResolver(), timezone.now()
-    try:
-        compiled = compile_filter(query or "", resolver=resolver, now=now)
-        parsed_sort = parse_sort(sort)
-    except QueryError as error:
-        raise query_error_to_api(error) from None
+    compiled = compile_filter(query or "", resolver=resolver, now=now)
+    parsed_sort = parse_sort(sort)
     base = offers_visible() if compiled.mentions("status") else offers_default_listing()
     return OfferSearch(base.defer(*NOT_LISTED), compiled, parsed_sort, resolver, now)
 

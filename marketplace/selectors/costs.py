@@ -7,8 +7,8 @@ from decimal import Decimal
 
 from django.utils import timezone
 
+from common.money import cost_of_seconds, round_amount
 from marketplace.models import Reservation
-from marketplace.money import cost_of_seconds, round_amount
 
 
 def reservation_cost_so_far(*, reservation: Reservation) -> Decimal:

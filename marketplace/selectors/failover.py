@@ -16,6 +16,7 @@ from django.db.models import (
     Value,
 )
 
+from common.money import quantize_rate
 from marketplace.models import (
     LaunchAttempt,
     LaunchOutcome,
@@ -23,7 +24,6 @@ from marketplace.models import (
     OfferStatus,
     Reservation,
 )
-from marketplace.money import quantize_rate
 
 # A buyer who set no `max_price_per_hour` accepts failover up to 25 % above the price locked
 # at reservation: enough to reach the next offer in a typical catalog, not a blank cheque.

@@ -7,7 +7,7 @@ from django.core.validators import slug_re
 from django.db.models import QuerySet
 
 from accounts.actors import PERMISSIONS, Actor
-from config.api_errors import ApiError
+from common.errors import DomainError
 from marketplace.models import LaunchRequest, Offer, Provider, Reservation
 from marketplace.models.launch_requests import OPEN_LAUNCH_REQUEST_STATUSES
 from marketplace.selectors.offers import offers_visible, providers_for_org
@@ -22,9 +22,7 @@ def providers_acting(*, actor: Actor, slug: str | None = None) -> QuerySet[Provi
         # refuses NUL): `?provider=%00` was a 500.
         providers = providers.filter(slug=slug) if slug_re.fullmatch(slug) else providers.none()
         if not providers.exists():
-            raise ApiError(
-                "not_found", f"Your organization has no provider {slug!r}.", status_code=404
-            )
+            raise DomainError("not_found", f"Your organization has no provider {slug!r}.")
     return providers
 
 
@@ -34,13 +32,12 @@ def provider_acting(*, actor: Actor, slug: str | None = None) -> Provider:
     if len(providers) == 1:
         return providers[0]
     if not providers:
-        raise ApiError(
+        raise DomainError(
             "no_provider",
             "Your organization has no provider yet: register one with POST /api/v1/providers/.",
-            status_code=403,
         )
     slugs = ", ".join(p.slug for p in providers)
-    raise ApiError(
+    raise DomainError(
         "provider_required",
         f"Your organization has several providers ({slugs}): name one with `provider`.",
         providers=[p.slug for p in providers],
@@ -54,7 +51,7 @@ def provider_offers(*, actor: Actor, slug: str | None = None) -> QuerySet[Offer]
 def provider_offer(*, actor: Actor, offer_id: int) -> Offer:
     offer = provider_offers(actor=actor).filter(pk=offer_id).first()
     if offer is None:
-        raise ApiError("not_found", f"Offer {offer_id} is not one of yours.", status_code=404)
+        raise DomainError("not_found", f"Offer {offer_id} is not one of yours.")
     return offer
 
 
@@ -77,9 +74,7 @@ def provider_reservation(*, actor: Actor, reservation_id: int) -> Reservation:
         .first()
     )
     if reservation is None:
-        raise ApiError(
-            "not_found", f"Reservation {reservation_id} is not one of yours.", status_code=404
-        )
+        raise DomainError("not_found", f"Reservation {reservation_id} is not one of yours.")
     return reservation
 
 

@@ -23,7 +23,7 @@ from django.db.models.expressions import Combinable
 from django.db.models.functions import Cast, Round
 from django.db.models.lookups import GreaterThan
 
-from config.api_base import keyset_after
+from common.api.pagination import keyset_after
 from marketplace.models import GpuModel, Offer, OfferStatus, Provider
 from marketplace.services.quote_costs import HOURS_PER_MONTH, ProviderRates, Usage
 

@@ -15,9 +15,9 @@ from django.db.models import Q
 from django.utils import timezone
 from psycopg.errors import UniqueViolation
 
-from config.jsonb import without_unstorable
+from common.jsonb import without_unstorable
+from common.money import quantize_rate
 from marketplace.models import Offer, OfferPrice, OfferStatus
-from marketplace.money import quantize_rate
 
 # Fields a sync may change on an existing offer; the identity fields never change.
 IDENTITY_FIELDS = ("provider_id", "sku", "region", "zone", "pricing")

@@ -11,7 +11,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from config.api_errors import ApiError
+from common.errors import DomainError
 from marketplace.handoff import LAUNCH_RESERVATION, enqueue_on_commit
 from marketplace.models import (
     LaunchOutcome,
@@ -77,11 +77,10 @@ def provider_event_apply(
         return _replay(existing, reservation.pk, event), True
 
 
-def _invalid_transition(event: ProviderEventInput, status: str) -> ApiError:
-    return ApiError(
+def _invalid_transition(event: ProviderEventInput, status: str) -> DomainError:
+    return DomainError(
         "invalid_transition",
         f"A {status} reservation cannot become {event.type}.",
-        status_code=409,
         status=status,
     )
 
@@ -115,11 +114,10 @@ def _apply_once(reservation_id: int, provider_id: int, event: ProviderEventInput
 
 def _replay(existing: ProviderEvent, reservation_id: int, event: ProviderEventInput) -> dict:
     if existing.reservation_id != reservation_id or existing.type != event.type:
-        raise ApiError(
+        raise DomainError(
             "event_id_conflict",
             f"Event id {event.event_id!r} was already used for a {existing.type} event of "
             f"reservation {existing.reservation_id}.",
-            status_code=409,
         )
     return existing.result
 

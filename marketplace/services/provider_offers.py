@@ -16,7 +16,7 @@ from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
 
-from config.api_errors import ApiError
+from common.errors import DomainError
 from marketplace.gpu_names import interconnect_from_label, load_catalog, resolve
 from marketplace.locations import locate
 from marketplace.models import (
@@ -118,7 +118,7 @@ def raise_item_errors(errors: list[dict]) -> None:
     first = errors[0]
     extra = {k: v for k, v in first.items() if k not in ("code", "message")}
     message = f"offers[{first['index']}]: {first['message']}"
-    raise ApiError(first["code"], message, **extra, errors=errors)
+    raise DomainError(first["code"], message, **extra, errors=errors)
 
 
 def listed_offer_inputs(*, provider: Provider, items: Sequence[dict]) -> list[OfferInput]:
@@ -172,10 +172,9 @@ def _offer_by_key(provider: Provider, item: dict) -> Offer | None:
 def provider_offer_create(*, provider: Provider, item: dict) -> Offer:
     existing = _offer_by_key(provider, item)
     if existing is not None and existing.status != OfferStatus.WITHDRAWN:
-        raise ApiError(
+        raise DomainError(
             "offer_exists",
             f"Offer {existing.pk} already has this sku, region and pricing: update it instead.",
-            status_code=409,
             offer=existing.pk,
         )
     (offer_input,) = listed_offer_inputs(provider=provider, items=[item])
@@ -216,7 +215,7 @@ def provider_offer_update(*, offer: Offer, item: dict) -> Offer:
     locked their price."""
     changed = [f for f in IDENTITY_FIELDS if item[f] != getattr(offer, f)]
     if changed:
-        raise ApiError(
+        raise DomainError(
             "immutable_field",
             f"{', '.join(changed)} identify an offer and cannot change: withdraw it and create another.",
             fields=changed,

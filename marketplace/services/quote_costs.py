@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from marketplace.money import SECONDS_PER_HOUR, quantize_rate, round_amount
+from common.money import SECONDS_PER_HOUR, quantize_rate, round_amount
 
 # Disk is priced per GB-month; a month is 730 hours (365 × 24 / 12), the convention AWS,
 # GCP and Azure use to turn hourly rates into monthly ones.

@@ -23,8 +23,8 @@ from django.conf import settings
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
+from common.money import round_amount
 from marketplace.models import Quote
-from marketplace.money import round_amount
 from marketplace.search import (
     CatalogResolver,
     DatabaseResolver,
@@ -40,7 +40,6 @@ from marketplace.search.partition import (
     implied_gpu_ids,
     implied_provider_ids,
 )
-from marketplace.selectors.catalog import query_error_to_api
 from marketplace.selectors.quotes import (
     Candidate,
     OfferStream,
@@ -133,7 +132,7 @@ def quote_create(
 ) -> QuoteResult:
     """Price the request against the catalog, store the best plans as quotes, return them.
 
-    Bad `gpu` or `filter` text raises ApiError 400 (invalid_gpu_spec / invalid_query, with
+    Bad `gpu` or `filter` text raises DomainError 400 (invalid_gpu_spec / invalid_query, with
     the position and a hint)."""
     work = _Work.start(request, resolver or DatabaseResolver())
     tree = work.tree(include_count=True)
@@ -228,10 +227,9 @@ def _parse(request: QuoteRequest) -> tuple[Requirement, Node]:
     return requirement, filter_tree
 
 
-def _field_error(error: QueryError, field: str):
-    api_error = query_error_to_api(error)
-    api_error.extra["field"] = field
-    return api_error
+def _field_error(error: QueryError, field: str) -> QueryError:
+    error.extra["field"] = field
+    return error
 
 
 # --- candidate offers, one stream per GPU model where that keeps reads on an index ----------

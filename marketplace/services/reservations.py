@@ -12,7 +12,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from config.api_errors import ApiError
+from common.errors import DomainError
 from marketplace.handoff import (
     LAUNCH_RESERVATION,
     RECORD_RESERVATION_USAGE,
@@ -58,10 +58,9 @@ def _find_idempotent(org, idempotency_key: str, fingerprint: str) -> Reservation
         return None
     existing = Reservation.objects.filter(org=org, idempotency_key=idempotency_key).first()
     if existing is not None and existing.request_fingerprint != fingerprint:
-        raise ApiError(
+        raise DomainError(
             "idempotency_conflict",
             "This Idempotency-Key was used with a different request body.",
-            status_code=409,
         )
     return existing
 
@@ -71,10 +70,9 @@ def _units_for(offer: Offer, gpus: int | None) -> int:
         return 1
     gpus = offer.gpu_count if gpus is None else gpus
     if gpus < 1 or gpus % offer.gpu_count:
-        raise ApiError(
+        raise DomainError(
             "invalid_gpus",
             f"gpus must be a positive multiple of the offer's {offer.gpu_count} GPUs per instance.",
-            status_code=400,
         )
     return gpus // offer.gpu_count
 
@@ -95,21 +93,18 @@ def offer_return_capacity(*, offer_id: int, units: int) -> None:
 
 def _take_capacity(offer: Offer, units: int) -> Offer:
     if not offer_take_capacity(offer_id=offer.pk, units=units):
-        raise ApiError(
-            "capacity_unavailable", "That capacity is no longer available.", status_code=409
-        )
+        raise DomainError("capacity_unavailable", "That capacity is no longer available.")
     return Offer.objects.select_related("provider").get(pk=offer.pk)
 
 
 def _get_reservable_offer(offer_id: int) -> Offer:
     offer = Offer.objects.select_related("provider").filter(pk=offer_id).first()
     if offer is None:
-        raise ApiError("not_found", f"Offer {offer_id} does not exist.", status_code=404)
+        raise DomainError("not_found", f"Offer {offer_id} does not exist.")
     if not offer.provider.launcher:
-        raise ApiError(
+        raise DomainError(
             "not_launchable",
             f"Offers of {offer.provider.slug} are listed for comparison only and cannot be reserved here.",
-            status_code=409,
         )
     return offer
 
@@ -210,10 +205,9 @@ def _price_limit(requested: Decimal | None, price_per_hour: Decimal) -> Decimal:
     if requested is None:
         return default_price_limit(price_per_hour)
     if requested < price_per_hour:
-        raise ApiError(
+        raise DomainError(
             "price_above_limit",
             f"The price is {price_per_hour}/h, above your max_price_per_hour of {requested}.",
-            status_code=409,
         )
     return requested
 
@@ -319,9 +313,7 @@ def reservation_request_termination(
         return current
     if current.status == S.TERMINATING:
         return current  # already on its way: asking twice is harmless
-    raise ApiError(
-        "invalid_state", f"A {current.status} reservation cannot be terminated.", status_code=409
-    )
+    raise DomainError("invalid_state", f"A {current.status} reservation cannot be terminated.")
 
 
 def reservation_mark_terminated(

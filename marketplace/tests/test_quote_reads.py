@@ -10,7 +10,7 @@ from django.db import connection
 from django.db.models import Q
 from django.test.utils import CaptureQueriesContext
 
-from config.api_base import keyset_after
+from common.api.pagination import keyset_after
 from marketplace.models import GpuModel, Offer
 from marketplace.selectors.quotes import (
     _GPU_SENTINEL,

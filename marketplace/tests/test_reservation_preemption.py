@@ -18,7 +18,7 @@ from billing.services.invoices import reservation_meter_and_invoice
 from billing.services.usage import usage_record_for_reservation
 from brokers.models import SimulatedInstance
 from brokers.services import launch
-from config.api_errors import ApiError
+from common.errors import DomainError
 from marketplace.models import Offer, Reservation, ReservationStatus
 from marketplace.selectors.costs import reservation_cost_so_far
 from marketplace.services.reservations import (
@@ -169,7 +169,7 @@ def test_it_stays_preempted_without_auto_relaunch(clock):
     assert Offer.objects.get(pk=offer.pk).available == 2
     usage_record_for_reservation(reservation_id=reservation.pk)
     assert _intervals(reservation) == [(T0, at(600), 1)]
-    with pytest.raises(ApiError) as refused:
+    with pytest.raises(DomainError) as refused:
         reservation_request_termination(reservation=reservation)
     assert refused.value.code == "invalid_state"
 

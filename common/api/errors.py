@@ -1,8 +1,8 @@
 """The one error format of the API: {"error": {"code", "message", ...}}.
 
-Codes are stable strings a program can branch on. Services raise `ApiError` subclasses
-(or Django's ValidationError / ObjectDoesNotExist), and this handler turns every 4xx into
-the same shape.
+Services and selectors raise `common.errors.DomainError`; this module is the one place that
+turns its code into an HTTP status. DRF's and Django's own exceptions (authentication,
+validation, 404) are rendered in the same shape.
 """
 
 from __future__ import annotations
@@ -10,21 +10,38 @@ from __future__ import annotations
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, JsonResponse
-from rest_framework import exceptions, status
+from django.views.defaults import page_not_found as html_page_not_found
+from django.views.defaults import server_error as html_server_error
+from rest_framework import exceptions
+from rest_framework.response import Response
+from rest_framework.views import exception_handler, set_rollback
+
+from common.errors import DomainError
+
+# Codes that are not 400. A code missing here is a 400: the caller sent something wrong.
+STATUS_BY_CODE = {
+    "not_authenticated": 401,
+    "authentication_failed": 401,
+    "permission_denied": 403,
+    "no_organization": 403,
+    "no_provider": 403,
+    "not_found": 404,
+    "capacity_unavailable": 409,
+    "conflict": 409,
+    "event_id_conflict": 409,
+    "idempotency_conflict": 409,
+    "invalid_state": 409,
+    "invalid_transition": 409,
+    "not_launchable": 409,
+    "offer_exists": 409,
+    "price_above_limit": 409,
+    "quote_expired": 409,
+    "slug_taken": 409,
+}
 
 
-class ApiError(exceptions.APIException):
-    """A business error with a stable code, e.g. 409 capacity_unavailable."""
-
-    status_code = status.HTTP_400_BAD_REQUEST
-
-    def __init__(self, code: str, message: str, *, status_code: int | None = None, **extra):
-        super().__init__(detail=message, code=code)
-        self.code = code
-        self.message = message
-        self.extra = extra
-        if status_code is not None:
-            self.status_code = status_code
+def http_status(error: DomainError) -> int:
+    return STATUS_BY_CODE.get(error.code, 400)
 
 
 _CODES_BY_EXCEPTION = {
@@ -72,17 +89,15 @@ def _normalise(exc):
 
 
 def api_exception_handler(exc, context):
-    # Imported here: rest_framework.views loads the authentication classes, which import
-    # our services, which import this module.
-    from rest_framework.views import exception_handler
-
+    if isinstance(exc, DomainError):
+        set_rollback()  # as DRF does for its own exceptions
+        body = error_body(exc.code, exc.message, **exc.extra)
+        return Response(body, status=http_status(exc))
     exc = _normalise(exc)
     response = exception_handler(exc, context)
     if response is None:
         return None  # a real bug: let Django log it and answer 500
-    if isinstance(exc, ApiError):
-        response.data = error_body(exc.code, exc.message, **exc.extra)
-    elif isinstance(exc, exceptions.ValidationError):
+    if isinstance(exc, exceptions.ValidationError):
         response.data = _validation_body(exc.detail)
     else:
         code = _CODES_BY_EXCEPTION.get(type(exc), getattr(exc, "default_code", "error"))
@@ -98,8 +113,6 @@ def page_not_found(request, exception=None):
     """JSON for API paths, the normal page elsewhere."""
     if request.path.startswith("/api/"):
         return json_error_response("not_found", "No such endpoint.", 404)
-    from django.views.defaults import page_not_found as html_page_not_found
-
     return html_page_not_found(request, exception)
 
 
@@ -108,6 +121,4 @@ def server_error(request):
         return json_error_response(
             "server_error", "Something went wrong on our side; it has been logged.", 500
         )
-    from django.views.defaults import server_error as html_server_error
-
     return html_server_error(request)
