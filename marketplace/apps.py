@@ -10,6 +10,10 @@ class MarketplaceConfig(AppConfig):
         # The canonical GPU list is data shipped with the code: keep the table in step
         # after every migrate (idempotent), instead of freezing it in a data migration.
         post_migrate.connect(_sync_gpu_catalog, sender=self)
+        # Imported once the models are: the search package reads them at import.
+        from .search.resolver import connect_cache_invalidation
+
+        connect_cache_invalidation()
 
 
 def _sync_gpu_catalog(sender, **kwargs):

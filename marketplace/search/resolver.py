@@ -13,6 +13,11 @@ from __future__ import annotations
 import threading
 import time
 
+from django.conf import settings
+from django.db.models.signals import post_delete, post_save
+
+from marketplace.models import GpuModel, Provider
+
 from .catalog import GpuRow, ProviderRow, SnapshotResolver
 
 DEFAULT_CACHE_SECONDS = 60.0
@@ -35,7 +40,6 @@ def catalog_snapshot() -> SnapshotResolver:
     if cached is not None and time.monotonic() - cached[0] < _cache_seconds():
         return cached[1]
     with _lock:
-        _connect_invalidation()
         snapshot = _load_snapshot()
         _cached = (time.monotonic(), snapshot)
     return snapshot
@@ -47,14 +51,10 @@ def clear_catalog_cache(**_signal_arguments) -> None:
 
 
 def _cache_seconds() -> float:
-    from django.conf import settings
-
     return float(getattr(settings, "SEARCH_CATALOG_CACHE_SECONDS", DEFAULT_CACHE_SECONDS))
 
 
 def _load_snapshot() -> SnapshotResolver:
-    from marketplace.models import GpuModel, Provider
-
     gpus = [
         GpuRow(id=pk, name=name, vendor=vendor, compute_capability=capability)
         for pk, name, vendor, capability in GpuModel.objects.values_list(
@@ -67,14 +67,9 @@ def _load_snapshot() -> SnapshotResolver:
     return SnapshotResolver(gpus, providers)
 
 
-def _connect_invalidation() -> None:
-    # Connected on first use rather than in AppConfig.ready (another part of the tree);
-    # before the first load there is nothing cached to invalidate. dispatch_uid makes a
-    # second connect a no-op.
-    from django.db.models.signals import post_delete, post_save
-
-    from marketplace.models import GpuModel, Provider
-
+def connect_cache_invalidation() -> None:
+    """Drop the cache when this process saves or deletes a GPU model or provider.
+    Called from MarketplaceConfig.ready; dispatch_uid makes a second call a no-op."""
     for model in (GpuModel, Provider):
         for signal in (post_save, post_delete):
             signal.connect(
