@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 import factory
+from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import ApiKey, Membership, Organization, Role, User
 from accounts.services import api_key_create
-from marketplace.models import GpuModel, Offer, Provider, ProviderKind
+from marketplace.models import GpuModel, Offer, Provider, ProviderKind, Reservation
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -100,3 +102,24 @@ def reserve_with_a_failing_first_offer(buyer: KeyedOrg, *, hours: int):
         request=ReservationRequest(offer_id=first.pk, gpus=1, hours=Decimal(hours)),
     )
     return reservation
+
+
+def backdate_running(reservation_id: int, *, seconds: int) -> datetime:
+    """Make a running reservation have run `seconds` longer: its start, its open run, and
+    the run's first usage interval if one was recorded already all move back. Tests that
+    need billable time change these rows because the Celery worker process runs on its own
+    clock, which time-machine in the test process cannot move. Returns the new start."""
+    shift = timedelta(seconds=seconds)
+    with transaction.atomic():  # the row lock makes a worker's transition wait for us
+        reservation = Reservation.objects.select_for_update().get(pk=reservation_id)
+        run = reservation.runs.get(ended_at__isnull=True)
+        reservation.running_since -= shift
+        reservation.save(update_fields=["running_since"])
+        run.started_at -= shift
+        run.save(update_fields=["started_at"])
+        first = run.usage.order_by("interval_start").first()
+        if first is not None:
+            first.interval_start -= shift
+            first.seconds += seconds
+            first.save(update_fields=["interval_start", "seconds"])
+    return run.started_at

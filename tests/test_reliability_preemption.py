@@ -5,20 +5,26 @@ worker process are real; the simulated cloud is preempted the way an operator do
 
 from __future__ import annotations
 
-import time
-from decimal import Decimal
+from datetime import timedelta
+from decimal import ROUND_HALF_UP, Decimal
 from itertools import pairwise
 
 import pytest
+from django.utils import timezone
 
 from billing.models import InvoiceLine, UsageRecord
 from brokers.simulated import simulated_instances_preempt
 from brokers.tasks import check_running_reservations
 from conftest import wait_until
 from marketplace.models import Offer, Reservation
-from tests.factories import OfferFactory, ProviderFactory, make_org_with_key
+from tests.factories import OfferFactory, ProviderFactory, backdate_running, make_org_with_key
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
+
+# The times the test gives the runs (the worker's clock cannot be moved, so rows are).
+FIRST_RUN_SECONDS = 50  # until the cloud takes the instance back
+GAP_SECONDS = 30  # at least, between the runs: never billed
+SECOND_RUN_SECONDS = 70  # until the buyer terminates it
 
 
 def _running(reservation_id: int, *, runs: int) -> Reservation | None:
@@ -43,10 +49,15 @@ def test_a_preempted_spot_reservation_runs_again_and_is_billed_per_run(
     assert created.status_code == 201, created.content
     reservation_id = created.json()["id"]
     first = wait_until(lambda: _running(reservation_id, runs=1), what="the first run")
-    time.sleep(1.2)  # a billable second or so
+    # started long enough ago for the first run and the gap to end before the second starts
+    first_start = backdate_running(
+        reservation_id, seconds=FIRST_RUN_SECONDS + GAP_SECONDS + SECOND_RUN_SECONDS
+    )
 
-    # when the cloud takes the instance back and the beat's running check comes by
-    simulated_instances_preempt(instance_ids=[first.instance_id])
+    # when the cloud takes the instance back FIRST_RUN_SECONDS after it started, and the
+    # beat's running check comes by
+    preempted_at = first_start + timedelta(seconds=FIRST_RUN_SECONDS)
+    simulated_instances_preempt(instance_ids=[first.instance_id], at=preempted_at)
     check_running_reservations.delay()
 
     # then it runs again, on a new instance, through the same launch path
@@ -56,15 +67,17 @@ def test_a_preempted_spot_reservation_runs_again_and_is_billed_per_run(
         "pending", "launching", "running", "preempted", "pending", "launching", "running",
     ]  # fmt: skip
     assert Offer.objects.get(pk=offer.pk).available == 0
-    time.sleep(1.2)
+    second_start = backdate_running(reservation_id, seconds=SECOND_RUN_SECONDS)
 
     # when the buyer terminates it
+    asked = timezone.now().replace(microsecond=0)
     response = api_client.post(f"/api/v1/reservations/{reservation_id}/terminate/", **buyer.headers)
     assert response.status_code == 202
     wait_until(
         lambda: Reservation.objects.filter(pk=reservation_id, status="terminated").exists(),
         what="termination",
     )
+    terminated = timezone.now()
 
     # then each run is metered from its start to its end, and the gap between them is not
     line = wait_until(
@@ -72,14 +85,20 @@ def test_a_preempted_spot_reservation_runs_again_and_is_billed_per_run(
         what="the invoice line",
     )
     runs = list(Reservation.objects.get(pk=reservation_id).runs.order_by("number"))
-    assert [run.number for run in runs] == [1, 2]
-    assert runs[0].ended_at <= runs[1].started_at
+    assert [(run.number, run.started_at) for run in runs] == [(1, first_start), (2, second_start)]
+    assert runs[0].ended_at == preempted_at
+    assert runs[1].started_at - preempted_at >= timedelta(seconds=GAP_SECONDS)
+    assert asked <= runs[1].ended_at <= terminated  # ended on the worker's clock
     for run in runs:
         intervals = list(UsageRecord.objects.filter(run=run).order_by("interval_start"))
         assert intervals[0].interval_start == run.started_at
         assert intervals[-1].interval_end == run.ended_at
         assert all(a.interval_end == b.interval_start for a, b in pairwise(intervals))
-    run_seconds = sum(int((r.ended_at - r.started_at).total_seconds()) for r in runs)
+    second_run_seconds = int((runs[1].ended_at - second_start).total_seconds())
+    assert second_run_seconds >= SECOND_RUN_SECONDS  # and the few the termination took
+    seconds = FIRST_RUN_SECONDS + second_run_seconds
     assert UsageRecord.objects.filter(reservation_id=reservation_id, run__isnull=True).count() == 0
-    assert line.seconds == run_seconds >= 2
+    assert line.seconds == seconds
+    cents = (Decimal(seconds) * Decimal("3.60") / 3600).quantize(Decimal("0.01"), ROUND_HALF_UP)
+    assert line.amount == cents
     assert Offer.objects.get(pk=offer.pk).available == 1

@@ -6,19 +6,21 @@ from __future__ import annotations
 
 import csv
 import io
-import time
+from decimal import ROUND_HALF_UP, Decimal
 
 import pytest
+from django.utils import timezone
 
 from billing.models import InvoiceLine
 from brokers.models import PriceSync
 from brokers.tasks import refresh_prices
-from common.money import cost_of_seconds, round_amount
 from conftest import wait_until
 from marketplace.models import Provider, Reservation
-from tests.factories import make_org_with_key
+from tests.factories import backdate_running, make_org_with_key
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
+
+RAN_SECONDS = 120  # how long the reservation has run when the buyer terminates it
 
 
 def _refresh_simulated_prices_through_worker() -> None:
@@ -72,15 +74,17 @@ def test_it_runs_the_whole_path_from_price_refresh_to_invoice_csv(
         what="the reservation to run",
     )
     assert running["connection"]["host"].endswith(".sim.invalid")
-    time.sleep(2.2)  # let it accrue a couple of billable seconds
+    started = backdate_running(reservation_id, seconds=RAN_SECONDS)
 
     # when the buyer terminates it
+    asked = timezone.now().replace(microsecond=0)
     response = api_client.post(f"/api/v1/reservations/{reservation_id}/terminate/", **buyer.headers)
     assert response.status_code == 202, response.content
     wait_until(
         lambda: _reservation(api_client, buyer.headers, reservation_id)["status"] == "terminated",
         what="termination",
     )
+    terminated = timezone.now()
 
     # then usage is metered and invoiced at exactly seconds x locked price
     line = wait_until(
@@ -92,11 +96,12 @@ def test_it_runs_the_whole_path_from_price_refresh_to_invoice_csv(
         what="the invoice line",
     )
     reservation = Reservation.objects.get(pk=reservation_id)
-    seconds = int((reservation.ended_at - reservation.running_since).total_seconds())
-    assert seconds >= 2
-    assert line.seconds == seconds
-    assert line.price_per_hour == reservation.price_per_hour
-    assert line.amount == round_amount(cost_of_seconds(seconds, reservation.price_per_hour), "USD")
+    assert asked <= reservation.ended_at <= terminated  # ended on the worker's clock
+    seconds = int((reservation.ended_at - started).total_seconds())
+    assert line.seconds == seconds >= RAN_SECONDS  # and the few the termination took
+    assert line.price_per_hour == Decimal("2.990000")
+    cents = (Decimal(seconds) * Decimal("2.99") / 3600).quantize(Decimal("0.01"), ROUND_HALF_UP)
+    assert line.amount == cents
     assert reservation.usage.count() >= 1
 
     # and the CSV export lists it

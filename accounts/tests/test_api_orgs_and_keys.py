@@ -111,8 +111,8 @@ def test_it_answers_bad_key_requests_with_a_clear_4xx(api_client, body, code):
     ids=["a-digit-int-refuses", "a-nul-byte", "past-int-digit-limit"],
 )
 def test_it_answers_an_org_hint_that_names_no_org_with_403(api_client, hint):
-    # given a signed-in member (each hint was a 500: ValueError from int(), or a NUL byte
-    # PostgreSQL refuses)
+    # given a signed-in member (each hint breaks a naive lookup: int() raises ValueError, or
+    # PostgreSQL refuses a NUL byte)
     membership = MembershipFactory()
     api_client.force_authenticate(membership.user)
     # when the X-Org header names no organization

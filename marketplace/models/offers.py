@@ -26,8 +26,8 @@ class OfferStatus(models.TextChoices):
 # `gpus>=4`, `pricing=spot`, `region=us-east-1` on the index entry itself while it walks the
 # order, instead of fetching every passed-over row from the table: a selective filter whose
 # matches sit late in the order (8-GPU instances are the dear ones) costs index entries, not
-# table pages. One wide index per order replaces the earlier narrow ones per purpose (16
-# indexes on the table became 11: every price sync writes each of them).
+# table pages. One wide index per order rather than narrow ones per purpose, because every
+# price sync writes each index on the table (docs/refresh.md, "Speed").
 #
 # None covers observed_at or available: syncs bump observed_at on every run and reservations
 # move `available`, and an indexed column would make those heap-only updates write every
@@ -168,9 +168,9 @@ class Offer(models.Model):
     # through the API (and for those written before feeds existed). No index of its own: the
     # sync's queries on it also filter on provider_id, which the identity index starts with.
     # No constraint in the database either: its check would cost every inserted offer a
-    # lookup at commit (0.4 s of a 100,000-offer first refresh); feeds are only ever created
-    # by the sync that writes their ids, and never deleted by it (deleting one through the
-    # ORM still sets its offers' feed to NULL).
+    # lookup at commit (docs/refresh.md, "Speed"); feeds are only ever created by the sync
+    # that writes their ids, and never deleted by it (deleting one through the ORM still
+    # sets its offers' feed to NULL).
     feed = models.ForeignKey(
         PriceFeed,
         null=True,

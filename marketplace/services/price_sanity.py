@@ -184,8 +184,8 @@ def _judge_on_own_connection(ids: list[int], params: dict) -> SuspectCounts:
 def _judge(ids: list[int] | None, params: dict) -> SuspectCounts:
     with connection.cursor() as cursor:
         # The planner's row estimates through these CTEs are poor, and JIT-compiling the
-        # plan it then expects to be huge costs more than running it (1 s of 1.7 s at 100k
-        # offers). The sorts fit in memory at a million offers with 64 MB.
+        # plan it then expects to be huge costs more than running it (docs/refresh.md,
+        # "Speed"). The sorts fit in memory at a million offers with 64 MB.
         cursor.execute("SET LOCAL jit = off")
         cursor.execute("SET LOCAL work_mem = '64MB'")
         cursor.execute(_sanity_sql(), {**params, "all_gpus": ids is None, "gpu_ids": ids or []})

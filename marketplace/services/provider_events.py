@@ -12,6 +12,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from common.errors import DomainError
+from common.time import iso_z
 from marketplace.handoff import LAUNCH_RESERVATION, enqueue_on_commit
 from marketplace.models import (
     LaunchOutcome,
@@ -189,17 +190,13 @@ _APPLY = {
 }
 
 
-def _iso(moment: datetime | None) -> str | None:
-    return moment.isoformat().replace("+00:00", "Z") if moment else None
-
-
 def _result(reservation: Reservation, event: ProviderEventInput, at: datetime) -> dict:
     return {
-        "event": {"id": event.event_id, "type": event.type, "at": _iso(at)},
+        "event": {"id": event.event_id, "type": event.type, "at": iso_z(at)},
         "reservation": {
             "id": reservation.pk,
             "status": reservation.status,
-            "running_since": _iso(reservation.running_since),
-            "ended_at": _iso(reservation.ended_at),
+            "running_since": iso_z(reservation.running_since),
+            "ended_at": iso_z(reservation.ended_at),
         },
     }

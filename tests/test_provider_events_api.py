@@ -321,7 +321,7 @@ def test_it_keeps_event_times_within_what_it_knows(api_client, seller, launching
             "connection",
         ),
         ({"id": "e", "type": "failed", "colour": "red"}, "unknown_field", None),
-        # NUL in a key or value: PostgreSQL's jsonb refuses it (a 500 on saving, before)
+        # NUL in a key or value: PostgreSQL's jsonb cannot store it, so validation refuses it
         (
             {"id": "e", "type": "running", "connection": {"host": "a\x00"}},
             "validation_error",
@@ -345,7 +345,7 @@ def test_it_answers_bad_events_with_a_400(api_client, seller, launching, body, c
 
 
 def test_it_refuses_an_unpaired_surrogate_in_the_connection(api_client, seller, launching):
-    # JSON may escape half a surrogate pair; jsonb refuses it (a 500 on saving, before)
+    # JSON may escape half a surrogate pair, which jsonb cannot store: validation refuses it
     body = '{"id": "e", "type": "running", "connection": {"host": "gpu-\\ud800"}}'
     response = api_client.generic(
         "POST", events_url(launching), body, content_type="application/json", **seller.headers
