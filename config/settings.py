@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from brokers.schedule import parse_pricing_schedule
+
 from .env import (
     database_from_url,
     env_bool,
     env_decimal,
     env_int,
     env_list,
+    env_parsed,
     env_str,
     env_url,
-    pricing_schedule,
 )
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -182,7 +184,7 @@ LOGGING = {
 # --- Schedules (Celery beat) --------------------------------------------------------------
 # Each pricing source runs on its own schedule: "name:seconds[:path or URL]" entries,
 # comma-separated (README, configuration).
-PRICING_SCHEDULE = pricing_schedule("PRICING_SCHEDULE", "simulated:300")
+PRICING_SCHEDULE = env_parsed("PRICING_SCHEDULE", "simulated:300", parse_pricing_schedule)
 CELERY_BEAT_SCHEDULE = {
     "record-usage": {"task": "billing.record_usage", "schedule": USAGE_INTERVAL_SECONDS},
     "end-expired-reservations": {"task": "brokers.end_expired_reservations", "schedule": 60},
