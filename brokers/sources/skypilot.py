@@ -27,6 +27,8 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
 
+from django.conf import settings
+
 from brokers.http import HttpError, ProviderHttpClient
 from brokers.sources._common import (
     downloaded_input,
@@ -36,14 +38,12 @@ from brokers.sources._common import (
     parse_decimal,
     positive_price_or_none,
     previous_etag,
-    setting,
     source_failure,
 )
 from brokers.sources._skypilot_gcp import GcpSplitPricing, PricedRow, combine, tpu_chips
 from brokers.sources.base import OfferRow, PricingModel, PricingSource, RowError, SourceInput
 from marketplace.gpu_names import interconnect_from_label
 
-CATALOG_URL = "https://raw.githubusercontent.com/skypilot-org/skypilot-catalog/master/catalogs/v8"
 DEFAULT_CLOUDS = (
     "aws", "gcp", "lambda", "oci", "runpod", "vast", "cudo", "nebius", "hyperstack",
     "hyperbolic", "jarvislabs", "lium", "mithril", "daytona", "yotta", "verda",
@@ -112,7 +112,7 @@ class SkypilotCatalogSource(PricingSource):
     ) -> Iterator[SourceInput]:
         """raw.githubusercontent.com answers `If-None-Match` with 304 when a file has not
         changed: an unchanged cloud costs a request and no download."""
-        base = base_url or self.base_url or setting("SKYPILOT_CATALOG_URL") or CATALOG_URL
+        base = base_url or self.base_url or settings.SKYPILOT_CATALOG_URL
         client = ProviderHttpClient(base, **self.client_options)
         for cloud in self._cloud_names():
             name, url = f"{cloud}/vms.csv", client.url_for(f"{cloud}/vms.csv")
@@ -127,9 +127,7 @@ class SkypilotCatalogSource(PricingSource):
                 yield failed_input(RowError(where=exc.url or url, reason=str(exc)), name=name)
 
     def _cloud_names(self) -> tuple[str, ...]:
-        configured = self.clouds or setting("SKYPILOT_CATALOG_CLOUDS") or DEFAULT_CLOUDS
-        if isinstance(configured, str):
-            configured = configured.split(",")
+        configured = self.clouds or settings.SKYPILOT_CATALOG_CLOUDS or DEFAULT_CLOUDS
         return tuple(c.strip() for c in configured if c.strip())
 
 
