@@ -8,6 +8,7 @@ from brokers.launchers.listed import ListedLauncher
 from brokers.launchers.runpod import RunPodLauncher
 from brokers.launchers.vast import VastLauncher
 from brokers.simulated import SimulatedCloudSource, SimulatedLauncher
+from brokers.sources import SOURCES
 from brokers.sources.base import PricingSource
 
 
@@ -16,8 +17,6 @@ class UnknownIntegration(LookupError):
 
 
 def _sources() -> dict[str, type[PricingSource]]:
-    from brokers.sources import SOURCES
-
     return {**SOURCES, SimulatedCloudSource.name: SimulatedCloudSource}
 
 

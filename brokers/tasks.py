@@ -6,8 +6,9 @@ from celery import shared_task
 from django.utils import timezone
 
 from brokers.http import PermanentHttpError, TransientHttpError
+from brokers.launchers import listed
 from brokers.launchers.base import TransientLaunchError
-from brokers.services import launch, listed
+from brokers.services import launch
 from brokers.services.sync import offers_upkeep, refresh_source
 from marketplace.models import Reservation, ReservationStatus
 
@@ -119,7 +120,7 @@ WEBHOOK_BACKOFF_MAX_SECONDS = 1800
 
 
 @shared_task(
-    name="brokers.deliver_launch_request",
+    name=listed.DELIVER_LAUNCH_REQUEST,
     bind=True,
     acks_late=True,
     max_retries=WEBHOOK_MAX_RETRIES,
@@ -142,9 +143,9 @@ def deliver_launch_request(self, launch_request_id: int) -> None:
         raise self.retry(exc=exc, countdown=countdown) from exc
 
 
-@shared_task(name="brokers.expire_launch_request", bind=True, acks_late=True, max_retries=None)
+@shared_task(name=listed.EXPIRE_LAUNCH_REQUEST, bind=True, acks_late=True, max_retries=None)
 def expire_launch_request(self, launch_request_id: int) -> None:
     try:
-        listed.expire(launch_request_id=launch_request_id)
-    except listed.NotDueYet as early:
+        launch.launch_request_give_up(launch_request_id=launch_request_id)
+    except launch.NotDueYet as early:
         raise self.retry(countdown=early.seconds + 1) from early

@@ -7,9 +7,12 @@ half-understood configuration.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
-from typing import NamedTuple
+from typing import TypeVar
 from urllib.parse import urlsplit
+
+T = TypeVar("T")
 
 
 class ConfigError(Exception):
@@ -69,29 +72,14 @@ def env_list(name: str, default: str) -> list[str]:
     return [item.strip() for item in raw.split(",") if item.strip()]
 
 
-class ScheduleEntry(NamedTuple):
-    source: str
-    seconds: float
-    path: str  # "" = the source's own URL
-
-
-def pricing_schedule(name: str, default: str) -> list[ScheduleEntry]:
-    """ "source:seconds[:path or URL]" entries, comma-separated. The path may hold colons
-    (a URL does): only the first two separate fields."""
-    entries = []
-    for item in env_list(name, default):
-        source, _, rest = item.partition(":")
-        seconds, _, path = rest.partition(":")
-        try:
-            interval = float(seconds)
-        except ValueError:
-            interval = 0.0
-        if not source.strip() or not interval > 0:
-            raise ConfigError(
-                f"{name} entries must be source:seconds[:path] with seconds > 0, got {item!r}"
-            )
-        entries.append(ScheduleEntry(source.strip(), interval, path.strip()))
-    return entries
+def env_parsed(name: str, default: str, parse: Callable[[str], T]) -> T:
+    """The variable (or `default`) read by `parse`, whose ValueError stops start-up naming
+    the variable: `parse` says what is wrong, this says where."""
+    raw = os.environ.get(name) or default
+    try:
+        return parse(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} {exc}") from None
 
 
 def env_url(name: str, default: str, *, schemes: tuple[str, ...]) -> str:

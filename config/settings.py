@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from brokers.schedule import parse_pricing_schedule
+
 from .env import (
     database_from_url,
     env_bool,
     env_decimal,
     env_int,
     env_list,
+    env_parsed,
     env_str,
     env_url,
-    pricing_schedule,
 )
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -159,15 +161,43 @@ STRIPE_API_BASE = env_str("STRIPE_API_BASE", "https://api.stripe.com")
 QUOTE_TTL_SECONDS = env_int("QUOTE_TTL_SECONDS", 120)
 # Price sanity: an offer below this share of its GPU class's robust median is `suspect`.
 SUSPECT_PRICE_FACTOR = env_decimal("SUSPECT_PRICE_FACTOR", "0.4", minimum="0", maximum="1")
+
+# --- Providers: pricing sources and launchers ----------------------------------------------
+# The one place brokers reads provider keys, hosts and catalog URLs from (at use time, through
+# django.conf.settings, so tests point them at local fakes with pytest-django's `settings`).
 LAMBDA_API_KEY = env_str("LAMBDA_API_KEY", "")
 RUNPOD_API_KEY = env_str("RUNPOD_API_KEY", "")
 VAST_API_KEY = env_str("VAST_API_KEY", "")
 # Where the launchers and pricing sources send those keys: settings, never `Provider.config`,
-# so that no database row can point a key at another host. Tests point them at local fakes.
+# so that no database row can point a key at another host.
 _WEB = ("https", "http")
+# Lambda's current API host (docs.lambda.ai); the older cloud.lambdalabs.com redirects to it.
 LAMBDA_API_URL = env_url("LAMBDA_API_URL", "https://cloud.lambda.ai/api/v1", schemes=_WEB)
 RUNPOD_API_URL = env_url("RUNPOD_API_URL", "https://api.runpod.io/graphql", schemes=_WEB)
 VAST_API_URL = env_url("VAST_API_URL", "https://console.vast.ai/api/v0", schemes=_WEB)
+# Vast's offer search as JSON; empty: the source's default search (brokers.sources.vast).
+VAST_QUERY = env_str("VAST_QUERY", "")
+SKYPILOT_CATALOG_URL = env_url(
+    "SKYPILOT_CATALOG_URL",
+    "https://raw.githubusercontent.com/skypilot-org/skypilot-catalog/master/catalogs/v8",
+    schemes=_WEB,
+)
+# Comma-separated cloud folders; empty: the source's list (brokers.sources.skypilot).
+SKYPILOT_CATALOG_CLOUDS = env_list("SKYPILOT_CATALOG_CLOUDS", "")
+GPUHUNT_CATALOG_URL = env_url(
+    "GPUHUNT_CATALOG_URL", "https://dstack-gpu-pricing.s3.eu-west-1.amazonaws.com/v2", schemes=_WEB
+)
+AZURE_PRICES_URL = env_url(
+    "AZURE_PRICES_URL", "https://prices.azure.com/api/retail/prices", schemes=_WEB
+)
+# An OData $filter; empty: the source's, VM consumption meters (brokers.sources.azure).
+AZURE_PRICES_FILTER = env_str("AZURE_PRICES_FILTER", "")
+AWS_PRICE_LIST_URLS = env_list(
+    "AWS_PRICE_LIST_URLS",
+    "https://pricing.us-east-1.amazonaws.com/offers/v1.0/aws/AmazonEC2/current/us-east-1/index.csv",
+)
+# Saved DescribeSpotPriceHistory responses (the API itself needs signed requests).
+AWS_SPOT_PRICE_URLS = env_list("AWS_SPOT_PRICE_URLS", "")
 
 # --- Logging: one JSON object per line on stdout ---------------------------------------
 LOGGING = {
@@ -182,7 +212,7 @@ LOGGING = {
 # --- Schedules (Celery beat) --------------------------------------------------------------
 # Each pricing source runs on its own schedule: "name:seconds[:path or URL]" entries,
 # comma-separated (README, configuration).
-PRICING_SCHEDULE = pricing_schedule("PRICING_SCHEDULE", "simulated:300")
+PRICING_SCHEDULE = env_parsed("PRICING_SCHEDULE", "simulated:300", parse_pricing_schedule)
 CELERY_BEAT_SCHEDULE = {
     "record-usage": {"task": "billing.record_usage", "schedule": USAGE_INTERVAL_SECONDS},
     "end-expired-reservations": {"task": "brokers.end_expired_reservations", "schedule": 60},

@@ -41,13 +41,11 @@ from marketplace.services.offers import (
 
 _DONE = None
 # Writer threads (database connections) of one sync. Two keep a 2-CPU machine's PostgreSQL
-# busy while Python parses: in alternated first refreshes of 100,000 offers, one writer was
-# 10-30% slower and three no faster.
+# busy while Python parses; one is slower and three are no faster (docs/refresh.md, Speed).
 WRITERS = 2
 # While the writers run: how long the reading thread may hold the GIL before a writer, woken
 # by the server's answer, gets it back. Python's default (5 ms) leaves the writer idle most
-# of the time: a first refresh of 100,000 offers took 8.6 s with it, 6.2 s with 0.5 ms
-# (bench/refresh.py, 2 CPUs). Process-wide, so it is restored when the writers stop.
+# of the time (docs/refresh.md, Speed). Process-wide, so it is restored when the writers stop.
 WRITER_SWITCH_INTERVAL = 0.0005
 
 

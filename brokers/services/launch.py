@@ -1,5 +1,12 @@
 """Launch, poll and terminate reservations through the provider's launcher.
 
+Providers that list their own machines (`brokers.launchers.listed`) answer launch and
+terminate requests with events; if one does not answer by the request's `answer_by`, we stop
+waiting (`launch_request_give_up`):
+  - a launch is given up (the reservation fails, or fails over, as any failed launch);
+  - a termination of a running instance ends the reservation at the time it was asked for,
+    so the buyer never pays for a provider that does not confirm.
+
 Every function here is safe to run twice: it reloads the reservation, acts only from the
 state it expects, and passes the launcher an idempotency key per attempt.
 """
@@ -12,6 +19,7 @@ from datetime import timedelta
 
 from django.utils import timezone
 
+from brokers.launchers import listed
 from brokers.launchers.base import (
     CapacityError,
     InstanceState,
@@ -21,7 +29,14 @@ from brokers.launchers.base import (
 )
 from brokers.registry import get_launcher
 from common.money import quantize_rate
-from marketplace.models import LaunchOutcome, Reservation, ReservationStatus
+from marketplace.models import (
+    LaunchOutcome,
+    LaunchRequest,
+    LaunchRequestKind,
+    Reservation,
+    ReservationStatus,
+)
+from marketplace.services.launch_requests import launch_request_expire
 from marketplace.services.launches import launch_attempt_close, launch_attempt_open
 from marketplace.services.placement import reservation_fail_over, reservation_relaunch
 from marketplace.services.reservations import (
@@ -45,6 +60,14 @@ S = ReservationStatus
 
 class PollAgain(Exception):
     """The instance is still booting: poll later."""
+
+
+class NotDueYet(Exception):
+    """The expiry check ran before `answer_by` (an early timer): check again later."""
+
+    def __init__(self, seconds: float):
+        super().__init__(f"due in {seconds:.0f} s")
+        self.seconds = seconds
 
 
 def _load(reservation_id: int) -> Reservation | None:
@@ -131,6 +154,42 @@ def launch_gave_up(*, reservation_id: int, error: str) -> None:
     attempt = launch_attempt_open(reservation=reservation)
     launch_attempt_close(attempt=attempt, outcome=LaunchOutcome.TRANSIENT_ERROR, error=error)
     _fail(reservation_id, f"Launch failed after retries: {error}")
+
+
+def launch_request_give_up(*, launch_request_id: int) -> None:
+    """The provider did not answer in time: stop waiting (see the module docstring)."""
+    request = (
+        LaunchRequest.objects.select_related("reservation", "provider")
+        .filter(pk=launch_request_id)
+        .first()
+    )
+    if request is None or not request.is_open:
+        return
+    remaining = (request.answer_by - timezone.now()).total_seconds()
+    if remaining > 0:
+        raise NotDueYet(remaining)
+    if not launch_request_expire(launch_request_id=request.pk):
+        return  # answered meanwhile
+    reservation = request.reservation
+    if request.kind == LaunchRequestKind.LAUNCH:
+        _give_up_listed_launch(request)
+    elif reservation.status == S.TERMINATING:
+        reservation_mark_terminated(
+            reservation_id=reservation.pk,
+            at=request.created_at,
+            message=f"{request.provider.slug} did not confirm the termination; billed until it was asked for.",
+        )
+
+
+def _give_up_listed_launch(request: LaunchRequest) -> None:
+    seconds = int((request.answer_by - request.created_at).total_seconds())
+    launch_gave_up(
+        reservation_id=request.reservation_id,
+        error=f"{request.provider.slug} did not confirm the launch within {seconds} s",
+    )
+    if Reservation.objects.filter(pk=request.reservation_id, status=S.FAILED).exists():
+        # It may have started something after all: tell it to stop.
+        listed.request_terminate(listed.instance_id_for(request.reservation_id))
 
 
 def _fail(reservation_id: int, reason: str) -> None:
@@ -254,10 +313,12 @@ def end_expired_reservation(*, reservation_id: int) -> None:
 
 
 __all__ = [
+    "NotDueYet",
     "PollAgain",
     "check_running_reservation",
     "end_expired_reservation",
     "launch_gave_up",
+    "launch_request_give_up",
     "launch_reservation",
     "poll_reservation",
     "reservation_transition",

@@ -34,12 +34,12 @@ from marketplace.services.offers import (
 from marketplace.services.price_sanity import offers_flag_suspects
 
 logger = logging.getLogger(__name__)
-# Rows in memory at once, split between the writers (batch_writer.py). 5,000 ended a first
-# refresh sooner (the writers finish the last batch sooner after the reader) but kept the
-# reader waiting longer on full queues: no faster in alternated runs (bench/refresh.py).
+# Rows in memory at once, split between the writers (batch_writer.py). Smaller batches let
+# the writers finish sooner after the reader but keep the reader waiting longer on full
+# queues: no faster overall (docs/refresh.md, Speed).
 BATCH_SIZE = 10_000
 # A run's first batch: the writers start on it while the reader reads the next, each batch
-# twice the last up to BATCH_SIZE (a full first batch of 10,000 kept them idle for 0.3 s).
+# twice the last up to BATCH_SIZE, so the writers are not idle while a full batch is read.
 FIRST_BATCH_SIZE = 1_000
 MAX_RECORDED_ERRORS = 500
 RECENT_SYNCS = 20  # how far back "the providers a source feeds" looks

@@ -1,11 +1,10 @@
-"""Helpers every pricing source shares: numbers off the wire, settings, failure rows."""
+"""Helpers every pricing source shares: numbers off the wire, inputs, failure rows."""
 
 from __future__ import annotations
 
 import functools
 import hashlib
 import json
-import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -89,21 +88,6 @@ def positive_price_or_none(value: Any) -> Decimal | None:
         return None
     # zero at the 6 places rates keep is zero too ("1e-9" is no free offer)
     return parse_price(number) or None
-
-
-def setting(name: str, default: Any = None) -> Any:
-    """A Django setting when Django is configured and has it, else the environment variable
-    of that name (`SKYPILOT_CATALOG_URL=...`), else `default`.
-    Read lazily at fetch time, so the sources import without Django."""
-    try:
-        from django.conf import settings
-    except ImportError:  # pragma: no cover - Django is a dependency
-        settings = None
-    if settings is not None and settings.configured:
-        value = getattr(settings, name, None)
-        if value is not None:
-            return value
-    return os.environ.get(name, default)
 
 
 def source_failure(source_name: str, detail: str, reason: str) -> RowError:

@@ -47,8 +47,8 @@ _TPU_TWO_CORES_PER_CHIP = frozenset({"v2", "v3", "v4", "v5p"})
 
 
 # Not frozen, though nothing changes one once made (`dataclasses.replace` makes another): a
-# frozen dataclass's __init__ sets each field through object.__setattr__, 3x the cost, and
-# one of these is built for every row of every sync.
+# frozen dataclass's __init__ sets each field through object.__setattr__, which costs
+# several plain assignments, and one of these is built for every row of every sync.
 @dataclass
 class PricedRow:
     """The fields of a vms.csv row that the join needs (a subset of the source's row)."""

@@ -29,20 +29,18 @@ from pathlib import Path
 from typing import IO
 from urllib.parse import urlsplit
 
+from django.conf import settings
+
 from brokers.http import HttpError, ProviderHttpClient
 from brokers.sources._common import (
     files_fingerprint,
     parse_count,
     parse_decimal,
     parse_price,
-    setting,
     source_failure,
 )
 from brokers.sources.base import OfferRow, PricingModel, PricingSource, RowError, SourceInput
 
-PRICE_LIST_URLS = (
-    "https://pricing.us-east-1.amazonaws.com/offers/v1.0/aws/AmazonEC2/current/us-east-1/index.csv",
-)
 REQUIRED_COLUMNS = (
     "TermType", "PricePerUnit", "Unit", "Instance Type", "Operating System", "Tenancy",
     "Pre Installed S/W", "CapacityStatus", "Region Code",
@@ -148,9 +146,7 @@ class AwsPricingSource(PricingSource):
 
     def _fetch_remote(self, specs: dict) -> Iterator[OfferRow | RowError]:
         client = ProviderHttpClient(**self.client_options)
-        for url in _url_list(
-            self.price_list_urls or setting("AWS_PRICE_LIST_URLS") or PRICE_LIST_URLS
-        ):
+        for url in _url_list(self.price_list_urls or settings.AWS_PRICE_LIST_URLS):
             try:
                 with (
                     client.downloaded(url, suffix=".csv") as file,
@@ -159,7 +155,7 @@ class AwsPricingSource(PricingSource):
                     yield from read_price_list(handle, _shown(url), specs, source_name=self.name)
             except HttpError as exc:
                 yield RowError(where=exc.url or url, reason=str(exc))
-        for url in _url_list(self.spot_price_urls or setting("AWS_SPOT_PRICE_URLS") or ()):
+        for url in _url_list(self.spot_price_urls or settings.AWS_SPOT_PRICE_URLS):
             try:
                 payload = client.get_json(url)
             except HttpError as exc:

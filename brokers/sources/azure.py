@@ -28,11 +28,12 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
+from django.conf import settings
+
 from brokers.http import HttpError, ProviderHttpClient
-from brokers.sources._common import files_fingerprint, parse_price, setting, source_failure
+from brokers.sources._common import files_fingerprint, parse_price, source_failure
 from brokers.sources.base import OfferRow, PricingModel, PricingSource, RowError, SourceInput
 
-PRICES_URL = "https://prices.azure.com/api/retail/prices"
 DEFAULT_FILTER = "serviceName eq 'Virtual Machines' and priceType eq 'Consumption'"
 MIB_PER_GB = 1024
 INPUT = "retail prices"
@@ -108,9 +109,9 @@ class AzureRetailPricesSource(PricingSource):
         together, so that unchanged prices are not decoded and written again (the sync
         skips an input whose fingerprint it has seen). A failed page leaves no fingerprint:
         the pages before it are read, then the failure."""
-        base = self.base_url or setting("AZURE_PRICES_URL") or PRICES_URL
+        base = self.base_url or settings.AZURE_PRICES_URL
         client = ProviderHttpClient(base, **self.client_options)
-        params = {"$filter": setting("AZURE_PRICES_FILTER") or DEFAULT_FILTER}
+        params = {"$filter": settings.AZURE_PRICES_FILTER or DEFAULT_FILTER}
         with tempfile.TemporaryFile(prefix="gpu-market-azure-") as spool:
             digest, failure = hashlib.sha256(), None
             try:

@@ -21,8 +21,8 @@ class PricingModel:
 
 
 # Not frozen, though nothing changes one once made (`dataclasses.replace` makes another): a
-# frozen dataclass's __init__ sets each field through object.__setattr__, 3x the cost, and
-# one of these is built for every row of every sync.
+# frozen dataclass's __init__ sets each field through object.__setattr__, which costs
+# several plain assignments, and one of these is built for every row of every sync.
 @dataclass(slots=True)
 class OfferRow:
     """One purchasable offer as a provider lists it, before normalisation."""

@@ -22,6 +22,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import IO
 
+from django.conf import settings
+
 from brokers.http import HttpError, ProviderHttpClient
 from brokers.sources._common import (
     downloaded_input,
@@ -31,12 +33,10 @@ from brokers.sources._common import (
     parse_decimal,
     parse_price,
     previous_etag,
-    setting,
     source_failure,
 )
 from brokers.sources.base import OfferRow, PricingModel, PricingSource, RowError, SourceInput
 
-CATALOG_URL = "https://dstack-gpu-pricing.s3.eu-west-1.amazonaws.com/v2"
 REQUIRED_COLUMNS = ("instance_name", "location", "price", "gpu_count", "gpu_name", "spot")
 # gpuhunt's provider names for providers this market knows under another slug.
 PROVIDER_SLUGS = {"lambdalabs": "lambda", "vastai": "vast"}
@@ -91,7 +91,7 @@ class GpuhuntCatalogSource(PricingSource):
         """The catalog is on S3, which answers `If-None-Match` with 304 when the object has
         not changed. The input is named without its version, so that a new version with the
         same bytes (same ETag) is still "unchanged"."""
-        base = self.base_url or setting("GPUHUNT_CATALOG_URL") or CATALOG_URL
+        base = self.base_url or settings.GPUHUNT_CATALOG_URL
         client = ProviderHttpClient(base, **self.client_options)
         try:
             version = client.get_bytes("version").decode("utf-8", "replace").strip()

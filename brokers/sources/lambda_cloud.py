@@ -1,6 +1,6 @@
 """Lambda Cloud's instance types as a pricing source.
 
-`GET https://cloud.lambdalabs.com/api/v1/instance-types` with `Authorization: Bearer <key>`
+`GET <LAMBDA_API_URL>/instance-types` with `Authorization: Bearer <key>`
 (`LAMBDA_API_KEY`) returns `{"data": {"<type>": {"instance_type": {"name", "description",
 "gpu_description", "price_cents_per_hour", "specs": {"vcpus", "memory_gib", "storage_gib",
 "gpus"}}, "regions_with_capacity_available": [{"name", "description"}]}}}`.
@@ -17,6 +17,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import replace
 
+from django.conf import settings
+
 from brokers.http import ProviderHttpClient
 from brokers.sources._common import (
     JsonBody,
@@ -25,13 +27,11 @@ from brokers.sources._common import (
     parse_count,
     parse_decimal,
     parse_price,
-    setting,
     source_failure,
 )
 from brokers.sources.base import OfferRow, RowError
 from marketplace.gpu_names import interconnect_from_label, memory_from_label
 
-API_URL = "https://cloud.lambdalabs.com/api/v1"
 MIB_PER_GB = 1024
 
 
@@ -65,10 +65,10 @@ class LambdaCloudSource(JsonDocumentSource):
                 )
 
     def _api_body(self) -> JsonBody | RowError:
-        api_key = self.api_key or setting("LAMBDA_API_KEY")
+        api_key = self.api_key or settings.LAMBDA_API_KEY
         if not api_key:
             return source_failure(self.name, "LAMBDA_API_KEY", "no API key configured")
-        base = self.base_url or setting("LAMBDA_API_URL") or API_URL
+        base = self.base_url or settings.LAMBDA_API_URL
         client = ProviderHttpClient(base, api_key=api_key, **self.client_options)
         return json_api_body(client, "GET", "instance-types")
 

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from django.conf import settings
+
 from brokers.http import ProviderHttpClient
 from brokers.sources._common import (
     JsonBody,
@@ -23,12 +25,10 @@ from brokers.sources._common import (
     json_api_body,
     parse_count,
     positive_price_or_none,
-    setting,
     source_failure,
 )
 from brokers.sources.base import OfferRow, PricingModel, RowError
 
-API_URL = "https://api.runpod.io/graphql"
 GPU_TYPES_QUERY = """
 query GpuTypes {
   gpuTypes {
@@ -70,10 +70,10 @@ class RunpodSource(JsonDocumentSource):
                 yield RowError(where=f"gpuTypes[{index}]", reason=f"unreadable GPU type: {exc!r}")
 
     def _api_body(self) -> JsonBody | RowError:
-        api_key = self.api_key or setting("RUNPOD_API_KEY")
+        api_key = self.api_key or settings.RUNPOD_API_KEY
         if not api_key:
             return source_failure(self.name, "RUNPOD_API_KEY", "no API key configured")
-        base = self.base_url or setting("RUNPOD_API_URL") or API_URL
+        base = self.base_url or settings.RUNPOD_API_URL
         client = ProviderHttpClient(base, api_key=api_key, **self.client_options)
         # a read-only query: safe to retry
         return json_api_body(client, "POST", "", json_body={"query": GPU_TYPES_QUERY})

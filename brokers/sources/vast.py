@@ -19,6 +19,8 @@ from collections.abc import Iterator
 from dataclasses import replace
 from decimal import Decimal
 
+from django.conf import settings
+
 from brokers.http import ProviderHttpClient
 from brokers.sources._common import (
     JsonBody,
@@ -28,12 +30,10 @@ from brokers.sources._common import (
     parse_decimal,
     parse_price,
     positive_price_or_none,
-    setting,
     source_failure,
 )
 from brokers.sources.base import OfferRow, PricingModel, RowError
 
-API_URL = "https://console.vast.ai/api/v0"
 # Vast's own default search: rentable, unrented, verified machines on demand.
 DEFAULT_QUERY = {
     "verified": {"eq": True},
@@ -96,10 +96,10 @@ class VastSource(JsonDocumentSource):
                 yield RowError(where=where, reason=f"unreadable offer: {exc}")
 
     def _api_body(self) -> JsonBody | RowError:
-        base = self.base_url or setting("VAST_API_URL") or API_URL
-        api_key = self.api_key or setting("VAST_API_KEY") or None  # the search works without one
+        base = self.base_url or settings.VAST_API_URL
+        api_key = self.api_key or settings.VAST_API_KEY or None  # the search works without one
         client = ProviderHttpClient(base, api_key=api_key, **self.client_options)
-        query = self.query or setting("VAST_QUERY") or DEFAULT_QUERY
+        query = self.query or settings.VAST_QUERY or DEFAULT_QUERY
         params = {
             "q": query if isinstance(query, str) else json.dumps(query, separators=(",", ":"))
         }

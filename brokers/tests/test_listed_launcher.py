@@ -9,9 +9,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import time_machine
 
+from brokers.launchers import listed
 from brokers.launchers.base import InstanceState
 from brokers.registry import get_launcher
-from brokers.services import launch, listed
+from brokers.services import launch
 from marketplace.models import (
     LaunchOutcome,
     LaunchRequest,
@@ -197,12 +198,12 @@ def test_it_gives_up_a_launch_the_provider_never_answers():
     # when the deadline check runs early, then on time
     with (
         time_machine.travel(T0 + timedelta(seconds=30), tick=False),
-        pytest.raises(listed.NotDueYet),
+        pytest.raises(launch.NotDueYet),
     ):
-        listed.expire(launch_request_id=request.pk)
+        launch.launch_request_give_up(launch_request_id=request.pk)
     with time_machine.travel(T0 + timedelta(seconds=61), tick=False):
-        listed.expire(launch_request_id=request.pk)
-        listed.expire(launch_request_id=request.pk)  # twice: harmless
+        launch.launch_request_give_up(launch_request_id=request.pk)
+        launch.launch_request_give_up(launch_request_id=request.pk)  # twice: harmless
 
     # then the reservation failed with the attempt recorded, and the provider is told to stop
     reservation.refresh_from_db()
@@ -222,7 +223,7 @@ def test_it_keeps_a_launch_the_provider_answered_in_time():
         _, reservation = launched(config={"answer_within_seconds": 60})
         report(reservation, "running", connection=CONNECTION)
     with time_machine.travel(T0 + timedelta(seconds=61), tick=False):
-        listed.expire(launch_request_id=LaunchRequest.objects.get().pk)
+        launch.launch_request_give_up(launch_request_id=LaunchRequest.objects.get().pk)
     assert Reservation.objects.get(pk=reservation.pk).status == S.RUNNING
     assert LaunchRequest.objects.get().status == "acknowledged"
 
@@ -238,7 +239,9 @@ def test_it_ends_a_termination_the_provider_never_confirms_at_the_time_it_was_as
 
     # when the deadline passes
     with time_machine.travel(T0 + timedelta(minutes=33), tick=False):
-        listed.expire(launch_request_id=LaunchRequest.objects.get(kind="terminate").pk)
+        launch.launch_request_give_up(
+            launch_request_id=LaunchRequest.objects.get(kind="terminate").pk
+        )
 
     # then it is terminated as of the request: the buyer pays 30 minutes, not 33
     reservation.refresh_from_db()

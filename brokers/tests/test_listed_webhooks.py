@@ -9,7 +9,8 @@ import pytest
 from werkzeug import Response
 
 from brokers.http import PermanentHttpError, TransientHttpError
-from brokers.services import launch, listed
+from brokers.launchers import listed
+from brokers.services import launch
 from brokers.tasks import deliver_launch_request
 from brokers.tests.webhook_receiver import (  # noqa: F401 (fixtures)
     webhook_module_server_fixture,

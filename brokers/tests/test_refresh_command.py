@@ -10,8 +10,8 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from brokers.models import PriceSync
+from brokers.schedule import ScheduleEntry
 from brokers.tests.provider_server import provider_server_fixture  # noqa: F401
-from config.env import ScheduleEntry
 from marketplace.models import Offer, OfferStatus
 
 pytestmark = pytest.mark.django_db

@@ -9,12 +9,14 @@ from pathlib import Path
 import pytest
 import time_machine
 
+from brokers import registry
 from brokers.models import PriceSync
 from brokers.services import batch_writer, feeds, sync
 from brokers.services.sync import offers_upkeep, refresh_source
 from brokers.sources import skypilot
 from brokers.sources._common import file_fingerprint
 from brokers.tests.provider_server import provider_server_fixture  # noqa: F401
+from brokers.tests.test_source_azure import serve_pages
 from marketplace.models import Offer, OfferStatus, PriceFeed, Provider
 from marketplace.services.provider_offers import provider_offers_put
 from tests.factories import OfferFactory
@@ -247,8 +249,6 @@ def test_an_unchanged_remote_file_is_not_downloaded_again(provider_server, files
 
 
 def monkey_source(source) -> None:
-    from brokers import registry
-
     sync_get = registry.get_source
     sync.get_source = lambda name: source if name == "skypilot-catalog" else sync_get(name)
 
@@ -256,8 +256,6 @@ def monkey_source(source) -> None:
 @pytest.fixture(autouse=True)
 def restore_get_source():
     yield
-    from brokers import registry
-
     sync.get_source = registry.get_source
 
 
@@ -354,8 +352,6 @@ def test_a_remote_json_source_is_hashed_and_skipped(provider_server, settings):
 
 
 def test_the_azure_api_is_hashed_and_skipped_when_no_price_changed(provider_server, settings):
-    from brokers.tests.test_source_azure import serve_pages
-
     serve_pages(provider_server)
     settings.AZURE_PRICES_URL = provider_server.url_for("/api/retail/prices")
     first = refresh_source(source_name="azure")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from config.env import ConfigError, ScheduleEntry, pricing_schedule
+from brokers.schedule import ScheduleEntry, parse_pricing_schedule
 
 ROOT = Path(__file__).resolve().parents[2]
 CATALOG_URL = "https://raw.githubusercontent.com/skypilot-org/skypilot-catalog/master/catalogs/v8"
@@ -68,13 +68,11 @@ def test_a_malformed_schedule_stops_start_up_naming_the_variable():
         ),
     ],
 )
-def test_it_reads_schedule_entries(monkeypatch, raw, entries):
-    monkeypatch.setenv("PRICING_SCHEDULE", raw)
-    assert pricing_schedule("PRICING_SCHEDULE", "") == entries
+def test_it_reads_schedule_entries(raw, entries):
+    assert parse_pricing_schedule(raw) == entries
 
 
 @pytest.mark.parametrize("raw", ["simulated", "simulated:", "simulated:0", ":300", "vast:-5"])
-def test_it_refuses_entries_without_a_positive_interval(monkeypatch, raw):
-    monkeypatch.setenv("PRICING_SCHEDULE", raw)
-    with pytest.raises(ConfigError, match="^PRICING_SCHEDULE entries"):
-        pricing_schedule("PRICING_SCHEDULE", "")
+def test_it_refuses_entries_without_a_positive_interval(raw):
+    with pytest.raises(ValueError, match=f"^entries must be source:seconds.*got '{raw}'$"):
+        parse_pricing_schedule(raw)

@@ -74,8 +74,8 @@ def test_cpu_types_have_no_gpu():
     )  # fmt: skip
 
 
-def test_a_missing_key_fails_the_source_without_calling_out(monkeypatch):
-    monkeypatch.setattr("brokers.sources.lambda_cloud.setting", lambda name, default=None: default)
+def test_a_missing_key_fails_the_source_without_calling_out(settings):
+    settings.LAMBDA_API_KEY = ""
 
     offers, errors = split(LambdaCloudSource(base_url="http://127.0.0.1:9").fetch())
 

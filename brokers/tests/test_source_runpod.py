@@ -126,8 +126,8 @@ def test_http_failures_are_reported_not_raised(provider_server):
     assert all(KEY not in reason for reason in reasons)
 
 
-def test_a_missing_key_fails_the_source(monkeypatch):
-    monkeypatch.setattr("brokers.sources.runpod.setting", lambda name, default=None: default)
+def test_a_missing_key_fails_the_source(settings):
+    settings.RUNPOD_API_KEY = ""
 
     _, errors = split(RunpodSource(base_url="http://127.0.0.1:9").fetch())
 
