@@ -4,15 +4,14 @@ without a throughput figure. Each is counted up to a cap: a hint, not a census."
 
 from __future__ import annotations
 
-from collections.abc import Collection
 from decimal import Decimal
 
-from django.db.models import Count, DecimalField, ExpressionWrapper, F, Q, QuerySet, Value
+from django.db.models import DecimalField, ExpressionWrapper, F, Q, QuerySet, Value
 from django.db.models.expressions import Combinable
 from django.db.models.functions import Cast, Round
 from django.db.models.lookups import GreaterThan
 
-from marketplace.models import Offer, OfferStatus
+from marketplace.models import Offer
 from marketplace.quoting.candidates import LISTED
 from marketplace.quoting.costs import HOURS_PER_MONTH, Usage
 from marketplace.quoting.request import QuoteWork
@@ -89,38 +88,6 @@ def single_offer_total(usage: Usage) -> Combinable:
         + F("provider__egress_price_per_gb") * Value(usage.egress_gb, output_field=_MONEY),
         output_field=_MONEY,
     )
-
-
-def quote_exclusions(
-    *,
-    match: Q,
-    provider_ids: Collection[int],
-    workless_gpu_ids: Collection[int] | None = None,
-    within: Q | None = None,
-) -> dict[str, int]:
-    """How many listed offers that match were left out, by the first reason that applies:
-    stale, suspect, unavailable (no capacity), not_reservable (listed for comparison only),
-    no_throughput (cost_per_work without a throughput figure). `within` narrows the count
-    to the offers that could have competed with the quotes. One aggregate query."""
-    fresh = Q(status=OfferStatus.ACTIVE)
-    clean = fresh & Q(suspect=False)
-    stocked = clean & Q(available__gt=0)
-    reservable = Q(provider_id__in=sorted(provider_ids))
-    counts = {
-        "stale": Count("id", filter=Q(status=OfferStatus.STALE)),
-        "suspect": Count("id", filter=fresh & Q(suspect=True)),
-        "unavailable": Count("id", filter=clean & Q(available=0)),
-        "not_reservable": Count("id", filter=stocked & ~reservable),
-    }
-    if workless_gpu_ids is not None:
-        workless = Q(gpu_id__isnull=True) | Q(gpu_id__in=sorted(workless_gpu_ids))
-        counts["no_throughput"] = Count("id", filter=stocked & reservable & workless)
-    rows = Offer.objects.filter(match, status__in=LISTED)
-    if within is not None:
-        rows = rows.filter(within)
-    # Aliased: an aggregate may not share a name with a field (suspect, ...).
-    totals = rows.aggregate(**{f"n_{name}": count for name, count in counts.items()})
-    return {name: totals[f"n_{name}"] or 0 for name in counts}
 
 
 def count_over_total(

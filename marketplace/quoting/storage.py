@@ -38,20 +38,25 @@ def quotes_store(
             total=plan.total,
             currency=request.currency,
             breakdown=plan_breakdown(plan, pricing, request),
-            legs=[
-                {
-                    "offer": leg.offer.id,
-                    "gpus": leg.gpus,
-                    "units": leg.units,
-                    "price_per_hour": str(cost.price_per_hour),
-                }
-                for leg, cost in zip(plan.legs, plan.costs, strict=True)
-            ],
+            legs=_stored_legs(plan),
             expires_at=expires_at,
         )
         for plan in plans
     ]
     return Quote.objects.bulk_create(quotes)
+
+
+def _stored_legs(plan: PricedPlan) -> list[dict]:
+    """What a reservation from the quote takes: each leg's offer, size and locked price."""
+    return [
+        {
+            "offer": leg.offer.id,
+            "gpus": leg.gpus,
+            "units": leg.units,
+            "price_per_hour": str(cost.price_per_hour),
+        }
+        for leg, cost in zip(plan.legs, plan.costs, strict=True)
+    ]
 
 
 def plan_breakdown(plan: PricedPlan, pricing: Pricing, request: QuoteRequest) -> dict:

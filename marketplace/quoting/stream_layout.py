@@ -77,23 +77,24 @@ def offer_streams(work: QuoteWork, tree: Node, column: str, page_size: int) -> l
         ]
     if implied_gpu_ids(tree, work.resolver) is None:
         return _streams_from_template(work, tree, column, page_size, gpu_ids)
-    streams = []
-    for gpu_id in gpu_ids:
-        # Compiled for this GPU alone: no second gpu_id condition to skew the estimates.
-        restricted = RestrictedResolver(work.resolver, {gpu_id})
-        for pricing in work.request.pricing:
-            match = work.match(tree, restricted, pricing) & Q(gpu_id=gpu_id)
-            streams.append(
-                OfferStream(
-                    listed_offers(match=match),
-                    column,
-                    page_size=page_size,
-                    gpu_id=gpu_id,
-                    pricing=pricing,
-                    providers=providers,
-                )
-            )
-    return streams
+    return [
+        OfferStream(
+            listed_offers(match=_gpu_match(work, tree, gpu_id, pricing)),
+            column,
+            page_size=page_size,
+            gpu_id=gpu_id,
+            pricing=pricing,
+            providers=providers,
+        )
+        for gpu_id in gpu_ids
+        for pricing in work.request.pricing
+    ]
+
+
+def _gpu_match(work: QuoteWork, tree: Node, gpu_id: int, pricing: str) -> Q:
+    # Compiled for this GPU alone: no second gpu_id condition to skew the estimates.
+    restricted = RestrictedResolver(work.resolver, {gpu_id})
+    return work.match(tree, restricted, pricing) & Q(gpu_id=gpu_id)
 
 
 def _provider_runs(work: QuoteWork, tree: Node) -> tuple[int, ...]:
