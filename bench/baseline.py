@@ -161,8 +161,8 @@ def _sort_value(field_name: str):
 def quote(rows, *, request, pricing, resolver, now, limit: int = 5) -> list[tuple[Decimal, int]]:
     """(total, offer id) of the best single-offer plans, by total cost, with the same
     exclusions and formulas as the quote engine (objective total_cost only)."""
-    from marketplace.selectors.quotes import Candidate
-    from marketplace.services.quote_plans import Leg
+    from marketplace.quoting.candidates import Candidate
+    from marketplace.quoting.plans import Leg
 
     requirement = parse_requirements(request.gpu)
     fits = predicate(requirement.to_tree(include_count=True), resolver=resolver, now=now)

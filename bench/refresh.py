@@ -25,7 +25,7 @@ of unchanged files' offers, and what follows the load (withdrawal, staleness, pr
 The output says which PostgreSQL and whether its fsync is on: `make bench` starts a throwaway
 one with fsync off unless DATABASE_URL names a server (the figures in the notes are from the
 machine's own, fsync on). Sync transactions commit without waiting for the WAL flush
-(marketplace/services/offers.py says why that is safe).
+(marketplace/services/offer_writer.py says why that is safe).
 Results are printed and written to bench/results/refresh.txt.
 """
 
@@ -151,7 +151,7 @@ def database_timers():
     commit), overlapped with parsing; the touch of unchanged
     inputs' offers; and what follows the load (withdrawal, staleness, price check)."""
     from brokers.services import batch_writer, sync
-    from marketplace.services import offers
+    from marketplace.services import offer_writer as offers
 
     split = dict.fromkeys(("copy", "upsert", "batch", "touch", "after load"), 0.0)
     lock = threading.Lock()

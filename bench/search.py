@@ -280,7 +280,8 @@ def _search_cases() -> list[Case]:
 
 def _quote_cases() -> list[Case]:
     from accounts.models import Organization
-    from marketplace.services.quotes import QuoteRequest, quote_create
+    from marketplace.quoting.engine import quote_create
+    from marketplace.quoting.request import QuoteRequest
 
     org, _ = Organization.objects.get_or_create(slug="bench", defaults={"name": "Bench"})
     cases = []
@@ -347,10 +348,10 @@ def _baseline(args, report, searches: list[Case], quotes: list[Case]) -> None:
     from django.utils import timezone
 
     from bench import baseline
+    from marketplace.quoting.candidates import gpu_facts, reservable_provider_rates
+    from marketplace.quoting.costs import Usage
+    from marketplace.quoting.plans import Pricing
     from marketplace.search import DatabaseResolver
-    from marketplace.selectors.quotes import gpu_facts, reservable_provider_rates
-    from marketplace.services.quote_costs import Usage
-    from marketplace.services.quote_plans import Pricing
 
     if args.baseline_sample <= 0:
         return
@@ -410,7 +411,7 @@ def _plan(sql: str, params, keep: int = 60) -> str:
 
     with transaction.atomic(), connection.cursor() as cursor:
         if sql.startswith("(") and " UNION ALL " in sql:
-            # As the quote engine runs its per-GPU unions (selectors/quotes.py).
+            # As the quote engine runs its per-GPU unions (marketplace/quoting/streams.py).
             cursor.execute("SET LOCAL jit = off")
         cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql, params)
         lines = [row[0] for row in cursor.fetchall()]

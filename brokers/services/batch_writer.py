@@ -31,8 +31,8 @@ from datetime import datetime
 
 from django.db import connection
 
-from marketplace.services.offers import (
-    OfferInput,
+from marketplace.services.offer_inputs import OfferInput
+from marketplace.services.offer_writer import (
     PreparedBatch,
     UpsertCounts,
     offer_batch_prepare,

@@ -66,7 +66,8 @@ class InputRecord:
 # The code that turns an input's bytes into offers. A change to any of it (a parser fix, a
 # new GPU alias) must make every input be read again, whatever its fingerprint.
 _READER_MODULES = ("brokers/sources", "brokers/services/normalise.py", "marketplace/gpu_names.py",
-                   "marketplace/locations.py", "marketplace/services/offers.py")  # fmt: skip
+                   "marketplace/locations.py", "marketplace/services/offer_inputs.py",
+                   "marketplace/services/offer_writer.py")  # fmt: skip
 _ROOT = Path(__file__).resolve().parent.parent.parent
 
 

@@ -11,7 +11,7 @@ from brokers.sources.base import OfferRow
 from marketplace.gpu_names import resolve
 from marketplace.locations import Location, locate
 from marketplace.models import GpuModel, Provider, ProviderKind
-from marketplace.services.offers import OfferInput, offer_input_problem
+from marketplace.services.offer_inputs import OfferInput, offer_input_problem
 
 # Offers a provider does not count (catalog clouds): treat as one launchable unit.
 DEFAULT_AVAILABLE = 1

@@ -23,14 +23,14 @@ from brokers.services.normalise import Normaliser, RowProblem
 from brokers.services.sync_lock import source_sync_lock
 from brokers.sources.base import OfferRow, PricingSource, RowError, SourceInput
 from marketplace.models import Offer, Provider
-from marketplace.services.offers import (
+from marketplace.services.offer_inputs import OfferInput
+from marketplace.services.offer_lifecycle import (
     FeedTouch,
-    OfferInput,
-    UpsertCounts,
     offers_mark_stale,
     offers_touch_feeds,
     offers_withdraw_unseen_of_source,
 )
+from marketplace.services.offer_writer import UpsertCounts
 from marketplace.services.price_sanity import offers_flag_suspects
 
 logger = logging.getLogger(__name__)

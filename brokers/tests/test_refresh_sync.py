@@ -17,7 +17,7 @@ from brokers.services.sync import offers_upkeep, refresh_source
 from brokers.sources.base import OfferRow, PricingSource
 from brokers.tasks import offers_upkeep_task
 from marketplace.models import Offer, OfferPrice, OfferStatus, Provider
-from marketplace.services.offers import UpsertCounts
+from marketplace.services.offer_writer import UpsertCounts
 from tests.factories import OfferFactory
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)

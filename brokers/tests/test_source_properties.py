@@ -49,7 +49,8 @@ from brokers.sources.runpod import RunpodSource
 from brokers.sources.skypilot import SkypilotCatalogSource
 from brokers.sources.vast import VastSource
 from marketplace.models import Offer, Provider
-from marketplace.services.offers import OfferInput, offer_batch_prepare
+from marketplace.services.offer_inputs import OfferInput
+from marketplace.services.offer_writer import offer_batch_prepare
 
 # `parse_gpu_info` hands GpuInfo texts to ast.parse, which warns about odd literals in them
 pytestmark = [

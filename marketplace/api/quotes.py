@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
@@ -12,15 +11,12 @@ from rest_framework.views import APIView
 
 from accounts.actors import actor_for_request
 from common.api.serializers import StrictSerializer
-from common.errors import DomainError
-from marketplace.models import PricingModel, Quote
-from marketplace.services.quote_plans import COST_PER_WORK, TOTAL_COST
-from marketplace.services.quotes import (
-    DEFAULT_LIMIT,
-    QuoteRequest,
-    quote_create,
-    quote_to_dict,
-)
+from marketplace.models import PricingModel
+from marketplace.quoting.engine import quote_create
+from marketplace.quoting.plans import COST_PER_WORK, TOTAL_COST
+from marketplace.quoting.presentation import QuoteCreateOutput, QuoteOutput
+from marketplace.quoting.request import DEFAULT_LIMIT, QuoteRequest
+from marketplace.quoting.storage import quote_for_org
 from marketplace.services.reservations import MAX_HOURS
 
 
@@ -61,23 +57,20 @@ class QuoteInput(StrictSerializer):
 
 
 class QuoteCreateApi(APIView):
-    @extend_schema(request=QuoteInput, responses={201: OpenApiTypes.OBJECT})
+    @extend_schema(request=QuoteInput, responses={201: QuoteCreateOutput})
     def post(self, request):
         actor = actor_for_request(request)
         actor.require("reserve")
         serializer = QuoteInput(data=request.data)
         serializer.is_valid(raise_exception=True)
         result = quote_create(org=actor.org, request=serializer.to_request())
-        body = {"quotes": [quote_to_dict(q) for q in result.quotes], "excluded": result.excluded}
-        return Response(body, status=status.HTTP_201_CREATED)
+        return Response(QuoteCreateOutput(result).data, status=status.HTTP_201_CREATED)
 
 
 class QuoteDetailApi(APIView):
-    @extend_schema(responses=OpenApiTypes.OBJECT)
+    @extend_schema(responses=QuoteOutput)
     def get(self, request, quote_id):
         actor = actor_for_request(request)
         actor.require("read_reservations")
-        quote = Quote.objects.filter(pk=quote_id, org=actor.org).first()
-        if quote is None:
-            raise DomainError("not_found", "No such quote.")
-        return Response(quote_to_dict(quote))
+        quote = quote_for_org(org=actor.org, quote_id=quote_id)
+        return Response(QuoteOutput(quote).data)

@@ -27,13 +27,9 @@ from marketplace.models import (
     Reservation,
     ReservationStatus,
 )
-from marketplace.services.offers import (
-    OfferInput,
-    UpsertCounts,
-    offer_upsert_batch,
-    offer_withdraw,
-    offers_withdraw_unseen,
-)
+from marketplace.services.offer_inputs import OfferInput
+from marketplace.services.offer_lifecycle import offer_withdraw, offers_withdraw_unseen
+from marketplace.services.offer_writer import UpsertCounts, offer_upsert_batch
 
 MAX_REPORTED_ERRORS = 20
 # The fields of an offer a provider sets; `sku`, `region` and `pricing` identify it.

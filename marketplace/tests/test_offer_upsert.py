@@ -12,15 +12,10 @@ from django.utils import timezone
 
 from marketplace.models import GpuModel, Offer, OfferPrice, OfferStatus, Provider
 from marketplace.selectors.offers import offer_price_history
-from marketplace.services import offers
-from marketplace.services.offers import (
-    OfferInput,
-    UpsertCounts,
-    offer_input_problem,
-    offer_upsert_batch,
-    offers_mark_stale,
-    offers_withdraw_unseen,
-)
+from marketplace.services import offer_writer
+from marketplace.services.offer_inputs import OfferInput, offer_input_problem
+from marketplace.services.offer_lifecycle import offers_mark_stale, offers_withdraw_unseen
+from marketplace.services.offer_writer import UpsertCounts, offer_upsert_batch
 
 pytestmark = pytest.mark.django_db
 
@@ -249,18 +244,18 @@ def test_only_the_first_change_stores_the_listing_price(provider, h100):
 
 
 def prepared(provider, h100, skus):
-    return offers.offer_batch_prepare(batch=[offer(provider, h100, sku=s) for s in skus])
+    return offer_writer.offer_batch_prepare(batch=[offer(provider, h100, sku=s) for s in skus])
 
 
 def test_an_expected_new_batch_is_copied_straight_into_the_offer_table(provider, h100):
     # when
     with CaptureQueriesContext(connection) as queries:
-        counts = offers.offer_upsert_prepared(
+        counts = offer_writer.offer_upsert_prepared(
             prepared=prepared(provider, h100, ["a", "b", "c"]), observed_at=T0, expect_new=True
         )
     # then: no batch table, no matching statement
     assert counts == UpsertCounts(created=3)
-    assert not [q for q in queries if offers.BATCH_TABLE in q["sql"]]
+    assert not [q for q in queries if offer_writer.BATCH_TABLE in q["sql"]]
     stored = Offer.objects.order_by("id")
     assert list(stored.values_list("sku", flat=True)) == ["a", "b", "c"]
     assert {(o.status, o.observed_at, o.created_at, o.updated_at, o.suspect) for o in stored} == {
@@ -273,7 +268,7 @@ def test_an_expected_new_batch_with_an_existing_offer_goes_the_general_way(provi
     # given
     offer_upsert_batch(batch=[offer(provider, h100, sku="b")], observed_at=T0)
     # when the guess is wrong: "b" exists
-    counts = offers.offer_upsert_prepared(
+    counts = offer_writer.offer_upsert_prepared(
         prepared=prepared(provider, h100, ["a", "b", "c"]), observed_at=T1, expect_new=True
     )
     # then nothing of the failed COPY is left, and the batch is written as usual
@@ -288,7 +283,7 @@ def test_a_key_inserted_after_the_check_sends_the_batch_the_general_way(
     # given an offer that exists, and a check that (as if it ran before another writer's
     # insert) says none does
     offer_upsert_batch(batch=[offer(provider, h100, sku="taken")], observed_at=T0)
-    monkeypatch.setattr(offers, "_any_existing_sql", lambda: "SELECT false")
+    monkeypatch.setattr(offer_writer, "_any_existing_sql", lambda: "SELECT false")
     # when
     counts = offer_upsert_batch(
         batch=[offer(provider, h100, sku="taken", price="9"), offer(provider, h100, sku="new")],

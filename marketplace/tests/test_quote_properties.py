@@ -4,16 +4,18 @@
   the request on its own;
 - when such an offer exists there is a quote;
 - every leg satisfies the filter and the requirement, within the offer's capacity;
-- no stale, suspect, sold-out or withdrawn offer appears.
+- no stale, suspect, sold-out or withdrawn offer appears;
+- every quote's total (and cost per work) is what the rules of docs/quotes.md give.
 
 The filters and GPU specs are drawn from lists whose meaning is written out here in plain
-Python, so the check does not lean on the code under test.
+Python, and the all-in cost is worked out here in plain Decimal arithmetic, so the check
+does not lean on the code under test.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 import pytest
 from django.utils import timezone
@@ -22,19 +24,14 @@ from hypothesis import strategies as st
 
 from accounts.models import Organization
 from marketplace.models import GpuModel, Offer, Provider, ProviderKind, Quote
+from marketplace.quoting.engine import quote_create
+from marketplace.quoting.request import QuoteRequest
 from marketplace.search import clear_catalog_cache
-from marketplace.services.quote_costs import (
-    ProviderRates,
-    Usage,
-    cost_per_work,
-    leg_cost,
-    plan_total,
-)
-from marketplace.services.quotes import QuoteRequest, quote_create
 
 pytestmark = pytest.mark.django_db
 
 GPUS = [("H100", 80), ("A100", 80), ("L4", 24), ("RTX4090", 24)]  # RTX4090: no throughput
+SIX_PLACES, CENTS = Decimal("0.000001"), Decimal("0.01")
 
 
 @dataclass(frozen=True)
@@ -180,6 +177,10 @@ def test_quotes_are_never_beaten_by_a_single_offer_and_only_use_fit_offers(world
             assert Decimal(leg["price_per_hour"]) == row["price"] * leg["units"]
             gpus_total += leg["gpus"]
         assert _within(gpus_total, spec.count)
+        legs = [(by_id[leg["offer"]], leg["units"]) for leg in quote.legs]
+        assert _plan_score(legs, ask, by="total_cost") == quote.total
+        if ask["objective"] == "cost_per_work":
+            assert _plan_score(legs, ask, by="cost_per_work") == _quote_score(quote, ask)
         if len(quote.legs) == 1 and quote.legs[0]["units"] == 1:
             assert spec.fits(by_id[quote.legs[0]["offer"]], alone=True)
         if ask["same_region"]:
@@ -241,27 +242,40 @@ def _quotable(row: dict, ask: dict) -> bool:
 
 
 def _single_score(row: dict, ask: dict) -> Decimal | None:
-    """The row's objective value as a one-instance plan, by the documented formulas; None
-    when over max_total."""
-    disk, egress, boot, _ = PROVIDERS[row["provider"]]
-    rates = ProviderRates(0, row["provider"], disk, egress, boot)
-    usage = Usage(ask["hours"], ask["disk_gb"], ask["egress_gb"])
-    cost = leg_cost(
-        offer_price_per_hour=row["price"],
-        units=1,
-        gpus=row["gpu_count"],
-        plan_gpus=row["gpu_count"],
-        rates=rates,
-        usage=usage,
-    )
-    exact, total = plan_total([cost], "USD")
-    if ask["max_total"] is not None and total > ask["max_total"]:
+    """The row's objective value as a one-instance plan; None when over max_total."""
+    if ask["max_total"] is not None and _plan_score([(row, 1)], ask) > ask["max_total"]:
         return None
-    if ask["objective"] == "total_cost":
-        return total
-    throughput = GpuModel.objects.get(name=row["gpu"][0], memory_gb=row["gpu"][1])
-    work = row["gpu_count"] * throughput.relative_throughput * ask["hours"]
-    return cost_per_work(exact, work)
+    return _plan_score([(row, 1)], ask, by=ask["objective"])
+
+
+def _plan_score(legs: list[tuple[dict, int]], ask: dict, *, by: str = "total_cost") -> Decimal:
+    """A plan's total, or its cost per A100-hour of work, by the rules of docs/quotes.md ("The
+    all-in cost", "Objectives"): every component kept to 6 places (half up), the total
+    rounded once to cents, cost per work = the exact total over Σ gpus × throughput × hours."""
+    plan_gpus = sum(row["gpu_count"] * units for row, units in legs)
+    exact = Decimal(0)
+    for row, units in legs:
+        disk_rate, egress_rate, boot_seconds, _ = PROVIDERS[row["provider"]]
+        price = _six(row["price"] * units)
+        exact += _six(price * ask["hours"])  # compute
+        exact += _six(price * boot_seconds / 3600)  # billed start-up time
+        exact += _six(disk_rate * ask["disk_gb"] * units * ask["hours"] / 730)
+        exact += _six(egress_rate * ask["egress_gb"] * row["gpu_count"] * units / plan_gpus)
+    if by == "total_cost":
+        return exact.quantize(CENTS, rounding=ROUND_HALF_UP)
+    work = sum(
+        row["gpu_count"] * units * _throughput(row["gpu"]) * ask["hours"] for row, units in legs
+    )
+    return _six(exact / work)
+
+
+def _six(value: Decimal) -> Decimal:
+    return value.quantize(SIX_PLACES, rounding=ROUND_HALF_UP)
+
+
+def _throughput(gpu: tuple[str, int]) -> Decimal:
+    name, memory_gb = gpu
+    return GpuModel.objects.get(name=name, memory_gb=memory_gb).relative_throughput
 
 
 def _quote_score(quote: Quote, ask: dict) -> Decimal:

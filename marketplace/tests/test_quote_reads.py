@@ -12,16 +12,17 @@ from django.test.utils import CaptureQueriesContext
 
 from common.api.pagination import keyset_after
 from marketplace.models import GpuModel, Offer
-from marketplace.selectors.quotes import (
+from marketplace.quoting import plan_search
+from marketplace.quoting.candidates import listed_offers
+from marketplace.quoting.engine import quote_create
+from marketplace.quoting.request import QuoteRequest
+from marketplace.quoting.streams import (
     _GPU_SENTINEL,
     _PRICING_SENTINEL,
     OfferStream,
     _with_stream_columns,
-    listed_offers,
     read_first_pages,
 )
-from marketplace.services import quotes as quotes_service
-from marketplace.services.quotes import QuoteRequest, quote_create
 from tests.factories import OfferFactory, ProviderFactory, make_org_with_key
 
 pytestmark = pytest.mark.django_db
@@ -187,7 +188,7 @@ def test_a_memory_floor_without_a_gpu_reads_only_the_models_whose_memory_fits(mo
         read.extend(stream.gpu_id for stream in streams)
         return read_first_pages(streams)
 
-    monkeypatch.setattr(quotes_service, "read_first_pages", spy)
+    monkeypatch.setattr(plan_search, "read_first_pages", spy)
     result = quote_create(org=org, request=QuoteRequest(gpu="24GB..:1", hours=Decimal(1)))
     assert [q.legs[0]["price_per_hour"] for q in result.quotes] == ["0.900000"]
     fitting = set(GpuModel.objects.filter(memory_gb__gte=24).values_list("pk", flat=True))

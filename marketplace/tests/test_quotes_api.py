@@ -268,6 +268,27 @@ def test_reserving_from_a_quote_locks_its_price(api_client, buyer):
     assert (response.json()["price_per_hour"], response.json()["gpus"]) == ("24.000000", 8)
 
 
+def test_the_schema_describes_every_field_a_quote_answers_with(api_client, buyer, client):
+    # given a cost_per_work quote (the breakdown then has every figure) and the API schema
+    offer(sku="x")
+    body = {"gpu": "H100:8", "hours": 1, "objective": "cost_per_work"}
+    answer = post_quote(api_client, buyer, body).json()
+    read_back = api_client.get(f"/api/v1/quotes/{answer['quotes'][0]['id']}/", **buyer.headers)
+    schemas = client.get("/api/schema/", HTTP_ACCEPT="application/json").json()["components"]
+
+    def fields(name):
+        return set(schemas["schemas"][name]["properties"])
+
+    # then the schema names exactly the fields of the answer, at every level
+    quote = answer["quotes"][0]
+    assert set(answer) == fields("QuoteCreateOutput") == {"quotes", "excluded"}
+    assert set(answer["excluded"]) == fields("QuoteExclusionsOutput")
+    assert set(quote) == set(read_back.json()) == fields("QuoteOutput")
+    assert set(quote["legs"][0]) == fields("QuoteLegOutput")
+    assert set(quote["breakdown"]) == fields("QuoteBreakdownOutput")
+    assert set(quote["breakdown"]["legs"][0]) == fields("QuoteBreakdownLegOutput")
+
+
 # --- who may ask, and what they may send ------------------------------------------------
 
 

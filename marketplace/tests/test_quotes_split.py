@@ -7,9 +7,9 @@ from decimal import Decimal
 import pytest
 
 from marketplace.models import Offer, Reservation
+from marketplace.quoting.candidates import Candidate
+from marketplace.quoting.plans import split_plan
 from marketplace.search import clear_catalog_cache
-from marketplace.selectors.quotes import Candidate
-from marketplace.services.quote_plans import split_plan
 from marketplace.tests.test_quotes_api import offer, post_quote
 from tests.factories import ProviderFactory
 

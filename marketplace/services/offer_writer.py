@@ -1,4 +1,6 @@
-"""Offer writes: bulk upsert from pricing syncs and provider lists, withdrawal, staleness."""
+"""The bulk offer writer: a batch of offers from a pricing sync or a provider's list, written
+with COPY and one statement (new offers inserted, changed ones rewritten, unchanged ones
+seen again, price history appended on change)."""
 
 from __future__ import annotations
 
@@ -6,166 +8,16 @@ import functools
 import json
 import operator
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Q
-from django.utils import timezone
 from psycopg.errors import UniqueViolation
 
 from common.jsonb import without_unstorable
-from common.money import quantize_rate
 from marketplace.models import Offer, OfferPrice, OfferStatus
-
-# Fields a sync may change on an existing offer; the identity fields never change.
-IDENTITY_FIELDS = ("provider_id", "sku", "region", "zone", "pricing")
-MUTABLE_FIELDS = (
-    "gpu_id",
-    "gpu_count",
-    "gpu_memory_gb",
-    "vcpus",
-    "memory_gb",
-    "disk_gb",
-    "country",
-    "continent",
-    "price_per_hour",
-    "price_per_gpu_hour",
-    "currency",
-    "available",
-    "reliability",
-    "interconnect",
-)
-
-
-# Not frozen, though nothing changes one once made (`dataclasses.replace` makes another): a
-# frozen dataclass's __init__ sets each field through object.__setattr__, 3x the cost, and
-# one of these is built for every row of every sync.
-@dataclass(slots=True)
-class OfferInput:
-    """A normalised offer, ready to store: GPU and location already resolved."""
-
-    provider_id: int
-    sku: str
-    gpu_id: int | None
-    gpu_count: int
-    price_per_hour: Decimal
-    pricing: str = "on_demand"
-    currency: str = "USD"
-    gpu_memory_gb: Decimal = Decimal(0)
-    vcpus: Decimal = Decimal(0)
-    memory_gb: Decimal = Decimal(0)
-    disk_gb: Decimal = Decimal(0)
-    region: str = ""
-    zone: str = ""
-    country: str = ""
-    continent: str = ""
-    available: int = 0
-    reliability: Decimal | None = None
-    interconnect: str = ""
-    extra: dict = field(default_factory=dict)
-    feed_id: int | None = None  # the pricing-source input it came from (None: provider API)
-
-    @property
-    def key(self) -> tuple:
-        return (self.provider_id, self.sku, self.region, self.zone, self.pricing)
-
-    def prices(self) -> tuple[Decimal, Decimal]:
-        """(price per hour, price per GPU-hour), to the 6 places rates keep."""
-        price = quantize_rate(self.price_per_hour)
-        return price, quantize_rate(price / self.gpu_count) if self.gpu_count else price
-
-    def field_values(self) -> dict:
-        price, per_gpu = self.prices()
-        return {
-            "gpu_id": self.gpu_id,
-            "gpu_count": self.gpu_count,
-            "gpu_memory_gb": self.gpu_memory_gb,
-            "vcpus": self.vcpus,
-            "memory_gb": self.memory_gb,
-            "disk_gb": self.disk_gb,
-            "country": self.country,
-            "continent": self.continent,
-            "price_per_hour": price,
-            "price_per_gpu_hour": per_gpu,
-            "currency": self.currency,
-            "available": self.available,
-            "reliability": self.reliability,
-            "interconnect": self.interconnect,
-        }
-
-
-def offer_input_problem(item: OfferInput) -> str | None:
-    """Why `item` cannot be stored as it is (a text too long, a number out of its column's
-    range), or None. Checked before a batch is written: one bad row must not fail its batch.
-    Called once per row of every sync, so it looks at the raw fields only (the per-GPU price
-    is never above the price, so checking the price covers both), and asks the common case
-    (every text fits, no NUL) in one go before it looks for the field to blame."""
-    texts = _text_values(item)
-    if any(map(operator.gt, map(len, texts), _TEXT_MAXES)) or "\x00" in "".join(texts):
-        return _text_problem(item)
-    # the common case in a few comparisons: every required number within the narrowest range
-    required = _required_numbers(item)
-    if (
-        min(required) >= 0
-        and max(required) < _NARROWEST_REQUIRED
-        and 0 <= item.gpu_count <= 32767  # smallint
-        and 0 <= item.available <= 2**31 - 1  # integer
-        and _nullable_numbers(item) == _ALL_NULL
-    ):
-        return None
-    return _number_problem(item) or _count_problem(item)
-
-
-def _number_problem(item: OfferInput) -> str | None:
-    for name, bound in _NUMBER_BOUNDS:
-        value = getattr(item, name)
-        if value is not None and not 0 <= value < bound:
-            return f"{name} {value} is out of range"
-    return None
-
-
-def _count_problem(item: OfferInput) -> str | None:
-    for name, limit in (("gpu_count", 32767), ("available", 2**31 - 1)):  # smallint, integer
-        if not 0 <= getattr(item, name) <= limit:
-            return f"{name} {getattr(item, name)} is out of range"
-    return None
-
-
-def _text_problem(item: OfferInput) -> str | None:
-    for name, limit in _TEXT_LIMITS:
-        value = getattr(item, name)
-        if len(value) > limit:
-            return f"{name} is longer than {limit} characters: {value[:40]!r}..."
-        if "\x00" in value:
-            return f"{name} contains a NUL character"
-    return None
-
-
-def _column_limits() -> tuple[list[tuple[str, int]], list[tuple[str, Decimal]]]:
-    texts, numbers = [], []
-    for f in Offer._meta.fields:
-        if f.name in OfferInput.__dataclass_fields__ and getattr(f, "max_length", None):
-            texts.append((f.name, f.max_length))
-        elif f.name in OfferInput.__dataclass_fields__ and getattr(f, "max_digits", None):
-            # numeric(14, 6) holds values below 10**8, less half a unit of the last place:
-            # PostgreSQL rounds 99999999.9999995 up to 10**8, which it then refuses
-            whole = Decimal(10) ** (f.max_digits - f.decimal_places)
-            numbers.append((f.name, whole - Decimal("0.5").scaleb(-f.decimal_places)))
-    return texts, numbers
-
-
-_TEXT_LIMITS, _NUMBER_BOUNDS = _column_limits()
-_text_values = operator.attrgetter(*(name for name, _ in _TEXT_LIMITS))
-_TEXT_MAXES = tuple(limit for _, limit in _TEXT_LIMITS)
-_NULLABLE_BOUNDS = [(n, b) for n, b in _NUMBER_BOUNDS if Offer._meta.get_field(n).null]
-_REQUIRED_BOUNDS = [(n, b) for n, b in _NUMBER_BOUNDS if (n, b) not in _NULLABLE_BOUNDS]
-_required_numbers = operator.attrgetter(*(name for name, _ in _REQUIRED_BOUNDS))
-_nullable_numbers = operator.attrgetter(*(name for name, _ in _NULLABLE_BOUNDS))
-# what `_nullable_numbers` gives when they are all NULL (attrgetter of one name: the value)
-_ALL_NULL = None if len(_NULLABLE_BOUNDS) == 1 else (None,) * len(_NULLABLE_BOUNDS)
-_NARROWEST_REQUIRED = min(bound for _, bound in _REQUIRED_BOUNDS)
+from marketplace.services.offer_inputs import IDENTITY_FIELDS, MUTABLE_FIELDS, OfferInput
 
 
 @dataclass
@@ -293,7 +145,7 @@ def _any_existing_sql() -> str:
     )"""
 
 
-def _commit_without_waiting(cursor) -> None:
+def commit_without_waiting(cursor) -> None:
     """This transaction's commit returns before its WAL is flushed to disk.
 
     Safe for offer writes: a crash can lose only the last few hundred milliseconds of
@@ -345,7 +197,7 @@ class PreparedBatch:
 def offer_batch_prepare(*, batch: Sequence[OfferInput]) -> PreparedBatch:
     """The batch's COPY lines in price-per-GPU-hour order: consecutive rows then go to
     neighbouring entries of the price-ordered indexes, whose pages are still in the CPU's
-    cache (COPY of a first refresh 12-20% faster than in the catalog's order)."""
+    cache (figures: docs/refresh.md, Speed)."""
     keyed = [_copy_line(item) for item in _dedupe(batch)]
     keyed.sort(key=_PRICE_ORDER)
     return PreparedBatch(lines=[line for _, line in keyed])
@@ -427,7 +279,7 @@ def offer_upsert_prepared(
     # The batch table goes at commit (ON COMMIT DROP), or at the next call in the same
     # transaction (DROP IF EXISTS).
     with transaction.atomic(), connection.cursor() as cursor:
-        _commit_without_waiting(cursor)
+        commit_without_waiting(cursor)
         if expect_new and _copy_new_offers(cursor, prepared, observed_at):
             return UpsertCounts(created=prepared.rows)
         _load_batch(cursor, prepared)
@@ -437,10 +289,9 @@ def offer_upsert_prepared(
 def _copy_new_offers(cursor, prepared: PreparedBatch, observed_at: datetime) -> bool:
     """COPY the batch into the offer table; False (nothing written) when one of its offers
     exists already. Cheaper than the batch-table way for new offers: no batch table, no
-    matching, and COPY writes the table's pages a buffer of rows at a time (with price
-    history kept for changes only, a first refresh of 100,000 offers used about 1.5
-    CPU-seconds less in alternated runs). A batch that was not all new fails at its first
-    existing offer (within COPY's first buffer of rows), so guessing wrong costs little."""
+    matching, and COPY writes the table's pages a buffer of rows at a time (docs/refresh.md,
+    Speed). A batch that was not all new fails at its first existing offer (within COPY's
+    first buffer of rows), so guessing wrong costs little."""
     columns = ", ".join((*LINE_COLUMNS, *INSERT_DEFAULTS))
     try:
         with (
@@ -480,115 +331,3 @@ def _insert_if_all_new(cursor, params: dict) -> int | None:
             return cursor.rowcount
     except IntegrityError:
         return None
-
-
-def offers_withdraw_unseen(*, provider_ids: Iterable[int], seen_since: datetime) -> int:
-    """After a complete list of a provider's own offers (the provider API): its offers that
-    come from no pricing-source input (`feed` NULL) and were not seen in it are withdrawn.
-    Offers a pricing source wrote are that source's to withdraw."""
-    return (
-        Offer.objects.filter(
-            provider_id__in=list(provider_ids), feed__isnull=True, observed_at__lt=seen_since
-        )
-        .exclude(status=OfferStatus.WITHDRAWN)
-        .update(status=OfferStatus.WITHDRAWN, available=0)
-    )
-
-
-def offers_withdraw_unseen_of_source(
-    *,
-    feed_ids: Iterable[int],
-    source_feed_ids: Iterable[int],
-    provider_ids: Iterable[int],
-    seen_since: datetime,
-) -> int:
-    """After a complete sync of a pricing source: the offers it no longer lists are
-    withdrawn, and only its own (another source feeding the same provider is left alone).
-
-    Those are the unseen offers of `feed_ids` (the inputs this run had, and the ones the
-    source used to have and no longer does), and of any input of the source (`source_feed_ids`)
-    for a provider the run listed: a run pointed at one file of a catalog folder withdraws
-    what that provider no longer lists there, as it did before inputs were told apart.
-    Offers without a feed (written before feeds existed) keep that provider rule too.
-    """
-    scope = Q(feed_id__in=list(feed_ids)) | Q(
-        Q(feed__isnull=True) | Q(feed_id__in=list(source_feed_ids)),
-        provider_id__in=list(provider_ids),
-    )
-    return (
-        Offer.objects.filter(scope, observed_at__lt=seen_since)
-        .exclude(status=OfferStatus.WITHDRAWN)
-        .update(status=OfferStatus.WITHDRAWN, available=0)
-    )
-
-
-@dataclass(frozen=True)
-class FeedTouch:
-    touched: int  # offers whose observed_at moved
-    reactivated: int  # of those, the ones that were stale and are active again
-
-
-@functools.cache
-def _touch_sql() -> str:
-    # The offers an unchanged input gave in the sync that last read it (or touched it) are
-    # exactly its offers seen since that sync started: every offer a sync writes or touches
-    # gets observed_at >= its start, and observed_at never moves back. The provider filter
-    # lets the planner find them through the identity index (provider_id first) instead of a
-    # scan of the whole table: the same for a whole catalog, 2x faster for one file of 20.
-    # Withdrawn offers stay withdrawn: only a read of the input brings one back.
-    # `o.status` on the right of SET is the old value: only an offer that comes back from
-    # stale gets updated_at = now, which is how RETURNING tells it apart (no self-join).
-    offer = Offer._meta.db_table
-    return f"""
-    WITH touched AS (
-        UPDATE {offer} o
-        SET observed_at = greatest(o.observed_at, %(now)s), status = %(active)s,
-            updated_at = CASE WHEN o.status = %(active)s THEN o.updated_at ELSE %(now)s END
-        WHERE o.provider_id = ANY(%(providers)s) AND o.feed_id = ANY(%(feeds)s)
-          AND o.observed_at >= %(since)s AND o.status <> %(withdrawn)s
-        RETURNING o.feed_id, o.updated_at = %(now)s AS reactivated
-    )
-    SELECT feed_id, count(*), count(*) FILTER (WHERE reactivated) FROM touched GROUP BY feed_id
-    """
-
-
-def offers_touch_feeds(
-    *, feed_ids: Sequence[int], provider_ids: Sequence[int], since: datetime, now: datetime
-) -> dict[int, FeedTouch]:
-    """The offers of inputs that have not changed since the sync that started at `since`:
-    seen again at `now` (observed_at moves, stale ones are active again), in one statement,
-    without reading the inputs. A heap-only update, like the upsert's bump of unchanged
-    offers (neither column it writes on an active offer is in an index)."""
-    if not feed_ids:
-        return {}
-    with transaction.atomic(), connection.cursor() as cursor:
-        _commit_without_waiting(cursor)
-        cursor.execute(
-            _touch_sql(),
-            {
-                "now": now,
-                "since": since,
-                "feeds": list(feed_ids),
-                "providers": list(provider_ids),
-                "active": OfferStatus.ACTIVE,
-                "withdrawn": OfferStatus.WITHDRAWN,
-            },
-        )
-        return {feed: FeedTouch(touched, back) for feed, touched, back in cursor.fetchall()}
-
-
-def offers_mark_stale(
-    *, provider_ids: Iterable[int], max_age: timedelta, now: datetime | None = None
-) -> int:
-    """Active offers of these providers not seen for `max_age` become stale: still listed
-    (with that status), never quoted. Seeing them again makes them active."""
-    cutoff = (now or timezone.now()) - max_age
-    return Offer.objects.filter(
-        provider_id__in=list(provider_ids), status=OfferStatus.ACTIVE, observed_at__lt=cutoff
-    ).update(status=OfferStatus.STALE)
-
-
-def offer_withdraw(*, offer: Offer) -> Offer:
-    Offer.objects.filter(pk=offer.pk).update(status=OfferStatus.WITHDRAWN, available=0)
-    offer.refresh_from_db()
-    return offer

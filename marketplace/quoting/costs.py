@@ -1,8 +1,8 @@
 """The all-in cost of a plan: compute + billed start-up time + disk + egress (docs/quotes.md).
 
-Pure arithmetic on Decimals, no database: the quote engine, the property tests and a person
-checking a breakdown by hand all use these same formulas. Every component is kept to 6
-places (a rate's precision); the total is rounded once, to the currency's minor unit.
+Pure arithmetic on Decimals, no database: the formulas docs/quotes.md states, which every
+breakdown carries (FORMULAS) so that a person can check it by hand. Every component is kept
+to 6 places (a rate's precision); the total is rounded once, to the currency's minor unit.
 """
 
 from __future__ import annotations

@@ -1,131 +1,18 @@
-"""Reads for quotes: quotable offers in rank order, a page at a time, and the counts of the
-offers that were left out and why."""
+"""Candidate offer streams: listed offers that match a request, in ascending order of one
+column, a keyset page at a time, and the first pages of many streams read in one statement."""
 
 from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Collection
 from decimal import Decimal
-from typing import NamedTuple
 
 from django.db import connection, transaction
-from django.db.models import (
-    Count,
-    DecimalField,
-    ExpressionWrapper,
-    F,
-    Q,
-    QuerySet,
-    Value,
-)
-from django.db.models.expressions import Combinable
-from django.db.models.functions import Cast, Round
-from django.db.models.lookups import GreaterThan
+from django.db.models import QuerySet
 
 from common.api.pagination import keyset_after
-from marketplace.models import GpuModel, Offer, OfferStatus, Provider
-from marketplace.services.quote_costs import HOURS_PER_MONTH, ProviderRates, Usage
-
-LISTED = (OfferStatus.ACTIVE, OfferStatus.STALE)
-# Quotable: fresh (not stale), not flagged as an outlier price, with capacity to reserve.
-QUOTABLE = Q(status=OfferStatus.ACTIVE, suspect=False, available__gt=0)
-CANDIDATE_FIELDS = (
-    "id",
-    "provider_id",
-    "gpu_id",
-    "gpu_count",
-    "price_per_hour",
-    "price_per_gpu_hour",
-    "available",
-    "region",
-    "sku",
-    "pricing",
-    "currency",
-    "status",
-    "suspect",
-)
-_MONEY = DecimalField(max_digits=30, decimal_places=12)
-
-
-class Candidate(NamedTuple):
-    id: int
-    provider_id: int
-    gpu_id: int | None
-    gpu_count: int
-    price_per_hour: Decimal
-    price_per_gpu_hour: Decimal
-    available: int
-    region: str
-    sku: str
-    pricing: str
-    currency: str
-    status: str
-    suspect: bool
-    key: Decimal  # the stream's rank key
-
-
-class GpuFacts(NamedTuple):
-    name: str
-    relative_throughput: Decimal | None
-    memory_gb: Decimal = Decimal(0)  # per GPU; every offer of the model records the same
-
-
-def reservable_provider_rates() -> dict[int, ProviderRates]:
-    """Providers whose offers can be reserved here: active, with a launcher."""
-    rows = Provider.objects.filter(is_active=True).exclude(launcher="")
-    return {
-        p.pk: ProviderRates(
-            provider_id=p.pk,
-            slug=p.slug,
-            disk_price_per_gb_month=p.disk_price_per_gb_month,
-            egress_price_per_gb=p.egress_price_per_gb,
-            boot_seconds=p.boot_seconds,
-        )
-        for p in rows.only(
-            "id", "slug", "disk_price_per_gb_month", "egress_price_per_gb", "boot_seconds"
-        )
-    }
-
-
-def gpu_facts() -> dict[int, GpuFacts]:
-    return {
-        gpu.pk: GpuFacts(gpu.name, gpu.relative_throughput, Decimal(gpu.memory_gb or 0))
-        for gpu in GpuModel.objects.only("id", "name", "memory_gb", "bf16_tflops")
-    }
-
-
-def quotable_offers(*, match: Q, provider_ids: Collection[int]) -> QuerySet[Offer]:
-    return Offer.objects.filter(match, QUOTABLE, provider_id__in=sorted(provider_ids))
-
-
-def listed_offers(*, match: Q) -> QuerySet[Offer]:
-    """Active and stale offers that match, suspect ones aside: what the quote engine reads,
-    telling the quotable ones from those it leaves out (and counts) as it goes. Suspect
-    prices sit at the very bottom of every price order, so reading them would cost a page
-    per stream: they are counted apart (`count_suspect`)."""
-    return Offer.objects.filter(match, status__in=LISTED, suspect=False)
-
-
-def count_suspect(*, match: Q, within: Q | None, cap: int) -> int:
-    """Listed offers that match but whose price is flagged as an outlier, up to `cap`."""
-    rows = Offer.objects.filter(match, status__in=LISTED, suspect=True)
-    if within is not None:
-        rows = rows.filter(within)
-    return rows.values("id")[:cap].count()
-
-
-def exclusion_reason(offer: Candidate, provider_ids: Collection[int]) -> str | None:
-    """Why a listed offer cannot be quoted (the first reason that applies), or None."""
-    if offer.status != OfferStatus.ACTIVE:
-        return "stale"
-    if offer.suspect:
-        return "suspect"
-    if offer.available <= 0:
-        return "unavailable"
-    if offer.provider_id not in provider_ids:
-        return "not_reservable"
-    return None
+from marketplace.models import Offer
+from marketplace.quoting.candidates import CANDIDATE_FIELDS, Candidate
 
 
 class OfferStream:
@@ -204,8 +91,8 @@ def index_order_reads():
     A stream page is always "the next few offers in index order". PostgreSQL multiplies the
     selectivities of correlated conditions (a GPU, its price range, its GPU count, a
     region), thinks the matches rare, and gathers every one of them with a bitmap scan to
-    sort them: 3,000 rows fetched and sorted to return 16 (60 ms, where walking the (GPU,
-    price) index takes 1). Inside this block bitmap scans are priced out; an index scan of
+    sort them, thousands of rows to return a page (docs/quotes.md, Speed), where walking
+    the (GPU, price) index reads just the page. Inside this block bitmap scans are priced out; an index scan of
     another index followed by a sort (the region index for `region=westeurope`) stays open
     to the planner. The setting ends with the block's transaction, or is put back at its
     end when the block runs inside a caller's transaction."""
@@ -317,62 +204,3 @@ def _with_stream_columns(sql: str, params) -> tuple[str, list] | None:
 
 def _by_key(row: tuple):
     return row[-1], row[0]  # (the stream's column, id): the order each stream reads in
-
-
-def single_offer_total(usage: Usage) -> Combinable:
-    """The all-in total of one instance, in SQL, to count offers above max_total."""
-    billed_hours = ExpressionWrapper(
-        Value(usage.hours, output_field=_MONEY)
-        # Cast: an integer over an integer-looking literal would divide as integers.
-        + Cast("provider__boot_seconds", _MONEY) / Value(Decimal(3600), output_field=_MONEY),
-        output_field=_MONEY,
-    )
-    disk_share = usage.disk_gb * usage.hours / HOURS_PER_MONTH
-    return ExpressionWrapper(
-        F("price_per_hour") * billed_hours
-        + F("provider__disk_price_per_gb_month") * Value(disk_share, output_field=_MONEY)
-        + F("provider__egress_price_per_gb") * Value(usage.egress_gb, output_field=_MONEY),
-        output_field=_MONEY,
-    )
-
-
-def quote_exclusions(
-    *,
-    match: Q,
-    provider_ids: Collection[int],
-    workless_gpu_ids: Collection[int] | None = None,
-    within: Q | None = None,
-) -> dict[str, int]:
-    """How many listed offers that match were left out, by the first reason that applies:
-    stale, suspect, unavailable (no capacity), not_reservable (listed for comparison only),
-    no_throughput (cost_per_work without a throughput figure). `within` narrows the count
-    to the offers that could have competed with the quotes. One aggregate query."""
-    fresh = Q(status=OfferStatus.ACTIVE)
-    clean = fresh & Q(suspect=False)
-    stocked = clean & Q(available__gt=0)
-    reservable = Q(provider_id__in=sorted(provider_ids))
-    counts = {
-        "stale": Count("id", filter=Q(status=OfferStatus.STALE)),
-        "suspect": Count("id", filter=fresh & Q(suspect=True)),
-        "unavailable": Count("id", filter=clean & Q(available=0)),
-        "not_reservable": Count("id", filter=stocked & ~reservable),
-    }
-    if workless_gpu_ids is not None:
-        workless = Q(gpu_id__isnull=True) | Q(gpu_id__in=sorted(workless_gpu_ids))
-        counts["no_throughput"] = Count("id", filter=stocked & reservable & workless)
-    rows = Offer.objects.filter(match, status__in=LISTED)
-    if within is not None:
-        rows = rows.filter(within)
-    # Aliased: an aggregate may not share a name with a field (suspect, ...).
-    totals = rows.aggregate(**{f"n_{name}": count for name, count in counts.items()})
-    return {name: totals[f"n_{name}"] or 0 for name in counts}
-
-
-def count_over_total(
-    *, quotable: QuerySet[Offer], usage: Usage, max_total: Decimal, cap: int
-) -> int:
-    """Quotable offers whose one-instance all-in total is above max_total, counted up to
-    `cap` (the count stops there, so a broad request stays cheap)."""
-    total = Round(single_offer_total(usage), 2, output_field=_MONEY)
-    above = quotable.filter(GreaterThan(total, Value(max_total, output_field=_MONEY)))
-    return above.values("id")[:cap].count()

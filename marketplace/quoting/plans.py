@@ -1,7 +1,7 @@
 """Plans: which offers, how many instances of each, at what all-in price (docs/quotes.md).
 
-Pure functions over candidate rows; the database work is in selectors/quotes.py and the
-orchestration in services/quotes.py. A plan is one or more legs; a leg is `units` instances
+Pure functions over candidate rows; the database work is in candidates.py and streams.py,
+the search in plan_search.py. A plan is one or more legs; a leg is `units` instances
 of one offer.
 """
 
@@ -13,8 +13,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from marketplace.selectors.quotes import Candidate, GpuFacts
-from marketplace.services.quote_costs import (
+from marketplace.quoting.candidates import Candidate, GpuFacts
+from marketplace.quoting.costs import (
     HOURS_PER_MONTH,
     LegCost,
     ProviderRates,
