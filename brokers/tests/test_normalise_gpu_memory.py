@@ -1,6 +1,6 @@
 """Every offer records its GPU model's memory, whatever the provider wrote: quotes that bound
 GPU memory without naming a model read only the models whose memory fits
-(marketplace/services/quotes.py, `_gpus_with_memory`), which is exact only while this holds."""
+(marketplace/quoting/stream_layout.py, `_gpus_with_memory`), which is exact only while this holds."""
 
 from __future__ import annotations
 

@@ -69,10 +69,10 @@ SEARCH_INDEXES = [
     _ordered_index("offer_listed_gpus", "gpu_count"),
     _ordered_index("offer_listed_vram", "gpu_memory_gb"),
     # Searches and quotes that name a few GPU models read one model at a time
-    # (marketplace/search/partition.py, services/quotes.py).
+    # (marketplace/search/partition.py, marketplace/quoting/stream_layout.py).
     _ordered_index("offer_gpu_gpu_price", "gpu", "price_per_gpu_hour"),
     _ordered_index("offer_gpu_price", "gpu", "price_per_hour"),
-    # Quotes read one GPU model in one pricing model at a time (services/quotes.py): within
+    # Quotes read one GPU model in one pricing model at a time (marketplace/quoting/streams.py): within
     # a GPU model spot offers are the cheap ones, and an on-demand read in price order
     # would walk past them all.
     _ordered_index("offer_quote_gpu_pricing", "gpu", "pricing", "price_per_gpu_hour"),
@@ -106,7 +106,7 @@ class Offer(models.Model):
     Price syncs rewrite every row on every run (at least `observed_at`), so each index costs
     on every sync: the foreign keys have no index of their own (the identity constraint
     starts with the provider, the GPU-model search indexes with the GPU), and `observed_at` is in no index, so its bump stays a heap-only update
-    (marketplace/services/offers.py; the table's fillfactor is 50, migration 0004).
+    (marketplace/services/offer_writer.py; the table's fillfactor is 50, migration 0004).
     """
 
     # The foreign keys of the catalog tables are kept by Django (PROTECT, CASCADE), not by
