@@ -72,9 +72,9 @@ SEARCH_INDEXES = [
     # (marketplace/search/partition.py, marketplace/quoting/stream_layout.py).
     _ordered_index("offer_gpu_gpu_price", "gpu", "price_per_gpu_hour"),
     _ordered_index("offer_gpu_price", "gpu", "price_per_hour"),
-    # Quotes read one GPU model in one pricing model at a time (marketplace/quoting/streams.py): within
-    # a GPU model spot offers are the cheap ones, and an on-demand read in price order
-    # would walk past them all.
+    # Quotes read one GPU model in one pricing model at a time (marketplace/quoting/streams.py):
+    # within a GPU model spot offers are the cheap ones, and an on-demand read in price
+    # order would walk past them all.
     _ordered_index("offer_quote_gpu_pricing", "gpu", "pricing", "price_per_gpu_hour"),
     # Suspect prices sit at the bottom of every price order; quotes count them apart.
     _ordered_index(
