@@ -9,8 +9,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.actors import actor_for_request
-from billing.selectors import invoice_for_org, invoices_for_org
+from billing.selectors import NEWEST_PERIOD_FIRST, invoice_for_org, invoices_for_org
 from billing.services.invoices import invoice_csv
+from common.api.pagination import PAGE_PARAMETERS, page_params, paginate
+from common.api.serializers import page_serializer
 
 
 class InvoiceLineOutput(serializers.Serializer):
@@ -40,10 +42,12 @@ def _actor(request):
 
 
 class InvoiceListApi(APIView):
-    @extend_schema(responses=InvoiceOutput(many=True))
+    @extend_schema(parameters=PAGE_PARAMETERS, responses=page_serializer(InvoiceOutput))
     def get(self, request):
-        invoices = invoices_for_org(org=_actor(request).org)[:100]
-        return Response({"results": InvoiceOutput(invoices, many=True).data, "next": None})
+        invoices = invoices_for_org(org=_actor(request).org)
+        limit, cursor = page_params(request.query_params)
+        page = paginate(invoices, keyset=NEWEST_PERIOD_FIRST, limit=limit, cursor=cursor)
+        return Response(page_serializer(InvoiceOutput)(page).data)
 
 
 class InvoiceDetailApi(APIView):

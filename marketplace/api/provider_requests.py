@@ -16,12 +16,17 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from common.api.pagination import decode_cursor, encode_cursor, parse_limit
-from common.api.serializers import StrictSerializer
+from common.api.pagination import OLDEST_FIRST, PAGE_PARAMETERS, page_params, paginate
+from common.api.serializers import StrictSerializer, page_serializer
 from common.errors import DomainError
 from common.jsonb import jsonb_storable
 from marketplace.api.provider_offers import provider_actor
-from marketplace.models import LaunchRequest, LaunchRequestStatus, ProviderEventType
+from marketplace.models import (
+    LaunchRequest,
+    LaunchRequestKind,
+    LaunchRequestStatus,
+    ProviderEventType,
+)
 from marketplace.models.launch_requests import OPEN_LAUNCH_REQUEST_STATUSES
 from marketplace.selectors.providers import (
     launch_request_document,
@@ -46,15 +51,21 @@ def _statuses(raw: str | None) -> list[str]:
     return wanted
 
 
-def _request_to_dict(request: LaunchRequest) -> dict:
-    return launch_request_document(request) | {
-        "status": request.status,
-        "delivery_attempts": request.delivery_attempts,
-        "delivered_at": request.delivered_at.isoformat().replace("+00:00", "Z")
-        if request.delivered_at
-        else None,
-        "last_error": request.last_error,
-    }
+class LaunchRequestOutput(serializers.Serializer):
+    """The document the webhook sends (`launch_request_document`: these fields and the
+    request's payload, e.g. `reservation`, `instance_id`, `events_url`), plus its delivery."""
+
+    id = serializers.IntegerField()
+    type = serializers.ChoiceField(choices=LaunchRequestKind.choices, source="kind")
+    created_at = serializers.DateTimeField()
+    answer_by = serializers.DateTimeField()
+    status = serializers.ChoiceField(choices=LaunchRequestStatus.choices)
+    delivery_attempts = serializers.IntegerField()
+    delivered_at = serializers.DateTimeField(allow_null=True)
+    last_error = serializers.CharField()
+
+    def to_representation(self, instance: LaunchRequest) -> dict:
+        return launch_request_document(instance) | super().to_representation(instance)
 
 
 class LaunchRequestListApi(APIView):
@@ -64,29 +75,21 @@ class LaunchRequestListApi(APIView):
             OpenApiParameter(
                 "status", str, description="Comma-separated; default `pending,delivered`."
             ),
-            OpenApiParameter("limit", int, description="Page size, 1..500 (default 50)."),
-            OpenApiParameter("cursor", str, description="The `next` cursor of the last page."),
+            *PAGE_PARAMETERS,
         ],
-        responses=OpenApiTypes.OBJECT,
+        responses=page_serializer(LaunchRequestOutput),
     )
     def get(self, request):
         actor = provider_actor(request)
         params = request.query_params
-        limit = parse_limit(params.get("limit"))
+        limit, cursor = page_params(params)
         queryset = provider_launch_requests(
             actor=actor,
             slug=params.get("provider") or None,
             statuses=_statuses(params.get("status")),
         )
-        if cursor := params.get("cursor"):
-            (after_id,) = decode_cursor(cursor, 1)
-            if not isinstance(after_id, int):
-                raise DomainError("invalid_cursor", "The cursor is malformed.")
-            queryset = queryset.filter(pk__gt=after_id)
-        page = list(queryset[: limit + 1])
-        more, page = len(page) > limit, page[:limit]
-        next_cursor = encode_cursor([page[-1].pk]) if more else None
-        return Response({"results": [_request_to_dict(r) for r in page], "next": next_cursor})
+        page = paginate(queryset, keyset=OLDEST_FIRST, limit=limit, cursor=cursor)
+        return Response(page_serializer(LaunchRequestOutput)(page).data)
 
 
 class ProviderEventBody(StrictSerializer):

@@ -12,7 +12,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.actors import actor_for_request
-from common.api.serializers import StrictSerializer
+from common.api.pagination import NEWEST_FIRST, PAGE_PARAMETERS, page_params, paginate
+from common.api.serializers import StrictSerializer, page_serializer
 from common.errors import DomainError
 from marketplace.models import Quote, Reservation
 from marketplace.selectors.reservations import reservation_for_org, reservations_for_org
@@ -139,12 +140,15 @@ def _quote_plan(
 
 
 class ReservationListCreateApi(APIView):
-    @extend_schema(responses=ReservationOutput(many=True))
+    @extend_schema(parameters=PAGE_PARAMETERS, responses=page_serializer(ReservationOutput))
     def get(self, request):
         actor = actor_for_request(request)
         actor.require("read_reservations")
-        queryset = reservations_for_org(org=actor.org).order_by("-id")[:200]
-        return Response({"results": ReservationOutput(queryset, many=True).data, "next": None})
+        limit, cursor = page_params(request.query_params)
+        page = paginate(
+            reservations_for_org(org=actor.org), keyset=NEWEST_FIRST, limit=limit, cursor=cursor
+        )
+        return Response(page_serializer(ReservationOutput)(page).data)
 
     @extend_schema(
         request=ReservationInput,
