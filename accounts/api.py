@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
@@ -22,6 +23,17 @@ from .actors import actor_for_request
 from .models import ApiKey, Role
 from .selectors import api_keys_for_orgs, memberships_for_user
 from .services import api_key_create, api_key_revoke, organization_create
+
+
+class ApiKeyScheme(OpenApiAuthenticationExtension):
+    """Says in the schema how API calls authenticate (registered by being defined; this
+    module is loaded with the API's URLs)."""
+
+    target_class = "accounts.authentication.ApiKeyAuthentication"
+    name = "apiKey"
+
+    def get_security_definition(self, auto_schema):
+        return {"type": "http", "scheme": "bearer", "description": "An API key: `gpm_...`."}
 
 
 class OrgInput(StrictSerializer):
@@ -75,8 +87,8 @@ class ApiKeyOutput(serializers.Serializer):
     role = serializers.CharField()
     prefix = serializers.CharField()
     created_at = serializers.DateTimeField()
-    last_used_at = serializers.DateTimeField()
-    revoked_at = serializers.DateTimeField()
+    last_used_at = serializers.DateTimeField(allow_null=True)
+    revoked_at = serializers.DateTimeField(allow_null=True)
 
 
 class ApiKeyCreatedOutput(ApiKeyOutput):

@@ -26,7 +26,7 @@ class InvoiceLineOutput(serializers.Serializer):
 
 class InvoiceOutput(serializers.Serializer):
     id = serializers.IntegerField()
-    number = serializers.CharField()
+    number = serializers.CharField(allow_null=True, help_text="Null while a draft.")
     status = serializers.CharField()
     period_start = serializers.DateTimeField()
     period_end = serializers.DateTimeField()
@@ -42,7 +42,11 @@ def _actor(request):
 
 
 class InvoiceListApi(APIView):
-    @extend_schema(parameters=PAGE_PARAMETERS, responses=page_serializer(InvoiceOutput))
+    @extend_schema(
+        parameters=PAGE_PARAMETERS,
+        responses=page_serializer(InvoiceOutput),
+        operation_id="invoices_list",
+    )
     def get(self, request):
         invoices = invoices_for_org(org=_actor(request).org)
         limit, cursor = page_params(request.query_params)

@@ -134,6 +134,10 @@ def page_params(params) -> tuple[int, str | None]:
 
 # The query parameters of every paged list, for the schema.
 PAGE_PARAMETERS = [
-    OpenApiParameter("limit", int, description="Page size, 1..500 (default 50)."),
+    OpenApiParameter(
+        "limit",
+        {"type": "integer", "minimum": 1, "maximum": 500},
+        description="Page size, 1..500 (default 50).",
+    ),
     OpenApiParameter("cursor", str, description="The `next` cursor of the previous page."),
 ]

@@ -47,7 +47,7 @@ class OfferOutput(serializers.Serializer):
     zone = serializers.CharField()
     country = serializers.CharField()
     continent = serializers.CharField()
-    pricing = serializers.ChoiceField(choices=PricingModel.choices)
+    pricing = serializers.ChoiceField(choices=PricingModel.values)
     price_per_hour = DecimalString()
     price_per_gpu_hour = DecimalString()
     currency = serializers.CharField()
@@ -55,7 +55,7 @@ class OfferOutput(serializers.Serializer):
     reliability = DecimalString(allow_null=True)
     interconnect = serializers.CharField()
     observed_at = serializers.DateTimeField()
-    status = serializers.ChoiceField(choices=OfferStatus.choices)
+    status = serializers.ChoiceField(choices=OfferStatus.values)
     suspect = serializers.BooleanField()
     suspect_reason = serializers.CharField()
 
@@ -93,6 +93,7 @@ class OfferListApi(APIView):
             *PAGE_PARAMETERS,
         ],
         responses=page_serializer(OfferOutput),
+        operation_id="offers_list",
     )
     def get(self, request):
         params = request.query_params

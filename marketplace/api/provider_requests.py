@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
@@ -118,8 +117,29 @@ class ProviderEventBody(StrictSerializer):
         return attrs
 
 
+class EventOutput(serializers.Serializer):
+    id = serializers.CharField()
+    type = serializers.ChoiceField(choices=ProviderEventType.values)
+    at = serializers.DateTimeField()
+
+
+class ReservationStateOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    status = serializers.CharField()
+    running_since = serializers.DateTimeField(allow_null=True)
+    ended_at = serializers.DateTimeField(allow_null=True)
+
+
+class ProviderEventOutput(serializers.Serializer):
+    """What the event did; a repeated event id answers the first result again."""
+
+    event = EventOutput()
+    reservation = ReservationStateOutput()
+    duplicate = serializers.BooleanField()
+
+
 class ProviderReservationEventApi(APIView):
-    @extend_schema(request=ProviderEventBody, responses=OpenApiTypes.OBJECT)
+    @extend_schema(request=ProviderEventBody, responses=ProviderEventOutput)
     def post(self, request, reservation_id: int):
         actor = provider_actor(request)
         reservation = provider_reservation(actor=actor, reservation_id=reservation_id)
@@ -134,4 +154,4 @@ class ProviderReservationEventApi(APIView):
             at=data.get("at"),
         )
         result, duplicate = provider_event_apply(reservation=reservation, event=event)
-        return Response(result | {"duplicate": duplicate})
+        return Response(ProviderEventOutput(result | {"duplicate": duplicate}).data)

@@ -57,18 +57,18 @@ class ReservationOutput(serializers.Serializer):
     offer = serializers.IntegerField(source="offer_id")
     provider = serializers.CharField(source="offer.provider.slug")
     sku = serializers.CharField(source="offer.sku")
-    gpu = serializers.CharField(source="offer.gpu.name", default=None)
+    gpu = serializers.CharField(source="offer.gpu.name", allow_null=True)
     region = serializers.CharField(source="offer.region")
     gpus = serializers.IntegerField()
     units = serializers.IntegerField()
     hours = serializers.DecimalField(max_digits=10, decimal_places=4)
     price_per_hour = serializers.DecimalField(max_digits=14, decimal_places=6)
     currency = serializers.CharField()
-    max_price_per_hour = serializers.DecimalField(max_digits=14, decimal_places=6)
+    max_price_per_hour = serializers.DecimalField(max_digits=14, decimal_places=6, allow_null=True)
     auto_relaunch = serializers.BooleanField()
     reserved_until = serializers.DateTimeField()
-    running_since = serializers.DateTimeField()
-    ended_at = serializers.DateTimeField()
+    running_since = serializers.DateTimeField(allow_null=True)
+    ended_at = serializers.DateTimeField(allow_null=True)
     instance_id = serializers.CharField()
     connection = serializers.JSONField()
     failure_reason = serializers.CharField()
@@ -89,7 +89,7 @@ class LaunchAttemptOutput(serializers.Serializer):
     error = serializers.CharField()
     scope = serializers.CharField()
     started_at = serializers.DateTimeField()
-    finished_at = serializers.DateTimeField()
+    finished_at = serializers.DateTimeField(allow_null=True)
 
 
 class ReservationRunOutput(serializers.Serializer):
@@ -98,7 +98,7 @@ class ReservationRunOutput(serializers.Serializer):
     instance_id = serializers.CharField()
     price_per_hour = serializers.DecimalField(max_digits=14, decimal_places=6)
     started_at = serializers.DateTimeField()
-    ended_at = serializers.DateTimeField()
+    ended_at = serializers.DateTimeField(allow_null=True)
 
 
 class ReservationDetailOutput(ReservationOutput):
@@ -140,7 +140,11 @@ def _quote_plan(
 
 
 class ReservationListCreateApi(APIView):
-    @extend_schema(parameters=PAGE_PARAMETERS, responses=page_serializer(ReservationOutput))
+    @extend_schema(
+        parameters=PAGE_PARAMETERS,
+        responses=page_serializer(ReservationOutput),
+        operation_id="reservations_list",
+    )
     def get(self, request):
         actor = actor_for_request(request)
         actor.require("read_reservations")
