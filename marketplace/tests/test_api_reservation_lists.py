@@ -132,29 +132,26 @@ def _follow_page(client, path: str, pattern: str) -> list[int]:
     return ids
 
 
-def test_the_reservations_page_reaches_every_row_through_next_links(client):
-    # given 250 reservations (the page shows 100 at a time)
-    buyer = make_org_with_key(role="buyer")
-    offer = OfferFactory()
-    mine = [r.pk for r in ReservationFactory.create_batch(250, org=buyer.org, offer=offer)]
-    client.force_login(buyer.user)
-
-    # when the buyer follows the Next links: then every reservation shows once, newest first
-    ids = _follow_page(client, "/reservations/", r'<a href="/reservations/(\d+)/">')
-    assert ids == sorted(mine, reverse=True)
-
-
-def test_the_provider_page_reaches_every_incoming_reservation(client):
-    # given 130 reservations of a provider's offers
+@pytest.mark.parametrize(
+    ("path", "row", "viewer"),
+    [
+        ("/reservations/", r'<a href="/reservations/(\d+)/">', "buyer"),
+        ("/provider/", r"<tr><td>(\d+)</td>", "seller"),
+    ],
+)
+def test_the_reservation_pages_reach_every_row_through_next_links(client, path, row, viewer):
+    # given 250 reservations of a provider's offers (a page shows 100), made by a buyer
     seller = make_org_with_key(role="provider")
-    offer = OfferFactory(provider=ProviderFactory(slug="ownrig", org=seller.org))
     buyer = make_org_with_key(role="buyer")
-    incoming = [r.pk for r in ReservationFactory.create_batch(130, org=buyer.org, offer=offer)]
-    client.force_login(seller.user)
+    offer = OfferFactory(provider=ProviderFactory(slug="ownrig", org=seller.org))
+    made = [r.pk for r in ReservationFactory.create_batch(250, org=buyer.org, offer=offer)]
+    client.force_login({"buyer": buyer, "seller": seller}[viewer].user)
 
-    # when the provider follows the Next link: then all of them show once, newest first
-    ids = _follow_page(client, "/provider/", r"<tr><td>(\d+)</td>")
-    assert ids == sorted(incoming, reverse=True)
+    # when the buyer (their reservations) or the seller (incoming) follows the Next links
+    ids = _follow_page(client, path, row)
+
+    # then every reservation shows once, newest first
+    assert ids == sorted(made, reverse=True)
 
 
 def test_a_forged_page_cursor_is_a_400_page(client):
