@@ -119,8 +119,8 @@ def page_from(rows: list, *, limit: int, cursor_for: Callable[[Any], str]) -> Cu
 
 
 def paginate(queryset: QuerySet, *, keyset: Keyset, limit: int, cursor: str | None) -> CursorPage:
-    """One page of `queryset` in the keyset's order, after `cursor`: one query, one index
-    range scan however deep the page."""
+    """One page of `queryset` in the keyset's order, after `cursor`: one query, which an
+    index on the keyset's columns serves as one range scan however deep the page."""
     if cursor:
         queryset = queryset.filter(keyset.after(cursor, queryset))
     rows = list(queryset.order_by(*keyset.order_by())[: limit + 1])
