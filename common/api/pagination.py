@@ -20,7 +20,7 @@ def parse_limit(raw: str | None, *, default: int = 50, maximum: int = 500) -> in
     if raw in (None, ""):
         return default
     # ASCII digits only (str.isdigit() takes "²", which int() refuses), and no longer than the
-    # maximum (int() refuses more than 4300 digits): both were 500s.
+    # maximum (int() refuses more than 4300 digits): either would raise instead of a 400.
     digits = str(raw).lstrip("0")
     plain = digits.isascii() and digits.isdigit() and len(digits) <= len(str(maximum))
     if not plain or not 1 <= int(digits) <= maximum:

@@ -103,7 +103,7 @@ class ProviderEventBody(StrictSerializer):
     def validate_connection(self, connection):
         if len(json.dumps(connection, default=str)) > MAX_CONNECTION_BYTES:
             raise serializers.ValidationError(f"At most {MAX_CONNECTION_BYTES} bytes of JSON.")
-        if not jsonb_storable(connection):  # a 500 on saving, before
+        if not jsonb_storable(connection):  # PostgreSQL would refuse it on saving
             raise serializers.ValidationError(
                 "Text may not contain NUL (\\u0000) or unpaired surrogate characters."
             )

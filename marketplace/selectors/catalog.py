@@ -23,9 +23,9 @@ from marketplace.search import (
 from marketplace.search.partition import RestrictedResolver, implied_gpu_ids
 from marketplace.selectors.offers import offers_default_listing, offers_visible
 
-# Columns no listing shows (the API's OfferOutput, the offers page): not fetched, so that a page of
-# offers does not decode every offer's JSON and timestamps for nothing (a third of a broad
-# search's time).
+# Columns no listing shows (the API's OfferOutput, the offers page): not fetched, so that a
+# page of offers does not decode every offer's JSON and timestamps for nothing: on a broad
+# search that decoding is a large part of the time.
 NOT_LISTED = ("extra", "created_at", "updated_at", "provider__config")
 
 # Sorts that have an index on (gpu_id, column, id) besides (column, id): a filter that allows

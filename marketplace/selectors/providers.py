@@ -19,8 +19,8 @@ def providers_acting(*, actor: Actor, slug: str | None = None) -> QuerySet[Provi
     actor.require("provide")
     providers = providers_for_org(org=actor.org).filter(is_active=True)
     if slug:
-        # Text that is no slug names no provider, and must not reach the database (PostgreSQL
-        # refuses NUL): `?provider=%00` was a 500.
+        # Text that is no slug names no provider, and must not reach the database: PostgreSQL
+        # refuses NUL (`?provider=%00`) with an error, not an empty result.
         providers = providers.filter(slug=slug) if slug_re.fullmatch(slug) else providers.none()
         if not providers.exists():
             raise DomainError("not_found", f"Your organization has no provider {slug!r}.")
