@@ -16,7 +16,7 @@ from common.api.pagination import (
     page_params,
     paginate,
 )
-from common.api.serializers import StrictSerializer, page_serializer
+from common.api.serializers import StrictSerializer, page_serializer, with_errors
 from common.errors import DomainError
 
 from .actors import actor_for_request
@@ -55,7 +55,7 @@ BY_ORG = Keyset((("org_id", False),))
 
 
 class OrgListCreateApi(APIView):
-    @extend_schema(parameters=PAGE_PARAMETERS, responses=page_serializer(OrgOutput))
+    @extend_schema(parameters=PAGE_PARAMETERS, responses=with_errors(page_serializer(OrgOutput)))
     def get(self, request):
         if isinstance(request.auth, ApiKey):
             page = CursorPage([request.auth], None)
@@ -65,7 +65,7 @@ class OrgListCreateApi(APIView):
             page = paginate(memberships, keyset=BY_ORG, limit=limit, cursor=cursor)
         return Response(page_serializer(OrgOutput)(page).data)
 
-    @extend_schema(request=OrgInput, responses={201: OrgOutput})
+    @extend_schema(request=OrgInput, responses=with_errors({201: OrgOutput}))
     def post(self, request):
         serializer = OrgInput(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -96,7 +96,7 @@ class ApiKeyCreatedOutput(ApiKeyOutput):
 
 
 class ApiKeyListCreateApi(APIView):
-    @extend_schema(parameters=PAGE_PARAMETERS, responses=page_serializer(ApiKeyOutput))
+    @extend_schema(parameters=PAGE_PARAMETERS, responses=with_errors(page_serializer(ApiKeyOutput)))
     def get(self, request):
         actor = actor_for_request(request)
         actor.require("manage_org")
@@ -105,7 +105,7 @@ class ApiKeyListCreateApi(APIView):
         page = paginate(keys, keyset=NEWEST_FIRST, limit=limit, cursor=cursor)
         return Response(page_serializer(ApiKeyOutput)(page).data)
 
-    @extend_schema(request=ApiKeyInput, responses={201: ApiKeyCreatedOutput})
+    @extend_schema(request=ApiKeyInput, responses=with_errors({201: ApiKeyCreatedOutput}))
     def post(self, request):
         serializer = ApiKeyInput(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -122,7 +122,7 @@ class ApiKeyListCreateApi(APIView):
 
 
 class ApiKeyDetailApi(APIView):
-    @extend_schema(responses=ApiKeyOutput)
+    @extend_schema(responses=with_errors(ApiKeyOutput))
     def delete(self, request, key_id: int):
         actor = actor_for_request(request)
         actor.require("manage_org")

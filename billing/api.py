@@ -12,7 +12,7 @@ from accounts.actors import actor_for_request
 from billing.selectors import NEWEST_PERIOD_FIRST, invoice_for_org, invoices_for_org
 from billing.services.invoices import invoice_csv
 from common.api.pagination import PAGE_PARAMETERS, page_params, paginate
-from common.api.serializers import page_serializer
+from common.api.serializers import page_serializer, with_errors
 
 
 class InvoiceLineOutput(serializers.Serializer):
@@ -44,7 +44,7 @@ def _actor(request):
 class InvoiceListApi(APIView):
     @extend_schema(
         parameters=PAGE_PARAMETERS,
-        responses=page_serializer(InvoiceOutput),
+        responses=with_errors(page_serializer(InvoiceOutput)),
         operation_id="invoices_list",
     )
     def get(self, request):
@@ -55,7 +55,7 @@ class InvoiceListApi(APIView):
 
 
 class InvoiceDetailApi(APIView):
-    @extend_schema(responses=InvoiceOutput)
+    @extend_schema(responses=with_errors(InvoiceOutput))
     def get(self, request, invoice_id: int):
         return Response(
             InvoiceOutput(invoice_for_org(org=_actor(request).org, invoice_id=invoice_id)).data

@@ -45,3 +45,22 @@ class DecimalString(serializers.DecimalField):
 
     def __init__(self, **kwargs):
         super().__init__(max_digits=None, decimal_places=None, **kwargs)
+
+
+class ErrorDetailOutput(serializers.Serializer):
+    code = serializers.CharField(help_text="Stable: a program can branch on it.")
+    message = serializers.CharField(help_text="For people: what went wrong and what to do.")
+
+
+class ErrorOutput(serializers.Serializer):
+    """Every 4xx body (common.api.errors); some codes add fields beside code and message
+    (`invalid_query`: `position`, `hint`; `validation_error`: `fields`)."""
+
+    error = ErrorDetailOutput()
+
+
+def with_errors(responses, *statuses: int) -> dict:
+    """`responses` for extend_schema (a serializer for 200, or {status: serializer}) with the
+    error statuses every API view may answer, and the view's own (`402`, `409`...)."""
+    documented = responses if isinstance(responses, dict) else {200: responses}
+    return documented | dict.fromkeys((400, 401, 403, 404, *statuses), ErrorOutput)

@@ -9,7 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from common.api.pagination import PAGE_PARAMETERS, CursorPage, page_params
-from common.api.serializers import DecimalString, page_serializer
+from common.api.serializers import DecimalString, page_serializer, with_errors
 from common.api.throttles import CatalogThrottle
 from marketplace.models import OfferStatus, PricingModel
 from marketplace.selectors.catalog import offer_search
@@ -64,7 +64,7 @@ class GpuListApi(APIView):
     permission_classes = [AllowAny]
     throttle_classes = [CatalogThrottle]
 
-    @extend_schema(responses=page_serializer(GpuOutput))
+    @extend_schema(responses=with_errors(page_serializer(GpuOutput)))
     def get(self, request):
         # Every GPU on one page: the canonical list is short.
         page = CursorPage(list(gpu_models()), None)
@@ -92,7 +92,7 @@ class OfferListApi(APIView):
             ),
             *PAGE_PARAMETERS,
         ],
-        responses=page_serializer(OfferOutput),
+        responses=with_errors(page_serializer(OfferOutput)),
         operation_id="offers_list",
     )
     def get(self, request):
@@ -107,7 +107,7 @@ class OfferDetailApi(APIView):
     permission_classes = [AllowAny]
     throttle_classes = [CatalogThrottle]
 
-    @extend_schema(responses=OfferOutput)
+    @extend_schema(responses=with_errors(OfferOutput))
     def get(self, request, offer_id: int):
         offer = offers_visible().get(pk=offer_id)
         return Response(OfferOutput(offer).data)

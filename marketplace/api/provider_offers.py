@@ -16,7 +16,7 @@ from rest_framework.views import APIView
 
 from accounts.actors import Actor, actor_for_request
 from common.api.pagination import OLDEST_FIRST, PAGE_PARAMETERS, page_params, paginate
-from common.api.serializers import StrictSerializer, page_serializer
+from common.api.serializers import StrictSerializer, page_serializer, with_errors
 from common.errors import DomainError
 from marketplace.api.catalog import OfferOutput
 from marketplace.models import OfferStatus, PricingModel
@@ -144,7 +144,7 @@ class ProviderOfferListApi(APIView):
             OpenApiParameter("status", str, enum=OfferStatus.values),
             *PAGE_PARAMETERS,
         ],
-        responses=page_serializer(OfferOutput),
+        responses=with_errors(page_serializer(OfferOutput)),
         operation_id="provider_offers_list",
     )
     def get(self, request):
@@ -161,7 +161,7 @@ class ProviderOfferListApi(APIView):
         page = paginate(queryset, keyset=OLDEST_FIRST, limit=limit, cursor=cursor)
         return Response(page_serializer(OfferOutput)(page).data)
 
-    @extend_schema(request=ListedOfferCreateInput, responses={201: OfferOutput})
+    @extend_schema(request=ListedOfferCreateInput, responses=with_errors({201: OfferOutput}, 409))
     def post(self, request):
         actor = provider_actor(request)
         serializer = ListedOfferCreateInput(data=request.data)
@@ -173,7 +173,9 @@ class ProviderOfferListApi(APIView):
         return Response(OfferOutput(offer).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(
-        request=OfferBulkInput, responses=UpsertOutput, operation_id="provider_offers_bulk_upsert"
+        request=OfferBulkInput,
+        responses=with_errors(UpsertOutput),
+        operation_id="provider_offers_bulk_upsert",
     )
     def put(self, request):
         actor = provider_actor(request)
@@ -196,22 +198,24 @@ class ProviderOfferListApi(APIView):
 
 
 class ProviderOfferDetailApi(APIView):
-    @extend_schema(responses=OfferOutput, operation_id="provider_offer_retrieve")
+    @extend_schema(responses=with_errors(OfferOutput), operation_id="provider_offer_retrieve")
     def get(self, request, offer_id: int):
         offer = provider_offer(actor=provider_actor(request), offer_id=offer_id)
         return Response(OfferOutput(offer).data)
 
-    @extend_schema(request=ListedOfferInput, responses=OfferOutput)
+    @extend_schema(request=ListedOfferInput, responses=with_errors(OfferOutput))
     def patch(self, request, offer_id: int):
         return self._update(request, offer_id, partial=True)
 
     @extend_schema(
-        request=ListedOfferInput, responses=OfferOutput, operation_id="provider_offer_replace"
+        request=ListedOfferInput,
+        responses=with_errors(OfferOutput),
+        operation_id="provider_offer_replace",
     )
     def put(self, request, offer_id: int):
         return self._update(request, offer_id, partial=False)
 
-    @extend_schema(request=None, responses=OfferOutput)
+    @extend_schema(request=None, responses=with_errors(OfferOutput))
     def delete(self, request, offer_id: int):
         offer = provider_offer(actor=provider_actor(request), offer_id=offer_id)
         offer = provider_offer_withdraw(offer=offer)

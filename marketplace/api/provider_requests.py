@@ -16,7 +16,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from common.api.pagination import OLDEST_FIRST, PAGE_PARAMETERS, page_params, paginate
-from common.api.serializers import StrictSerializer, page_serializer
+from common.api.serializers import StrictSerializer, page_serializer, with_errors
 from common.errors import DomainError
 from common.jsonb import jsonb_storable
 from marketplace.api.provider_offers import provider_actor
@@ -55,7 +55,10 @@ class LaunchRequestOutput(serializers.Serializer):
     request's payload, e.g. `reservation`, `instance_id`, `events_url`), plus its delivery."""
 
     id = serializers.IntegerField()
-    type = serializers.ChoiceField(choices=LaunchRequestKind.choices, source="kind")
+    # Text, not an enum: the schema has another `type` enum (the events') of other values.
+    type = serializers.CharField(
+        source="kind", help_text=f"One of {', '.join(LaunchRequestKind.values)}."
+    )
     created_at = serializers.DateTimeField()
     answer_by = serializers.DateTimeField()
     status = serializers.ChoiceField(choices=LaunchRequestStatus.choices)
@@ -76,7 +79,7 @@ class LaunchRequestListApi(APIView):
             ),
             *PAGE_PARAMETERS,
         ],
-        responses=page_serializer(LaunchRequestOutput),
+        responses=with_errors(page_serializer(LaunchRequestOutput)),
     )
     def get(self, request):
         actor = provider_actor(request)
@@ -139,7 +142,7 @@ class ProviderEventOutput(serializers.Serializer):
 
 
 class ProviderReservationEventApi(APIView):
-    @extend_schema(request=ProviderEventBody, responses=ProviderEventOutput)
+    @extend_schema(request=ProviderEventBody, responses=with_errors(ProviderEventOutput, 409))
     def post(self, request, reservation_id: int):
         actor = provider_actor(request)
         reservation = provider_reservation(actor=actor, reservation_id=reservation_id)

@@ -10,7 +10,7 @@ from rest_framework.views import APIView
 
 from accounts.actors import actor_for_request
 from common.api.pagination import PAGE_PARAMETERS, Keyset, page_params, paginate
-from common.api.serializers import StrictSerializer, page_serializer
+from common.api.serializers import StrictSerializer, page_serializer, with_errors
 from common.errors import DomainError
 from marketplace.selectors.offers import providers_for_org
 from marketplace.services.providers import provider_register
@@ -43,7 +43,9 @@ BY_SLUG = Keyset((("slug", False),))  # slugs are unique
 
 
 class ProviderListCreateApi(APIView):
-    @extend_schema(parameters=PAGE_PARAMETERS, responses=page_serializer(ProviderOutput))
+    @extend_schema(
+        parameters=PAGE_PARAMETERS, responses=with_errors(page_serializer(ProviderOutput))
+    )
     def get(self, request):
         actor = actor_for_request(request)
         limit, cursor = page_params(request.query_params)
@@ -51,7 +53,7 @@ class ProviderListCreateApi(APIView):
         page = paginate(providers, keyset=BY_SLUG, limit=limit, cursor=cursor)
         return Response(page_serializer(ProviderOutput)(page).data)
 
-    @extend_schema(request=ProviderInput, responses={201: ProviderCreatedOutput})
+    @extend_schema(request=ProviderInput, responses=with_errors({201: ProviderCreatedOutput}, 409))
     def post(self, request):
         serializer = ProviderInput(data=request.data)
         serializer.is_valid(raise_exception=True)

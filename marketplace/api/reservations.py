@@ -13,7 +13,7 @@ from rest_framework.views import APIView
 
 from accounts.actors import actor_for_request
 from common.api.pagination import NEWEST_FIRST, PAGE_PARAMETERS, page_params, paginate
-from common.api.serializers import StrictSerializer, page_serializer
+from common.api.serializers import StrictSerializer, page_serializer, with_errors
 from common.errors import DomainError
 from marketplace.models import Quote, Reservation
 from marketplace.selectors.reservations import reservation_for_org, reservations_for_org
@@ -142,7 +142,7 @@ def _quote_plan(
 class ReservationListCreateApi(APIView):
     @extend_schema(
         parameters=PAGE_PARAMETERS,
-        responses=page_serializer(ReservationOutput),
+        responses=with_errors(page_serializer(ReservationOutput)),
         operation_id="reservations_list",
     )
     def get(self, request):
@@ -156,7 +156,7 @@ class ReservationListCreateApi(APIView):
 
     @extend_schema(
         request=ReservationInput,
-        responses={201: ReservationOutput},
+        responses=with_errors({201: ReservationOutput}, 402, 409),
         parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER)],
     )
     def post(self, request):
@@ -220,14 +220,14 @@ def _get_own(request, reservation_id: int) -> Reservation:
 
 
 class ReservationDetailApi(APIView):
-    @extend_schema(responses=ReservationDetailOutput)
+    @extend_schema(responses=with_errors(ReservationDetailOutput))
     def get(self, request, reservation_id: int):
         reservation = _get_own(request, reservation_id)
         return Response(ReservationDetailOutput(reservation).data)
 
 
 class ReservationTerminateApi(APIView):
-    @extend_schema(request=None, responses=ReservationOutput)
+    @extend_schema(request=None, responses=with_errors({202: ReservationOutput}, 409))
     def post(self, request, reservation_id: int):
         reservation = _get_own(request, reservation_id)
         actor_for_request(request).require("reserve")
