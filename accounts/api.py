@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from common.api.serializers import StrictSerializer
+from common.api.pagination import (
+    NEWEST_FIRST,
+    PAGE_PARAMETERS,
+    CursorPage,
+    Keyset,
+    page_params,
+    paginate,
+)
+from common.api.serializers import StrictSerializer, page_serializer, with_errors
 from common.errors import DomainError
 
 from .actors import actor_for_request
@@ -16,36 +25,53 @@ from .selectors import api_keys_for_orgs, memberships_for_user
 from .services import api_key_create, api_key_revoke, organization_create
 
 
+class ApiKeyScheme(OpenApiAuthenticationExtension):
+    """Says in the schema how API calls authenticate (registered by being defined; this
+    module is loaded with the API's URLs)."""
+
+    target_class = "accounts.authentication.ApiKeyAuthentication"
+    name = "apiKey"
+
+    def get_security_definition(self, auto_schema):
+        return {"type": "http", "scheme": "bearer", "description": "An API key: `gpm_...`."}
+
+
 class OrgInput(StrictSerializer):
     name = serializers.CharField(max_length=200)
 
 
 class OrgOutput(serializers.Serializer):
-    id = serializers.IntegerField()
-    name = serializers.CharField()
-    slug = serializers.CharField()
-    role = serializers.CharField()
+    """An organization and the caller's role in it, from a membership (or an API key: the
+    one organization it acts for)."""
+
+    id = serializers.IntegerField(source="org.pk")
+    name = serializers.CharField(source="org.name")
+    slug = serializers.CharField(source="org.slug")
+    role = serializers.ChoiceField(choices=Role.choices)
 
 
-def _org_dict(org, role):
-    return {"id": org.pk, "name": org.name, "slug": org.slug, "role": role}
+# A user's organizations by id: (user, org) is unique, so the org id is a keyset.
+BY_ORG = Keyset((("org_id", False),))
 
 
 class OrgListCreateApi(APIView):
-    @extend_schema(responses=OrgOutput(many=True))
+    @extend_schema(parameters=PAGE_PARAMETERS, responses=with_errors(page_serializer(OrgOutput)))
     def get(self, request):
         if isinstance(request.auth, ApiKey):
-            return Response({"results": [_org_dict(request.auth.org, request.auth.role)]})
-        return Response(
-            {"results": [_org_dict(m.org, m.role) for m in memberships_for_user(user=request.user)]}
-        )
+            page = CursorPage([request.auth], None)
+        else:
+            limit, cursor = page_params(request.query_params)
+            memberships = memberships_for_user(user=request.user)
+            page = paginate(memberships, keyset=BY_ORG, limit=limit, cursor=cursor)
+        return Response(page_serializer(OrgOutput)(page).data)
 
-    @extend_schema(request=OrgInput, responses={201: OrgOutput})
+    @extend_schema(request=OrgInput, responses=with_errors({201: OrgOutput}))
     def post(self, request):
         serializer = OrgInput(data=request.data)
         serializer.is_valid(raise_exception=True)
         org = organization_create(user=request.user, name=serializer.validated_data["name"])
-        return Response(_org_dict(org, Role.OWNER), status=status.HTTP_201_CREATED)
+        body = OrgOutput({"org": org, "role": Role.OWNER}).data
+        return Response(body, status=status.HTTP_201_CREATED)
 
 
 class ApiKeyInput(StrictSerializer):
@@ -61,8 +87,8 @@ class ApiKeyOutput(serializers.Serializer):
     role = serializers.CharField()
     prefix = serializers.CharField()
     created_at = serializers.DateTimeField()
-    last_used_at = serializers.DateTimeField()
-    revoked_at = serializers.DateTimeField()
+    last_used_at = serializers.DateTimeField(allow_null=True)
+    revoked_at = serializers.DateTimeField(allow_null=True)
 
 
 class ApiKeyCreatedOutput(ApiKeyOutput):
@@ -70,14 +96,16 @@ class ApiKeyCreatedOutput(ApiKeyOutput):
 
 
 class ApiKeyListCreateApi(APIView):
-    @extend_schema(responses=ApiKeyOutput(many=True))
+    @extend_schema(parameters=PAGE_PARAMETERS, responses=with_errors(page_serializer(ApiKeyOutput)))
     def get(self, request):
         actor = actor_for_request(request)
         actor.require("manage_org")
+        limit, cursor = page_params(request.query_params)
         keys = api_keys_for_orgs(org_ids=[actor.org.pk])
-        return Response({"results": ApiKeyOutput(keys, many=True).data})
+        page = paginate(keys, keyset=NEWEST_FIRST, limit=limit, cursor=cursor)
+        return Response(page_serializer(ApiKeyOutput)(page).data)
 
-    @extend_schema(request=ApiKeyInput, responses={201: ApiKeyCreatedOutput})
+    @extend_schema(request=ApiKeyInput, responses=with_errors({201: ApiKeyCreatedOutput}))
     def post(self, request):
         serializer = ApiKeyInput(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -94,7 +122,7 @@ class ApiKeyListCreateApi(APIView):
 
 
 class ApiKeyDetailApi(APIView):
-    @extend_schema(responses=ApiKeyOutput)
+    @extend_schema(responses=with_errors(ApiKeyOutput))
     def delete(self, request, key_id: int):
         actor = actor_for_request(request)
         actor.require("manage_org")

@@ -255,13 +255,14 @@ def _substitutions(index: int) -> dict:
 
 
 def _search_cases() -> list[Case]:
-    from marketplace.selectors.catalog import offer_search, offer_to_dict
+    from marketplace.api.catalog import OfferOutput
+    from marketplace.selectors.catalog import offer_search
 
     def searcher(query: str, sort: str, cursor: str | None):
         def run():
             search = offer_search(query=query, sort=sort)
-            page, next_cursor = search.page(limit=50, cursor=cursor)
-            return [offer_to_dict(offer)["id"] for offer in page], next_cursor
+            page = search.page(limit=50, cursor=cursor)
+            return [offer["id"] for offer in OfferOutput(page.rows, many=True).data], page.next
 
         return run
 

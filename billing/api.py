@@ -9,8 +9,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.actors import actor_for_request
-from billing.selectors import invoice_for_org, invoices_for_org
+from billing.selectors import NEWEST_PERIOD_FIRST, invoice_for_org, invoices_for_org
 from billing.services.invoices import invoice_csv
+from common.api.pagination import PAGE_PARAMETERS, page_params, paginate
+from common.api.serializers import page_serializer, with_errors
 
 
 class InvoiceLineOutput(serializers.Serializer):
@@ -24,7 +26,7 @@ class InvoiceLineOutput(serializers.Serializer):
 
 class InvoiceOutput(serializers.Serializer):
     id = serializers.IntegerField()
-    number = serializers.CharField()
+    number = serializers.CharField(allow_null=True, help_text="Null while a draft.")
     status = serializers.CharField()
     period_start = serializers.DateTimeField()
     period_end = serializers.DateTimeField()
@@ -40,14 +42,20 @@ def _actor(request):
 
 
 class InvoiceListApi(APIView):
-    @extend_schema(responses=InvoiceOutput(many=True))
+    @extend_schema(
+        parameters=PAGE_PARAMETERS,
+        responses=with_errors(page_serializer(InvoiceOutput)),
+        operation_id="invoices_list",
+    )
     def get(self, request):
-        invoices = invoices_for_org(org=_actor(request).org)[:100]
-        return Response({"results": InvoiceOutput(invoices, many=True).data, "next": None})
+        invoices = invoices_for_org(org=_actor(request).org)
+        limit, cursor = page_params(request.query_params)
+        page = paginate(invoices, keyset=NEWEST_PERIOD_FIRST, limit=limit, cursor=cursor)
+        return Response(page_serializer(InvoiceOutput)(page).data)
 
 
 class InvoiceDetailApi(APIView):
-    @extend_schema(responses=InvoiceOutput)
+    @extend_schema(responses=with_errors(InvoiceOutput))
     def get(self, request, invoice_id: int):
         return Response(
             InvoiceOutput(invoice_for_org(org=_actor(request).org, invoice_id=invoice_id)).data

@@ -5,6 +5,10 @@ from __future__ import annotations
 from django.db.models import Prefetch, QuerySet
 
 from billing.models import Invoice, InvoiceLine
+from common.api.pagination import Keyset
+
+# Invoices are listed by period, newest first (the model's ordering), on every page and API.
+NEWEST_PERIOD_FIRST = Keyset((("period_start", True), ("id", True)))
 
 
 def invoices_for_org(*, org) -> QuerySet[Invoice]:

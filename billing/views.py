@@ -3,8 +3,11 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import render
 
 from accounts.actors import actor_for_request
-from billing.selectors import invoices_for_org
+from billing.selectors import NEWEST_PERIOD_FIRST, invoices_for_org
 from billing.services.invoices import invoice_csv
+from common.api.pagination import paginate
+
+PAGE_SIZE = 100
 
 
 def _finance_org(request):
@@ -16,7 +19,13 @@ def _finance_org(request):
 @login_required
 def invoice_list(request):
     org = _finance_org(request)
-    return render(request, "billing/invoice_list.html", {"invoices": invoices_for_org(org=org)})
+    page = paginate(
+        invoices_for_org(org=org),
+        keyset=NEWEST_PERIOD_FIRST,
+        limit=PAGE_SIZE,
+        cursor=request.GET.get("cursor") or None,
+    )
+    return render(request, "billing/invoice_list.html", {"invoices": page.rows, "page": page})
 
 
 @login_required

@@ -12,6 +12,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from accounts.actors import actor_for_request
+from common.api.pagination import NEWEST_FIRST, CursorPage, paginate
 from common.errors import DomainError
 from marketplace.forms import ReserveForm
 from marketplace.models import Offer, OfferStatus, Provider
@@ -61,19 +62,19 @@ OFFER_COLUMNS = [
 def offers(request):
     query = request.GET.get("q", "")
     sort = request.GET.get("sort", "")
-    error, rows, next_cursor = None, [], None
+    error, page = None, CursorPage([], None)
     try:
         search = offer_search(query=query, sort=sort)
-        rows, next_cursor = search.page(limit=PAGE_SIZE, cursor=request.GET.get("cursor") or None)
+        page = search.page(limit=PAGE_SIZE, cursor=request.GET.get("cursor") or None)
     except DomainError as exc:
         error = _query_error(exc, query=query, sort=sort)
     context = {
-        "offers": rows,
+        "offers": page.rows,
         "q": query,
         "sort": sort,
         "error": error,
         "columns": _offer_columns(query, sort),
-        "next_url": _offers_url(query, sort, next_cursor) if next_cursor else None,
+        "next_url": _offers_url(query, sort, page.next) if page.next else None,
     }
     return render(request, "marketplace/offers.html", context, status=400 if error else 200)
 
@@ -119,8 +120,14 @@ def _offers_url(query: str, sort: str, cursor: str | None = None) -> str:
 @login_required
 def reservation_list(request):
     org = actor_for_request(request).org
-    rows = reservations_for_org(org=org)[:200]
-    return render(request, "marketplace/reservation_list.html", {"reservations": rows})
+    page = paginate(
+        reservations_for_org(org=org),
+        keyset=NEWEST_FIRST,
+        limit=PAGE_SIZE,
+        cursor=request.GET.get("cursor") or None,
+    )
+    context = {"reservations": page.rows, "page": page}
+    return render(request, "marketplace/reservation_list.html", context)
 
 
 def _own_reservation(request, reservation_id):
@@ -159,8 +166,14 @@ def reservation_terminate(request, reservation_id: int):
 @login_required
 def provider_reservations(request):
     """For providers: reservations of the offers their organizations list."""
-    rows = reservations_incoming(user=request.user)[:200]
-    return render(request, "marketplace/provider_reservations.html", {"reservations": rows})
+    page = paginate(
+        reservations_incoming(user=request.user),
+        keyset=NEWEST_FIRST,
+        limit=PAGE_SIZE,
+        cursor=request.GET.get("cursor") or None,
+    )
+    context = {"reservations": page.rows, "page": page}
+    return render(request, "marketplace/provider_reservations.html", context)
 
 
 @login_required

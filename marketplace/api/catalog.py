@@ -3,39 +3,72 @@
 from __future__ import annotations
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from common.api.pagination import parse_limit
+from common.api.pagination import PAGE_PARAMETERS, CursorPage, page_params
+from common.api.serializers import DecimalString, page_serializer, with_errors
 from common.api.throttles import CatalogThrottle
-from marketplace.selectors.catalog import offer_search, offer_to_dict
+from marketplace.models import OfferStatus, PricingModel
+from marketplace.selectors.catalog import offer_search
 from marketplace.selectors.offers import gpu_models, offers_visible
 
 
-def gpu_to_dict(gpu) -> dict:
-    return {
-        "id": gpu.pk,
-        "vendor": gpu.vendor,
-        "name": gpu.name,
-        "memory_gb": gpu.memory_gb,
-        "compute_capability": gpu.compute_capability,
-        "architecture": gpu.architecture,
-        "superchip": gpu.superchip,
-        "bf16_tflops": None if gpu.bf16_tflops is None else str(gpu.bf16_tflops),
-        "relative_throughput": None
-        if gpu.relative_throughput is None
-        else str(gpu.relative_throughput),
-        "aliases": gpu.aliases,
-    }
+class GpuOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    vendor = serializers.CharField()
+    name = serializers.CharField()
+    memory_gb = serializers.IntegerField()
+    compute_capability = serializers.CharField()
+    architecture = serializers.CharField()
+    superchip = serializers.BooleanField()
+    bf16_tflops = DecimalString(allow_null=True)
+    relative_throughput = DecimalString(allow_null=True)
+    aliases = serializers.ListField(child=serializers.CharField())
+
+
+class OfferOutput(serializers.Serializer):
+    """The offer document of the catalog and of the provider API. Money and sizes are decimal
+    strings, `observed_at` is UTC ending in Z."""
+
+    id = serializers.IntegerField()
+    provider = serializers.CharField(source="provider.slug")
+    sku = serializers.CharField()
+    gpu = serializers.CharField(source="gpu.name", allow_null=True)
+    gpu_vendor = serializers.CharField(source="gpu.vendor", allow_null=True)
+    gpu_count = serializers.IntegerField()
+    gpu_memory_gb = DecimalString()
+    vcpus = DecimalString()
+    memory_gb = DecimalString()
+    disk_gb = DecimalString()
+    region = serializers.CharField()
+    zone = serializers.CharField()
+    country = serializers.CharField()
+    continent = serializers.CharField()
+    pricing = serializers.ChoiceField(choices=PricingModel.values)
+    price_per_hour = DecimalString()
+    price_per_gpu_hour = DecimalString()
+    currency = serializers.CharField()
+    available = serializers.IntegerField()
+    reliability = DecimalString(allow_null=True)
+    interconnect = serializers.CharField()
+    observed_at = serializers.DateTimeField()
+    status = serializers.ChoiceField(choices=OfferStatus.values)
+    suspect = serializers.BooleanField()
+    suspect_reason = serializers.CharField()
 
 
 class GpuListApi(APIView):
     permission_classes = [AllowAny]
     throttle_classes = [CatalogThrottle]
 
+    @extend_schema(responses=with_errors(page_serializer(GpuOutput)))
     def get(self, request):
-        return Response({"results": [gpu_to_dict(g) for g in gpu_models()], "next": None})
+        # Every GPU on one page: the canonical list is short.
+        page = CursorPage(list(gpu_models()), None)
+        return Response(page_serializer(GpuOutput)(page).data)
 
 
 class OfferListApi(APIView):
@@ -57,22 +90,24 @@ class OfferListApi(APIView):
                 description="Numeric sort keys, `-` for descending: `gpu_price,-gpus` "
                 "(default `gpu_price`).",
             ),
-            OpenApiParameter("limit", int, description="Page size, 1..500 (default 50)."),
-            OpenApiParameter("cursor", str, description="The `next` cursor of the previous page."),
-        ]
+            *PAGE_PARAMETERS,
+        ],
+        responses=with_errors(page_serializer(OfferOutput)),
+        operation_id="offers_list",
     )
     def get(self, request):
         params = request.query_params
-        limit = parse_limit(params.get("limit"))
+        limit, cursor = page_params(params)
         search = offer_search(query=params.get("q", ""), sort=params.get("sort", ""))
-        page, next_cursor = search.page(limit=limit, cursor=params.get("cursor") or None)
-        return Response({"results": [offer_to_dict(o) for o in page], "next": next_cursor})
+        page = search.page(limit=limit, cursor=cursor)
+        return Response(page_serializer(OfferOutput)(page).data)
 
 
 class OfferDetailApi(APIView):
     permission_classes = [AllowAny]
     throttle_classes = [CatalogThrottle]
 
+    @extend_schema(responses=with_errors(OfferOutput))
     def get(self, request, offer_id: int):
         offer = offers_visible().get(pk=offer_id)
-        return Response(offer_to_dict(offer))
+        return Response(OfferOutput(offer).data)

@@ -9,18 +9,17 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.actors import Actor, actor_for_request
-from common.api.pagination import decode_cursor, encode_cursor, parse_limit
-from common.api.serializers import StrictSerializer
+from common.api.pagination import OLDEST_FIRST, PAGE_PARAMETERS, page_params, paginate
+from common.api.serializers import StrictSerializer, page_serializer, with_errors
 from common.errors import DomainError
+from marketplace.api.catalog import OfferOutput
 from marketplace.models import OfferStatus, PricingModel
-from marketplace.selectors.catalog import offer_to_dict
 from marketplace.selectors.providers import provider_acting, provider_offer, provider_offers
 from marketplace.services.provider_offers import (
     MAX_REPORTED_ERRORS,
@@ -87,8 +86,6 @@ class OfferBulkInput(StrictSerializer):
         return offers
 
 
-# The same offer document as the catalog (`offer_to_dict`).
-OfferOutput = OpenApiTypes.OBJECT
 UpsertOutput = inline_serializer(
     "ProviderOfferUpsert",
     {
@@ -145,16 +142,15 @@ class ProviderOfferListApi(APIView):
         parameters=[
             OpenApiParameter("provider", str, description="One of your providers (slug)."),
             OpenApiParameter("status", str, enum=OfferStatus.values),
-            OpenApiParameter("limit", int, description="Page size, 1..500 (default 50)."),
-            OpenApiParameter("cursor", str, description="The `next` cursor of the last page."),
+            *PAGE_PARAMETERS,
         ],
-        responses=OfferOutput,
+        responses=with_errors(page_serializer(OfferOutput)),
         operation_id="provider_offers_list",
     )
     def get(self, request):
         actor = provider_actor(request)
         params = request.query_params
-        limit = parse_limit(params.get("limit"))
+        limit, cursor = page_params(params)
         queryset = provider_offers(actor=actor, slug=params.get("provider") or None)
         if wanted := params.get("status"):
             if wanted not in OfferStatus.values:
@@ -162,17 +158,10 @@ class ProviderOfferListApi(APIView):
                     "invalid_status", f"status must be one of {', '.join(OfferStatus.values)}."
                 )
             queryset = queryset.filter(status=wanted)
-        if cursor := params.get("cursor"):
-            (after_id,) = decode_cursor(cursor, 1)
-            if not isinstance(after_id, int):
-                raise DomainError("invalid_cursor", "The cursor is malformed.")
-            queryset = queryset.filter(pk__gt=after_id)
-        page = list(queryset.order_by("id")[: limit + 1])
-        more, page = len(page) > limit, page[:limit]
-        next_cursor = encode_cursor([page[-1].pk]) if more else None
-        return Response({"results": [offer_to_dict(o) for o in page], "next": next_cursor})
+        page = paginate(queryset, keyset=OLDEST_FIRST, limit=limit, cursor=cursor)
+        return Response(page_serializer(OfferOutput)(page).data)
 
-    @extend_schema(request=ListedOfferCreateInput, responses={201: OfferOutput})
+    @extend_schema(request=ListedOfferCreateInput, responses=with_errors({201: OfferOutput}, 409))
     def post(self, request):
         actor = provider_actor(request)
         serializer = ListedOfferCreateInput(data=request.data)
@@ -181,10 +170,12 @@ class ProviderOfferListApi(APIView):
         slug = item.pop("provider", None) or request.query_params.get("provider")
         provider = provider_acting(actor=actor, slug=slug)
         offer = provider_offer_create(provider=provider, item=item)
-        return Response(offer_to_dict(offer), status=status.HTTP_201_CREATED)
+        return Response(OfferOutput(offer).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(
-        request=OfferBulkInput, responses=UpsertOutput, operation_id="provider_offers_bulk_upsert"
+        request=OfferBulkInput,
+        responses=with_errors(UpsertOutput),
+        operation_id="provider_offers_bulk_upsert",
     )
     def put(self, request):
         actor = provider_actor(request)
@@ -207,26 +198,28 @@ class ProviderOfferListApi(APIView):
 
 
 class ProviderOfferDetailApi(APIView):
-    @extend_schema(responses=OfferOutput, operation_id="provider_offer_retrieve")
+    @extend_schema(responses=with_errors(OfferOutput), operation_id="provider_offer_retrieve")
     def get(self, request, offer_id: int):
         offer = provider_offer(actor=provider_actor(request), offer_id=offer_id)
-        return Response(offer_to_dict(offer))
+        return Response(OfferOutput(offer).data)
 
-    @extend_schema(request=ListedOfferInput, responses=OfferOutput)
+    @extend_schema(request=ListedOfferInput, responses=with_errors(OfferOutput))
     def patch(self, request, offer_id: int):
         return self._update(request, offer_id, partial=True)
 
     @extend_schema(
-        request=ListedOfferInput, responses=OfferOutput, operation_id="provider_offer_replace"
+        request=ListedOfferInput,
+        responses=with_errors(OfferOutput),
+        operation_id="provider_offer_replace",
     )
     def put(self, request, offer_id: int):
         return self._update(request, offer_id, partial=False)
 
-    @extend_schema(request=None, responses=OfferOutput)
+    @extend_schema(request=None, responses=with_errors(OfferOutput))
     def delete(self, request, offer_id: int):
         offer = provider_offer(actor=provider_actor(request), offer_id=offer_id)
         offer = provider_offer_withdraw(offer=offer)
-        return Response(offer_to_dict(offer))
+        return Response(OfferOutput(offer).data)
 
     def _update(self, request, offer_id: int, *, partial: bool) -> Response:
         offer = provider_offer(actor=provider_actor(request), offer_id=offer_id)
@@ -234,4 +227,4 @@ class ProviderOfferDetailApi(APIView):
         serializer.is_valid(raise_exception=True)
         item = offer_as_item(offer) | dict(serializer.validated_data)
         offer = provider_offer_update(offer=offer, item=item)
-        return Response(offer_to_dict(offer))
+        return Response(OfferOutput(offer).data)

@@ -10,18 +10,22 @@ from __future__ import annotations
 
 import json
 
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from common.api.pagination import decode_cursor, encode_cursor, parse_limit
-from common.api.serializers import StrictSerializer
+from common.api.pagination import OLDEST_FIRST, PAGE_PARAMETERS, page_params, paginate
+from common.api.serializers import StrictSerializer, page_serializer, with_errors
 from common.errors import DomainError
 from common.jsonb import jsonb_storable
 from marketplace.api.provider_offers import provider_actor
-from marketplace.models import LaunchRequest, LaunchRequestStatus, ProviderEventType
+from marketplace.models import (
+    LaunchRequest,
+    LaunchRequestKind,
+    LaunchRequestStatus,
+    ProviderEventType,
+)
 from marketplace.models.launch_requests import OPEN_LAUNCH_REQUEST_STATUSES
 from marketplace.selectors.providers import (
     launch_request_document,
@@ -46,15 +50,24 @@ def _statuses(raw: str | None) -> list[str]:
     return wanted
 
 
-def _request_to_dict(request: LaunchRequest) -> dict:
-    return launch_request_document(request) | {
-        "status": request.status,
-        "delivery_attempts": request.delivery_attempts,
-        "delivered_at": request.delivered_at.isoformat().replace("+00:00", "Z")
-        if request.delivered_at
-        else None,
-        "last_error": request.last_error,
-    }
+class LaunchRequestOutput(serializers.Serializer):
+    """The document the webhook sends (`launch_request_document`: these fields and the
+    request's payload, e.g. `reservation`, `instance_id`, `events_url`), plus its delivery."""
+
+    id = serializers.IntegerField()
+    # Text, not an enum: the schema has another `type` enum (the events') of other values.
+    type = serializers.CharField(
+        source="kind", help_text=f"One of {', '.join(LaunchRequestKind.values)}."
+    )
+    created_at = serializers.DateTimeField()
+    answer_by = serializers.DateTimeField()
+    status = serializers.ChoiceField(choices=LaunchRequestStatus.choices)
+    delivery_attempts = serializers.IntegerField()
+    delivered_at = serializers.DateTimeField(allow_null=True)
+    last_error = serializers.CharField()
+
+    def to_representation(self, instance: LaunchRequest) -> dict:
+        return launch_request_document(instance) | super().to_representation(instance)
 
 
 class LaunchRequestListApi(APIView):
@@ -64,29 +77,21 @@ class LaunchRequestListApi(APIView):
             OpenApiParameter(
                 "status", str, description="Comma-separated; default `pending,delivered`."
             ),
-            OpenApiParameter("limit", int, description="Page size, 1..500 (default 50)."),
-            OpenApiParameter("cursor", str, description="The `next` cursor of the last page."),
+            *PAGE_PARAMETERS,
         ],
-        responses=OpenApiTypes.OBJECT,
+        responses=with_errors(page_serializer(LaunchRequestOutput)),
     )
     def get(self, request):
         actor = provider_actor(request)
         params = request.query_params
-        limit = parse_limit(params.get("limit"))
+        limit, cursor = page_params(params)
         queryset = provider_launch_requests(
             actor=actor,
             slug=params.get("provider") or None,
             statuses=_statuses(params.get("status")),
         )
-        if cursor := params.get("cursor"):
-            (after_id,) = decode_cursor(cursor, 1)
-            if not isinstance(after_id, int):
-                raise DomainError("invalid_cursor", "The cursor is malformed.")
-            queryset = queryset.filter(pk__gt=after_id)
-        page = list(queryset[: limit + 1])
-        more, page = len(page) > limit, page[:limit]
-        next_cursor = encode_cursor([page[-1].pk]) if more else None
-        return Response({"results": [_request_to_dict(r) for r in page], "next": next_cursor})
+        page = paginate(queryset, keyset=OLDEST_FIRST, limit=limit, cursor=cursor)
+        return Response(page_serializer(LaunchRequestOutput)(page).data)
 
 
 class ProviderEventBody(StrictSerializer):
@@ -101,7 +106,7 @@ class ProviderEventBody(StrictSerializer):
     def validate_connection(self, connection):
         if len(json.dumps(connection, default=str)) > MAX_CONNECTION_BYTES:
             raise serializers.ValidationError(f"At most {MAX_CONNECTION_BYTES} bytes of JSON.")
-        if not jsonb_storable(connection):  # a 500 on saving, before
+        if not jsonb_storable(connection):  # PostgreSQL would refuse it on saving
             raise serializers.ValidationError(
                 "Text may not contain NUL (\\u0000) or unpaired surrogate characters."
             )
@@ -115,8 +120,29 @@ class ProviderEventBody(StrictSerializer):
         return attrs
 
 
+class EventOutput(serializers.Serializer):
+    id = serializers.CharField()
+    type = serializers.ChoiceField(choices=ProviderEventType.values)
+    at = serializers.DateTimeField()
+
+
+class ReservationStateOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    status = serializers.CharField()
+    running_since = serializers.DateTimeField(allow_null=True)
+    ended_at = serializers.DateTimeField(allow_null=True)
+
+
+class ProviderEventOutput(serializers.Serializer):
+    """What the event did; a repeated event id answers the first result again."""
+
+    event = EventOutput()
+    reservation = ReservationStateOutput()
+    duplicate = serializers.BooleanField()
+
+
 class ProviderReservationEventApi(APIView):
-    @extend_schema(request=ProviderEventBody, responses=OpenApiTypes.OBJECT)
+    @extend_schema(request=ProviderEventBody, responses=with_errors(ProviderEventOutput, 409))
     def post(self, request, reservation_id: int):
         actor = provider_actor(request)
         reservation = provider_reservation(actor=actor, reservation_id=reservation_id)
@@ -131,4 +157,4 @@ class ProviderReservationEventApi(APIView):
             at=data.get("at"),
         )
         result, duplicate = provider_event_apply(reservation=reservation, event=event)
-        return Response(result | {"duplicate": duplicate})
+        return Response(ProviderEventOutput(result | {"duplicate": duplicate}).data)

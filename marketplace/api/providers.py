@@ -1,4 +1,4 @@
-"""Provider registration (provider offers and launch requests arrive with issue 5)."""
+"""Provider registration: an organization lists the providers it owns and registers new ones."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.actors import actor_for_request
-from common.api.serializers import StrictSerializer
+from common.api.pagination import PAGE_PARAMETERS, Keyset, page_params, paginate
+from common.api.serializers import StrictSerializer, page_serializer, with_errors
 from common.errors import DomainError
 from marketplace.selectors.offers import providers_for_org
 from marketplace.services.providers import provider_register
@@ -32,15 +33,27 @@ class ProviderOutput(serializers.Serializer):
     created_at = serializers.DateTimeField()
 
 
+class ProviderCreatedOutput(ProviderOutput):
+    webhook_secret = serializers.CharField(
+        help_text="Signs the launch requests sent to `webhook_url`; only this response shows it."
+    )
+
+
+BY_SLUG = Keyset((("slug", False),))  # slugs are unique
+
+
 class ProviderListCreateApi(APIView):
-    @extend_schema(responses=ProviderOutput(many=True))
+    @extend_schema(
+        parameters=PAGE_PARAMETERS, responses=with_errors(page_serializer(ProviderOutput))
+    )
     def get(self, request):
         actor = actor_for_request(request)
-        return Response(
-            {"results": ProviderOutput(providers_for_org(org=actor.org), many=True).data}
-        )
+        limit, cursor = page_params(request.query_params)
+        providers = providers_for_org(org=actor.org)
+        page = paginate(providers, keyset=BY_SLUG, limit=limit, cursor=cursor)
+        return Response(page_serializer(ProviderOutput)(page).data)
 
-    @extend_schema(request=ProviderInput, responses={201: ProviderOutput})
+    @extend_schema(request=ProviderInput, responses=with_errors({201: ProviderCreatedOutput}, 409))
     def post(self, request):
         serializer = ProviderInput(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -58,5 +71,4 @@ class ProviderListCreateApi(APIView):
             raise DomainError(
                 "slug_taken", f"The provider slug {data['slug']!r} is taken."
             ) from None
-        body = ProviderOutput(provider).data | {"webhook_secret": provider.webhook_secret}
-        return Response(body, status=status.HTTP_201_CREATED)
+        return Response(ProviderCreatedOutput(provider).data, status=status.HTTP_201_CREATED)

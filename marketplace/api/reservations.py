@@ -12,7 +12,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.actors import actor_for_request
-from common.api.serializers import StrictSerializer
+from common.api.pagination import NEWEST_FIRST, PAGE_PARAMETERS, page_params, paginate
+from common.api.serializers import StrictSerializer, page_serializer, with_errors
 from common.errors import DomainError
 from marketplace.models import Quote, Reservation
 from marketplace.selectors.reservations import reservation_for_org, reservations_for_org
@@ -56,18 +57,18 @@ class ReservationOutput(serializers.Serializer):
     offer = serializers.IntegerField(source="offer_id")
     provider = serializers.CharField(source="offer.provider.slug")
     sku = serializers.CharField(source="offer.sku")
-    gpu = serializers.CharField(source="offer.gpu.name", default=None)
+    gpu = serializers.CharField(source="offer.gpu.name", allow_null=True)
     region = serializers.CharField(source="offer.region")
     gpus = serializers.IntegerField()
     units = serializers.IntegerField()
     hours = serializers.DecimalField(max_digits=10, decimal_places=4)
     price_per_hour = serializers.DecimalField(max_digits=14, decimal_places=6)
     currency = serializers.CharField()
-    max_price_per_hour = serializers.DecimalField(max_digits=14, decimal_places=6)
+    max_price_per_hour = serializers.DecimalField(max_digits=14, decimal_places=6, allow_null=True)
     auto_relaunch = serializers.BooleanField()
     reserved_until = serializers.DateTimeField()
-    running_since = serializers.DateTimeField()
-    ended_at = serializers.DateTimeField()
+    running_since = serializers.DateTimeField(allow_null=True)
+    ended_at = serializers.DateTimeField(allow_null=True)
     instance_id = serializers.CharField()
     connection = serializers.JSONField()
     failure_reason = serializers.CharField()
@@ -88,7 +89,7 @@ class LaunchAttemptOutput(serializers.Serializer):
     error = serializers.CharField()
     scope = serializers.CharField()
     started_at = serializers.DateTimeField()
-    finished_at = serializers.DateTimeField()
+    finished_at = serializers.DateTimeField(allow_null=True)
 
 
 class ReservationRunOutput(serializers.Serializer):
@@ -97,7 +98,7 @@ class ReservationRunOutput(serializers.Serializer):
     instance_id = serializers.CharField()
     price_per_hour = serializers.DecimalField(max_digits=14, decimal_places=6)
     started_at = serializers.DateTimeField()
-    ended_at = serializers.DateTimeField()
+    ended_at = serializers.DateTimeField(allow_null=True)
 
 
 class ReservationDetailOutput(ReservationOutput):
@@ -139,16 +140,23 @@ def _quote_plan(
 
 
 class ReservationListCreateApi(APIView):
-    @extend_schema(responses=ReservationOutput(many=True))
+    @extend_schema(
+        parameters=PAGE_PARAMETERS,
+        responses=with_errors(page_serializer(ReservationOutput)),
+        operation_id="reservations_list",
+    )
     def get(self, request):
         actor = actor_for_request(request)
         actor.require("read_reservations")
-        queryset = reservations_for_org(org=actor.org).order_by("-id")[:200]
-        return Response({"results": ReservationOutput(queryset, many=True).data, "next": None})
+        limit, cursor = page_params(request.query_params)
+        page = paginate(
+            reservations_for_org(org=actor.org), keyset=NEWEST_FIRST, limit=limit, cursor=cursor
+        )
+        return Response(page_serializer(ReservationOutput)(page).data)
 
     @extend_schema(
         request=ReservationInput,
-        responses={201: ReservationOutput},
+        responses=with_errors({201: ReservationOutput}, 402, 409),
         parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER)],
     )
     def post(self, request):
@@ -212,14 +220,14 @@ def _get_own(request, reservation_id: int) -> Reservation:
 
 
 class ReservationDetailApi(APIView):
-    @extend_schema(responses=ReservationDetailOutput)
+    @extend_schema(responses=with_errors(ReservationDetailOutput))
     def get(self, request, reservation_id: int):
         reservation = _get_own(request, reservation_id)
         return Response(ReservationDetailOutput(reservation).data)
 
 
 class ReservationTerminateApi(APIView):
-    @extend_schema(request=None, responses=ReservationOutput)
+    @extend_schema(request=None, responses=with_errors({202: ReservationOutput}, 409))
     def post(self, request, reservation_id: int):
         reservation = _get_own(request, reservation_id)
         actor_for_request(request).require("reserve")

@@ -6,12 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.core.exceptions import ValidationError
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from common.api.pagination import decode_cursor, encode_cursor, keyset_after
-from common.errors import DomainError
+from common.api.pagination import CursorPage, Keyset, page_from
 from marketplace.models import Offer
 from marketplace.search import (
     CatalogResolver,
@@ -25,9 +23,9 @@ from marketplace.search import (
 from marketplace.search.partition import RestrictedResolver, implied_gpu_ids
 from marketplace.selectors.offers import offers_default_listing, offers_visible
 
-# Columns no listing shows (offer_to_dict, the offers page): not fetched, so that a page of
-# offers does not decode every offer's JSON and timestamps for nothing (a third of a broad
-# search's time).
+# Columns no listing shows (the API's OfferOutput, the offers page): not fetched, so that a
+# page of offers does not decode every offer's JSON and timestamps for nothing: on a broad
+# search that decoding is a large part of the time.
 NOT_LISTED = ("extra", "created_at", "updated_at", "provider__config")
 
 # Sorts that have an index on (gpu_id, column, id) besides (column, id): a filter that allows
@@ -53,35 +51,22 @@ class OfferSearch:
         """[(column or annotation, descending), ...]; always ends with the id."""
         return self.sort.order
 
-    def cursor_for(self, offer: Offer) -> str:
+    @property
+    def keyset(self) -> Keyset:
         # The sort's signature leads the cursor, so that a cursor from another sort order
         # is refused instead of silently skipping rows.
-        return encode_cursor([self._signature(), *(getattr(offer, f) for f, _ in self.order)])
+        return Keyset(tuple(self.order), signature=self._signature())
 
-    def after(self, cursor: str) -> Q:
-        """The condition for rows strictly after the cursor's row, in this search's order."""
-        signature, *values = decode_cursor(cursor, len(self.order) + 1)
-        if signature != self._signature():
-            raise DomainError("invalid_cursor", "The cursor does not belong to this sort order.")
-        try:
-            condition = keyset_after(self.order, values)
-            self.queryset.filter(condition)  # values are checked against their fields here
-        except (ValueError, TypeError, ValidationError):
-            raise DomainError("invalid_cursor", "The cursor is malformed.") from None
-        return condition
-
-    def page(self, *, limit: int, cursor: str | None = None) -> tuple[list[Offer], str | None]:
+    def page(self, *, limit: int, cursor: str | None = None) -> CursorPage:
         """One page and the cursor of the next (None on the last page): a single query."""
-        condition = self.after(cursor) if cursor else Q()
+        keyset = self.keyset
+        condition = keyset.after(cursor, self.queryset) if cursor else Q()
         gpu_ids = self._gpus_to_split()
         if gpu_ids:
             rows = list(self._merged_by_gpu(gpu_ids, condition, limit + 1))
         else:
             rows = list(self.queryset.filter(condition)[: limit + 1])
-        if len(rows) <= limit:
-            return rows, None
-        rows = rows[:limit]
-        return rows, self.cursor_for(rows[-1])
+        return page_from(rows, limit=limit, cursor_for=keyset.cursor_for)
 
     def _gpus_to_split(self) -> list[int] | None:
         if self.order[0][0] not in GPU_SPLIT_COLUMNS:
@@ -120,33 +105,3 @@ def offer_search(*, query: str, sort: str, resolver: CatalogResolver | None = No
     parsed_sort = parse_sort(sort)
     base = offers_visible() if compiled.mentions("status") else offers_default_listing()
     return OfferSearch(base.defer(*NOT_LISTED), compiled, parsed_sort, resolver, now)
-
-
-def offer_to_dict(offer: Offer) -> dict:
-    return {
-        "id": offer.pk,
-        "provider": offer.provider.slug,
-        "sku": offer.sku,
-        "gpu": offer.gpu.name if offer.gpu else None,
-        "gpu_vendor": offer.gpu.vendor if offer.gpu else None,
-        "gpu_count": offer.gpu_count,
-        "gpu_memory_gb": str(offer.gpu_memory_gb),
-        "vcpus": str(offer.vcpus),
-        "memory_gb": str(offer.memory_gb),
-        "disk_gb": str(offer.disk_gb),
-        "region": offer.region,
-        "zone": offer.zone,
-        "country": offer.country,
-        "continent": offer.continent,
-        "pricing": offer.pricing,
-        "price_per_hour": str(offer.price_per_hour),
-        "price_per_gpu_hour": str(offer.price_per_gpu_hour),
-        "currency": offer.currency,
-        "available": offer.available,
-        "reliability": None if offer.reliability is None else str(offer.reliability),
-        "interconnect": offer.interconnect,
-        "observed_at": offer.observed_at.isoformat().replace("+00:00", "Z"),
-        "status": offer.status,
-        "suspect": offer.suspect,
-        "suspect_reason": offer.suspect_reason,
-    }

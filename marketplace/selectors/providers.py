@@ -8,6 +8,7 @@ from django.db.models import QuerySet
 
 from accounts.actors import PERMISSIONS, Actor
 from common.errors import DomainError
+from common.time import iso_z
 from marketplace.models import LaunchRequest, Offer, Provider, Reservation
 from marketplace.models.launch_requests import OPEN_LAUNCH_REQUEST_STATUSES
 from marketplace.selectors.offers import offers_visible, providers_for_org
@@ -18,8 +19,8 @@ def providers_acting(*, actor: Actor, slug: str | None = None) -> QuerySet[Provi
     actor.require("provide")
     providers = providers_for_org(org=actor.org).filter(is_active=True)
     if slug:
-        # Text that is no slug names no provider, and must not reach the database (PostgreSQL
-        # refuses NUL): `?provider=%00` was a 500.
+        # Text that is no slug names no provider, and must not reach the database: PostgreSQL
+        # refuses NUL (`?provider=%00`) with an error, not an empty result.
         providers = providers.filter(slug=slug) if slug_re.fullmatch(slug) else providers.none()
         if not providers.exists():
             raise DomainError("not_found", f"Your organization has no provider {slug!r}.")
@@ -95,7 +96,7 @@ def launch_request_document(request: LaunchRequest) -> dict:
     return {
         "id": request.pk,
         "type": request.kind,
-        "created_at": request.created_at.isoformat().replace("+00:00", "Z"),
-        "answer_by": request.answer_by.isoformat().replace("+00:00", "Z"),
+        "created_at": iso_z(request.created_at),
+        "answer_by": iso_z(request.answer_by),
         **request.payload,
     }
