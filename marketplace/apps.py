@@ -10,13 +10,14 @@ class MarketplaceConfig(AppConfig):
         # The canonical GPU list is data shipped with the code: keep the table in step
         # after every migrate (idempotent), instead of freezing it in a data migration.
         post_migrate.connect(_sync_gpu_catalog, sender=self)
-        # Imported once the models are: the search package reads them at import.
+        # Imported here, not at the top: Django imports apps.py while the app registry is
+        # still loading, and the resolver imports models.
         from .search.resolver import connect_cache_invalidation
 
         connect_cache_invalidation()
 
 
 def _sync_gpu_catalog(sender, **kwargs):
-    from .services.gpus import gpu_catalog_sync
+    from .services.gpus import gpu_catalog_sync  # imports models: see ready()
 
     gpu_catalog_sync()
