@@ -1,4 +1,4 @@
-"""The offer filter language, sort keys and the requirement short form (issue 4, §1-2).
+"""The offer filter language, sort keys and the requirement short form.
 
     compiled = compile_filter("gpu=H100 gpus>=8 price<30", resolver=DatabaseResolver())
     offers = Offer.objects.filter(compiled.q)
