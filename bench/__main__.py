@@ -11,11 +11,12 @@ import argparse
 import subprocess
 import sys
 
-from bench import refresh, search
+from bench import refresh, search, serialize
 
 COMMANDS = {
     "search": search.COMMAND,
     "refresh": refresh.COMMAND,
+    "serialize": serialize.COMMAND,
 }
 
 

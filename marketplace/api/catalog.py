@@ -9,7 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from common.api.pagination import PAGE_PARAMETERS, CursorPage, page_params
-from common.api.serializers import DecimalString, page_serializer, with_errors
+from common.api.serializers import DecimalString, FlatOutput, page_serializer, with_errors
 from common.api.throttles import CatalogThrottle
 from marketplace.models import OfferStatus, PricingModel
 from marketplace.selectors.catalog import offer_search
@@ -29,7 +29,7 @@ class GpuOutput(serializers.Serializer):
     aliases = serializers.ListField(child=serializers.CharField())
 
 
-class OfferOutput(serializers.Serializer):
+class OfferOutput(FlatOutput):
     """The offer document of the catalog and of the provider API. Money and sizes are decimal
     strings, `observed_at` is UTC ending in Z."""
 
