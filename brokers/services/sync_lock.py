@@ -29,12 +29,20 @@ def source_sync_lock(source_name: str) -> Iterator[bool]:
     own = connections[DEFAULT_DB_ALIAS]
     # a wrapper of its own with the same settings (the test database's, under pytest)
     holder = type(own)(dict(own.settings_dict), alias=own.alias)
+    key = [LOCK_NAMESPACE, source_name]
+    locked = False
     try:
         with holder.cursor() as cursor:
-            cursor.execute(
-                "SELECT pg_try_advisory_lock(%s, hashtext(%s))", [LOCK_NAMESPACE, source_name]
-            )
+            cursor.execute("SELECT pg_try_advisory_lock(%s, hashtext(%s))", key)
             (locked,) = cursor.fetchone()
         yield locked
     finally:
-        holder.close()
+        try:
+            if locked:
+                # Released here, not by closing: the server ends a closed session a moment
+                # after the client returns, and a sync started in that moment would find the
+                # lock still held and skip.
+                with holder.cursor() as cursor:
+                    cursor.execute("SELECT pg_advisory_unlock(%s, hashtext(%s))", key)
+        finally:
+            holder.close()

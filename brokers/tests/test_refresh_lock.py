@@ -15,6 +15,7 @@ from django.utils import timezone
 from brokers import registry
 from brokers.models import PriceSync
 from brokers.services.sync import ABANDONED, refresh_source
+from brokers.services.sync_lock import LOCK_NAMESPACE, source_sync_lock
 from brokers.sources.base import OfferRow, PricingSource
 from marketplace.models import Offer
 
@@ -119,3 +120,20 @@ def test_a_record_left_running_by_a_dead_run_is_closed_by_the_next_run():
     )
     assert dead.finished_at is not None
     assert run.status == "succeeded"
+
+
+def test_the_lock_is_free_the_moment_a_sync_lets_go():
+    # A closed session lets go of its locks a moment after the client returns; a sync
+    # started in that moment must not find the lock held. Checked many times over.
+    for _ in range(100):
+        with source_sync_lock("skypilot-catalog") as locked:
+            assert locked
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_try_advisory_lock(%s, hashtext(%s))",
+                [LOCK_NAMESPACE, "skypilot-catalog"],
+            )
+            assert cursor.fetchone() == (True,)
+            cursor.execute(
+                "SELECT pg_advisory_unlock(%s, hashtext(%s))", [LOCK_NAMESPACE, "skypilot-catalog"]
+            )
