@@ -9,6 +9,7 @@ from datetime import datetime
 from django.db.models import Max
 
 from marketplace.models import Reservation, ReservationRun
+from marketplace.signals import run_closed
 
 
 def run_open(*, reservation: Reservation, started_at: datetime) -> ReservationRun:
@@ -28,8 +29,10 @@ def run_open(*, reservation: Reservation, started_at: datetime) -> ReservationRu
 
 def run_close(*, reservation: Reservation, ended_at: datetime) -> None:
     """End the open run, if any, at `ended_at` (never before it started: a provider's clock
-    or a late poll must not make a negative run)."""
+    or a late poll must not make a negative run). The end may lie before what was already
+    metered (a backdated report): `run_closed` lets billing trim that in this transaction."""
     run = reservation.runs.filter(ended_at__isnull=True).first()
     if run is not None:
         run.ended_at = max(ended_at, run.started_at)
         run.save(update_fields=["ended_at"])
+        run_closed.send(sender=ReservationRun, run=run)
