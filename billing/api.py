@@ -1,4 +1,4 @@
-"""Finance API: invoices and their CSV export."""
+"""Finance API: invoices, finalising a draft, and the CSV export."""
 
 from __future__ import annotations
 
@@ -9,29 +9,43 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.actors import actor_for_request
+from billing.models import InvoiceLineKind, InvoiceStatus
 from billing.selectors import NEWEST_PERIOD_FIRST, invoice_for_org, invoices_for_org
+from billing.services.finalisation import invoice_finalize
 from billing.services.invoices import invoice_csv
 from common.api.pagination import PAGE_PARAMETERS, page_params, paginate
-from common.api.serializers import page_serializer, with_errors
+from common.api.serializers import DecimalString, page_serializer, with_errors
 
 
 class InvoiceLineOutput(serializers.Serializer):
     id = serializers.IntegerField()
+    kind = serializers.ChoiceField(choices=InvoiceLineKind.values)
     reservation = serializers.IntegerField(source="reservation_id")
+    service_period_start = serializers.DateTimeField(
+        help_text="The month the usage happened in (earlier than the invoice's for an adjustment)."
+    )
     description = serializers.CharField()
+    quantity = DecimalString(help_text="Hours, to 6 places; the amount is priced on the seconds.")
+    unit = serializers.CharField()
+    unit_price = DecimalString(source="price_per_hour", help_text="Per hour.")
     seconds = serializers.IntegerField()
-    price_per_hour = serializers.DecimalField(max_digits=14, decimal_places=6)
-    amount = serializers.DecimalField(max_digits=16, decimal_places=2)
+    price_per_hour = DecimalString()
+    amount = DecimalString()
 
 
 class InvoiceOutput(serializers.Serializer):
     id = serializers.IntegerField()
-    number = serializers.CharField(allow_null=True, help_text="Null while a draft.")
-    status = serializers.CharField()
+    number = serializers.CharField(allow_null=True, help_text="GM-YYYY-NNNNNN; null while a draft.")
+    status = serializers.ChoiceField(choices=InvoiceStatus.values)
     period_start = serializers.DateTimeField()
-    period_end = serializers.DateTimeField()
+    period_end = serializers.DateTimeField(help_text="Exclusive: the period is [start, end).")
+    issued_at = serializers.DateTimeField(allow_null=True)
+    due_at = serializers.DateTimeField(allow_null=True)
     currency = serializers.CharField()
-    total = serializers.DecimalField(max_digits=16, decimal_places=2)
+    subtotal = DecimalString()
+    tax = DecimalString()
+    total = DecimalString()
+    amount_due = DecimalString()
     lines = InvoiceLineOutput(many=True)
 
 
@@ -60,6 +74,14 @@ class InvoiceDetailApi(APIView):
         return Response(
             InvoiceOutput(invoice_for_org(org=_actor(request).org, invoice_id=invoice_id)).data
         )
+
+
+class InvoiceFinalizeApi(APIView):
+    @extend_schema(request=None, responses=with_errors(InvoiceOutput, 409))
+    def post(self, request, invoice_id: int):
+        invoice = invoice_for_org(org=_actor(request).org, invoice_id=invoice_id)
+        invoice_finalize(invoice_id=invoice.pk)
+        return Response(InvoiceOutput(invoice_for_org(org=invoice.org, invoice_id=invoice.pk)).data)
 
 
 class InvoiceCsvApi(APIView):

@@ -1,5 +1,9 @@
+from decimal import Decimal
+
 from django.db import models
 from django.db.models import Q
+
+from common.money import SECONDS_PER_HOUR, quantize_rate
 
 
 class UsageRecord(models.Model):
@@ -42,10 +46,45 @@ class UsageRecord(models.Model):
 
 
 class InvoiceStatus(models.TextChoices):
-    DRAFT = "draft", "Draft"
-    FINALIZED = "finalized", "Finalized"
+    DRAFT = "draft", "Draft"  # the running total of a period, changing as usage arrives
+    OPEN = "open", "Open"  # finalised: numbered, frozen, awaiting payment
     PAID = "paid", "Paid"
     VOID = "void", "Void"
+    UNCOLLECTIBLE = "uncollectible", "Uncollectible"
+
+
+# What the database refuses to change once an invoice is finalised (migration 0004's trigger).
+FROZEN_INVOICE_FIELDS = (
+    "org_id", "period_start", "period_end", "currency", "number", "issued_at", "due_at",
+    "subtotal", "tax", "total",
+)  # fmt: skip
+
+
+class InvoiceNumberCounter(models.Model):
+    """The last number given in one series and year (`GM` 2026 → 42: GM-2026-000042 was the
+    last). Taken FOR UPDATE in the transaction that finalises, so numbers are gapless: a
+    rolled-back finalisation gives its number back, which a sequence would not."""
+
+    series = models.CharField(max_length=8)
+    year = models.PositiveIntegerField()
+    last = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["series", "year"], name="uniq_invoice_counter")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.series}-{self.year}: {self.last}"
+
+
+class InvoiceLineKind(models.TextChoices):
+    COMPUTE = "compute", "Compute"
+    BOOT = "boot", "Boot"
+    DISK = "disk", "Disk"
+    EGRESS = "egress", "Egress"
+    ADJUSTMENT = "adjustment", "Adjustment"  # usage of a closed period, billed later
+    CREDIT = "credit", "Credit"
 
 
 class Invoice(models.Model):
@@ -59,7 +98,12 @@ class Invoice(models.Model):
         max_length=20, choices=InvoiceStatus.choices, default=InvoiceStatus.DRAFT
     )
     number = models.CharField(max_length=30, null=True, blank=True, unique=True)
+    issued_at = models.DateTimeField(null=True, blank=True)
+    due_at = models.DateTimeField(null=True, blank=True)
+    subtotal = models.DecimalField(max_digits=16, decimal_places=2, default=0)
+    tax = models.DecimalField(max_digits=16, decimal_places=2, default=0)
     total = models.DecimalField(max_digits=16, decimal_places=2, default=0)
+    amount_due = models.DecimalField(max_digits=16, decimal_places=2, default=0)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -82,8 +126,15 @@ class InvoiceLine(models.Model):
     reservation = models.ForeignKey(
         "marketplace.Reservation", on_delete=models.PROTECT, related_name="+"
     )
+    kind = models.CharField(
+        max_length=20, choices=InvoiceLineKind.choices, default=InvoiceLineKind.COMPUTE
+    )
+    # The month the usage happened in: the invoice's own period, or an earlier closed one for
+    # an adjustment.
+    service_period_start = models.DateTimeField()
     description = models.CharField(max_length=300)
-    seconds = models.PositiveIntegerField()
+    # An adjustment that takes back seconds is negative.
+    seconds = models.IntegerField()
     price_per_hour = models.DecimalField(max_digits=14, decimal_places=6)
     # Rounded once, here, to the currency's precision.
     amount = models.DecimalField(max_digits=16, decimal_places=2)
@@ -92,9 +143,17 @@ class InvoiceLine(models.Model):
         ordering = ["id"]
         constraints = [
             models.UniqueConstraint(
-                fields=["invoice", "reservation", "price_per_hour"], name="uniq_invoice_line"
+                fields=["invoice", "reservation", "price_per_hour", "kind", "service_period_start"],
+                name="uniq_invoice_line",
             )
         ]
 
+    unit = "hour"
+
     def __str__(self) -> str:
         return self.description
+
+    @property
+    def quantity(self) -> Decimal:
+        """Hours, to 6 places, for people: the amount is priced on the exact seconds."""
+        return quantize_rate(Decimal(self.seconds) / SECONDS_PER_HOUR)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from billing.services.finalisation import billing_period_close, billing_periods_due
 from billing.services.invoices import reservation_meter_and_invoice
 from billing.services.usage import reservations_to_meter
 
@@ -20,3 +21,9 @@ def record_usage() -> int:
     for reservation_id in ids:
         record_reservation_usage.delay(reservation_id)
     return len(ids)
+
+
+@shared_task(name="billing.close_billing_periods")
+def close_billing_periods() -> int:
+    """Beat: finalise the drafts of every month that ended more than the grace ago."""
+    return sum(len(billing_period_close(period=period)) for period in billing_periods_due())

@@ -156,6 +156,10 @@ PLATFORM_FEE_PERCENT = env_decimal("PLATFORM_FEE_PERCENT", "10", minimum="0", ma
 STRIPE_SECRET_KEY = env_str("STRIPE_SECRET_KEY", "sk_test_dev")
 STRIPE_WEBHOOK_SECRET = env_str("STRIPE_WEBHOOK_SECRET", "whsec_dev")
 STRIPE_API_BASE = env_str("STRIPE_API_BASE", "https://api.stripe.com")
+# A month's drafts are finalised this long after it ends, so its last minutes are metered.
+BILLING_GRACE_SECONDS = env_int("BILLING_GRACE_SECONDS", 3600)
+BILLING_CLOSE_CHECK_SECONDS = env_int("BILLING_CLOSE_CHECK_SECONDS", 300)
+INVOICE_DUE_DAYS = env_int("INVOICE_DUE_DAYS", 14)
 
 # --- Marketplace ---------------------------------------------------------------------
 QUOTE_TTL_SECONDS = env_int("QUOTE_TTL_SECONDS", 120)
@@ -215,6 +219,10 @@ LOGGING = {
 PRICING_SCHEDULE = env_parsed("PRICING_SCHEDULE", "simulated:300", parse_pricing_schedule)
 CELERY_BEAT_SCHEDULE = {
     "record-usage": {"task": "billing.record_usage", "schedule": USAGE_INTERVAL_SECONDS},
+    "close-billing-periods": {
+        "task": "billing.close_billing_periods",
+        "schedule": BILLING_CLOSE_CHECK_SECONDS,
+    },
     "end-expired-reservations": {"task": "brokers.end_expired_reservations", "schedule": 60},
     "check-running-reservations": {
         "task": "brokers.check_running_reservations",

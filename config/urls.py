@@ -62,6 +62,11 @@ api_v1 = [
         name="api-invoice-detail",
     ),
     path(
+        "invoices/<int:invoice_id>/finalize/",
+        billing_api.InvoiceFinalizeApi.as_view(),
+        name="api-invoice-finalize",
+    ),
+    path(
         "invoices/<int:invoice_id>/csv/",
         billing_api.InvoiceCsvApi.as_view(),
         name="api-invoice-csv",

@@ -63,17 +63,20 @@ def seeded(db) -> Seeded:
         org=owner.org,
         period_start=now - timedelta(days=30),
         period_end=now,
-        status=InvoiceStatus.PAID,
-        number="GM-2026-000001",
         total=Decimal("5.00"),
     )
     InvoiceLine.objects.create(
         invoice=invoice,
         reservation=reservation,
+        service_period_start=invoice.period_start,
         description="H100 x1",
         seconds=7200,
         price_per_hour=offer.price_per_hour,
         amount=Decimal("5.00"),
+    )
+    # lines go on a draft; a finalised invoice's lines cannot change
+    Invoice.objects.filter(pk=invoice.pk).update(
+        status=InvoiceStatus.PAID, number="GM-2026-000001", issued_at=now
     )
     ids = {"offer_id": offer.pk, "reservation_id": reservation.pk, "invoice_id": invoice.pk}
     return Seeded(owner=owner, path_ids=ids)

@@ -32,6 +32,7 @@ STATUS_BY_CODE = {
     "idempotency_conflict": 409,
     "invalid_state": 409,
     "invalid_transition": 409,
+    "invoice_not_draft": 409,
     "not_launchable": 409,
     "offer_exists": 409,
     "price_above_limit": 409,

@@ -1,0 +1,101 @@
+"""Finalising invoices: a gapless number, an issue date, and no change ever after.
+
+A draft is finalised by `invoice_finalize` (the API, for one draft now) or by
+`billing_period_close` (the command and beat, for every draft of a month that has ended).
+Each finalisation is one transaction that takes the next number of its year from a counter
+row locked FOR UPDATE: numbers are given in commit order, and a finalisation that fails
+gives its number back. Running either twice finalises nothing twice: a draft that is no
+longer a draft is skipped (close) or refused (`invoice_not_draft`).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from billing.models import Invoice, InvoiceNumberCounter, InvoiceStatus
+from billing.services.usage import month_start, next_month_start
+from common.errors import DomainError
+
+INVOICE_SERIES = "GM"
+
+
+@transaction.atomic
+def invoice_finalize(*, invoice_id: int, now: datetime | None = None) -> Invoice:
+    """Number and freeze a draft now; usage after this goes to a new draft."""
+    now = now or timezone.now()
+    invoice = Invoice.objects.select_for_update().get(pk=invoice_id)
+    if invoice.status != InvoiceStatus.DRAFT:
+        raise DomainError(
+            "invoice_not_draft",
+            f"Invoice {invoice.number} is {invoice.status}: only a draft can be finalised.",
+            status=invoice.status,
+        )
+    invoice.number = _next_number(now.year)
+    invoice.status = InvoiceStatus.OPEN
+    invoice.issued_at = now
+    invoice.due_at = now + timedelta(days=settings.INVOICE_DUE_DAYS)
+    invoice.total = invoice.amount_due = invoice.subtotal + invoice.tax
+    invoice.save()
+    return invoice
+
+
+def _next_number(year: int) -> str:
+    InvoiceNumberCounter.objects.bulk_create(
+        [InvoiceNumberCounter(series=INVOICE_SERIES, year=year)], ignore_conflicts=True
+    )
+    counter = InvoiceNumberCounter.objects.select_for_update().get(series=INVOICE_SERIES, year=year)
+    counter.last += 1
+    counter.save(update_fields=["last"])
+    return f"{INVOICE_SERIES}-{year}-{counter.last:06d}"
+
+
+def billing_period_close(*, period: datetime, now: datetime | None = None) -> list[Invoice]:
+    """Finalise every organization's draft of the month starting at `period`, which must
+    have ended. Drafts with nothing on them are dropped, not numbered. Returns the invoices
+    this run finalised (none when run again)."""
+    now = now or timezone.now()
+    period = month_start(period)
+    if now < next_month_start(period):
+        raise DomainError(
+            "period_not_ended",
+            f"The period {period:%Y-%m} has not ended yet: it ends {next_month_start(period):%Y-%m-%d}.",
+        )
+    finalised = []
+    drafts = Invoice.objects.filter(period_start=period, status=InvoiceStatus.DRAFT)
+    for invoice_id in drafts.order_by("org_id", "currency", "id").values_list("pk", flat=True):
+        invoice = _close_one(invoice_id, now)
+        if invoice is not None:
+            finalised.append(invoice)
+    return finalised
+
+
+@transaction.atomic
+def _close_one(invoice_id: int, now: datetime) -> Invoice | None:
+    invoice = (
+        Invoice.objects.select_for_update()
+        .filter(pk=invoice_id, status=InvoiceStatus.DRAFT)
+        .first()
+    )
+    if invoice is None:
+        return None  # finalised meanwhile (the API, another close)
+    if not invoice.lines.exists():
+        invoice.delete()
+        return None
+    return invoice_finalize(invoice_id=invoice_id, now=now)
+
+
+def billing_periods_due(*, now: datetime | None = None) -> list[datetime]:
+    """Months whose drafts may be closed now: ended at least BILLING_GRACE_SECONDS ago, so
+    that the last minutes of usage are metered first."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=settings.BILLING_GRACE_SECONDS)
+    periods = (
+        Invoice.objects.filter(status=InvoiceStatus.DRAFT, period_end__lte=cutoff)
+        .values_list("period_start", flat=True)
+        .distinct()
+    )
+    return sorted(periods)
