@@ -1,12 +1,26 @@
 from django.contrib import admin
 
-from .models import Invoice, InvoiceLine, UsageRecord
+from .models import Invoice, InvoiceLine, InvoiceNumberCounter, InvoiceStatus, UsageRecord
+
+
+def _finalised(invoice: Invoice | None) -> bool:
+    return invoice is not None and invoice.status != InvoiceStatus.DRAFT
 
 
 class InvoiceLineInline(admin.TabularInline):
     model = InvoiceLine
     extra = 0
     raw_id_fields = ("reservation",)
+
+    # A finalised invoice's lines are read-only here as in the database (migration 0004).
+    def has_add_permission(self, request, obj=None):
+        return not _finalised(obj) and super().has_add_permission(request, obj)
+
+    def has_change_permission(self, request, obj=None):
+        return not _finalised(obj) and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return not _finalised(obj) and super().has_delete_permission(request, obj)
 
 
 @admin.register(Invoice)
@@ -15,6 +29,30 @@ class InvoiceAdmin(admin.ModelAdmin):
     list_filter = ("status", "currency")
     raw_id_fields = ("org",)
     inlines = [InvoiceLineInline]
+
+    def get_readonly_fields(self, request, obj=None):
+        if _finalised(obj):
+            return [field.name for field in obj._meta.fields if field.name != "status"]
+        return super().get_readonly_fields(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return not _finalised(obj) and super().has_delete_permission(request, obj)
+
+
+@admin.register(InvoiceNumberCounter)
+class InvoiceNumberCounterAdmin(admin.ModelAdmin):
+    """Read-only: a number is given only by finalising an invoice."""
+
+    list_display = ("series", "year", "last")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(UsageRecord)
@@ -32,5 +70,15 @@ class UsageRecordAdmin(admin.ModelAdmin):
 
 @admin.register(InvoiceLine)
 class InvoiceLineAdmin(admin.ModelAdmin):
-    list_display = ("invoice", "reservation", "seconds", "price_per_hour", "amount")
+    list_display = ("invoice", "kind", "reservation", "seconds", "price_per_hour", "amount")
     raw_id_fields = ("invoice", "reservation")
+
+    def has_change_permission(self, request, obj=None):
+        return not _finalised(obj.invoice if obj else None) and super().has_change_permission(
+            request, obj
+        )
+
+    def has_delete_permission(self, request, obj=None):
+        return not _finalised(obj.invoice if obj else None) and super().has_delete_permission(
+            request, obj
+        )

@@ -17,7 +17,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from billing.models import Invoice, InvoiceNumberCounter, InvoiceStatus
-from billing.services.usage import month_start, next_month_start
+from billing.periods import month_start, next_month_start
 from common.errors import DomainError
 
 INVOICE_SERIES = "GM"

@@ -14,7 +14,8 @@ from django.db.models.functions import TruncMonth
 from django.utils import timezone
 
 from billing.models import Invoice, InvoiceLine, InvoiceLineKind, InvoiceStatus, UsageRecord
-from billing.services.usage import month_start, next_month_start, usage_record_for_reservation
+from billing.periods import month_start, next_month_start
+from billing.services.usage import usage_record_for_reservation
 from common.money import cost_of_seconds, round_amount
 
 

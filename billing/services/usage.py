@@ -10,25 +10,16 @@ billing period gets exactly its own seconds.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 from django.db import transaction
 from django.db.models import Max, Sum
 from django.utils import timezone
 
 from billing.models import UsageRecord
+from billing.periods import next_month_start
 from marketplace.models import Reservation, ReservationRun, ReservationStatus
 from marketplace.services.reservations import whole_seconds
-
-
-def month_start(moment: datetime) -> datetime:
-    return datetime(moment.year, moment.month, 1, tzinfo=UTC)
-
-
-def next_month_start(moment: datetime) -> datetime:
-    if moment.month == 12:
-        return datetime(moment.year + 1, 1, 1, tzinfo=UTC)
-    return datetime(moment.year, moment.month + 1, 1, tzinfo=UTC)
 
 
 def usage_record_for_reservation(

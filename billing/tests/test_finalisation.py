@@ -259,3 +259,19 @@ def test_the_api_finalises_a_draft_once_for_finance_roles_only(api_client):
     }
     assert again.status_code == 409
     assert again.json()["error"]["code"] == "invoice_not_draft"
+
+
+def test_the_admin_shows_a_finalised_invoice_read_only(admin_client):
+    reservation = _running(make_org_with_key().org, SEPTEMBER)
+    _meter(reservation, SEPTEMBER + timedelta(seconds=50))
+    draft = Invoice.objects.get()
+    draft_page = admin_client.get(f"/admin/billing/invoice/{draft.pk}/change/").content.decode()
+    assert 'name="total"' in draft_page
+
+    invoice = invoice_finalize(invoice_id=draft.pk)
+    page = admin_client.get(f"/admin/billing/invoice/{invoice.pk}/change/").content.decode()
+    delete = admin_client.post(f"/admin/billing/invoice/{invoice.pk}/delete/", {"post": "yes"})
+
+    assert 'name="total"' not in page and 'name="status"' in page
+    assert delete.status_code == 403
+    assert Invoice.objects.filter(pk=invoice.pk).exists()
