@@ -23,7 +23,9 @@ def record_usage() -> int:
     return len(ids)
 
 
-@shared_task(name="billing.close_billing_periods")
+# acks_late + reject_on_worker_lost: a worker killed mid-close hands the message back, and
+# the next run finalises only what is still a draft.
+@shared_task(name="billing.close_billing_periods", acks_late=True, reject_on_worker_lost=True)
 def close_billing_periods() -> int:
     """Beat: finalise the drafts of every month that ended more than the grace ago."""
     return sum(len(billing_period_close(period=period)) for period in billing_periods_due())
