@@ -118,3 +118,22 @@ def test_another_reservations_line_on_the_same_draft_is_left_alone(clock):
     lines = dict(InvoiceLine.objects.filter(invoice=invoice).values_list("reservation", "seconds"))
     assert lines == {first.pk: 50, second.pk: 300}
     assert invoice.total == _cents(50) + _cents(300)
+
+
+def test_the_reservation_carries_what_was_metered_and_billed(clock, api_client):
+    # given a running reservation metered up to T0+600
+    reservation = _running(OfferFactory(available=1, price_per_hour=PRICE))
+    clock(600)
+    reservation_meter_and_invoice(reservation_id=reservation.pk)
+
+    # when its end is reported at T0+95 (9.5 cents: rounded half up to 0.10)
+    reservation_mark_terminated(reservation_id=reservation.pk, at=at(95))
+    reservation_meter_and_invoice(reservation_id=reservation.pk)
+
+    # then the API shows the seconds metered and the sum of its invoice lines
+    reservation.refresh_from_db()
+    assert (reservation.usage_seconds, reservation.cost) == (95, Decimal("0.10"))
+    key = make_org_with_key(role="buyer")
+    Reservation.objects.filter(pk=reservation.pk).update(org=key.org)
+    body = api_client.get(f"/api/v1/reservations/{reservation.pk}/", **key.headers).json()
+    assert (body["usage_seconds"], body["cost"]) == (95, "0.10")

@@ -107,6 +107,9 @@ def _assert_every_second_once(reservation: Reservation, now: datetime) -> None:
         assert line.amount == cents.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
     for invoice in {line.invoice for line in lines.select_related("invoice")}:
         assert invoice.total == invoice.lines.aggregate(s=Sum("amount"))["s"]
+    reservation.refresh_from_db()
+    assert reservation.usage_seconds == (usage.aggregate(s=Sum("seconds"))["s"] or 0)
+    assert reservation.cost == (lines.aggregate(s=Sum("amount"))["s"] or 0)
 
 
 @settings(

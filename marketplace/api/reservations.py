@@ -72,6 +72,15 @@ class ReservationOutput(serializers.Serializer):
     instance_id = serializers.CharField()
     connection = serializers.JSONField()
     failure_reason = serializers.CharField()
+    usage_seconds = serializers.IntegerField(
+        help_text="Running seconds metered so far (metering runs every minute, and at the end)."
+    )
+    cost = serializers.DecimalField(
+        max_digits=16,
+        decimal_places=2,
+        help_text="Everything billed for it so far: the sum of its invoice lines, each rounded "
+        "as invoices round.",
+    )
     created_at = serializers.DateTimeField()
 
 

@@ -65,6 +65,10 @@ class Reservation(models.Model):
     reserved_until = models.DateTimeField(help_text="Scheduled end of the reservation.")
     running_since = models.DateTimeField(null=True, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)
+    # What billing has metered and billed of it so far (the sum of its invoice lines, each
+    # rounded as invoices round): billing keeps them, through `reservation_billed_set`.
+    usage_seconds = models.PositiveBigIntegerField(default=0)
+    cost = models.DecimalField(max_digits=16, decimal_places=2, default=0)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

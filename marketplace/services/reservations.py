@@ -345,3 +345,9 @@ def reservation_mark_preempted(
     if reservation.auto_relaunch:
         enqueue_on_commit(LAUNCH_RESERVATION, reservation.pk)
     return reservation
+
+
+def reservation_billed_set(*, reservation_id: int, usage_seconds: int, cost: Decimal) -> None:
+    """Record what billing has metered and billed of a reservation so far (the API's
+    `usage_seconds` and `cost`). A plain UPDATE: no state changes, no row lock needed."""
+    Reservation.objects.filter(pk=reservation_id).update(usage_seconds=usage_seconds, cost=cost)
