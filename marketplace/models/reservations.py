@@ -65,6 +65,10 @@ class Reservation(models.Model):
     reserved_until = models.DateTimeField(help_text="Scheduled end of the reservation.")
     running_since = models.DateTimeField(null=True, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)
+    # When the terminate task was last queued: a TERMINATING reservation not ended a grace
+    # after it is queued again (the task may have been lost), and the conditional UPDATE of
+    # this column lets one sweep or request, not two, do it.
+    termination_asked_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -78,7 +82,14 @@ class Reservation(models.Model):
             ),
             models.CheckConstraint(condition=Q(units__gte=1), name="reservation_units_positive"),
         ]
-        indexes = [models.Index(fields=["org", "status"], name="reservation_org_status")]
+        indexes = [
+            models.Index(fields=["org", "status"], name="reservation_org_status"),
+            models.Index(
+                fields=["termination_asked_at"],
+                condition=Q(status="terminating"),
+                name="reservation_terminating",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"Reservation {self.pk} ({self.status})"
