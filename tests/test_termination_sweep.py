@@ -3,12 +3,9 @@ buyer asking again, once the grace has passed; never twice in one go."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from types import SimpleNamespace
 
 import pytest
-import time_machine
 
 from brokers.models import SimulatedInstance
 from brokers.services import launch
@@ -17,29 +14,23 @@ from marketplace import handoff
 from marketplace.handoff import TERMINATE_RESERVATION
 from marketplace.models import Reservation
 from marketplace.services.reservations import (
-    ReservationRequest,
-    reservation_create,
     reservation_request_termination,
     reservation_termination_claim_retry,
 )
 from marketplace.tests.provider_fixtures import record_sent_tasks
-from tests.factories import OfferFactory, make_org_with_key
+from tests.clock import at, frozen_at_t0
+from tests.factories import reserve_running
 
 pytestmark = pytest.mark.django_db
 
-T0 = datetime(2026, 7, 1, 8, 0, 0, tzinfo=UTC)
 GRACE = 120
-
-
-def at(seconds: int) -> datetime:
-    return T0 + timedelta(seconds=seconds)
 
 
 @pytest.fixture
 def clock(settings):
     settings.TERMINATION_RETRY_AFTER_SECONDS = GRACE
-    with time_machine.travel(T0, tick=False) as traveller:
-        yield lambda seconds: traveller.move_to(at(seconds))
+    with frozen_at_t0() as move_to:
+        yield move_to
 
 
 @pytest.fixture
@@ -56,13 +47,7 @@ def _terminations(sent) -> list[tuple]:
 
 def _stuck_terminating(clock) -> Reservation:
     """Running since T0, asked to terminate at T0+60; the terminate task never ran."""
-    buyer = make_org_with_key(role="buyer")
-    reservation, _ = reservation_create(
-        org=buyer.org,
-        user=buyer.user,
-        request=ReservationRequest(offer_id=OfferFactory().pk, gpus=1, hours=Decimal("1")),
-    )
-    launch.launch_reservation(reservation_id=reservation.pk)
+    reservation = reserve_running()
     clock(60)
     return reservation_request_termination(reservation=Reservation.objects.get(pk=reservation.pk))
 

@@ -146,6 +146,12 @@ class ReservationRun(models.Model):
                 name="run_ends_after_start",
             ),
         ]
+        # billing's sweep for ended runs metered short looks at recently ended runs only
+        indexes = [
+            models.Index(
+                fields=["ended_at"], condition=Q(ended_at__isnull=False), name="run_ended_at"
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.reservation_id} run {self.number}"
