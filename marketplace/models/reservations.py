@@ -63,12 +63,12 @@ class Reservation(models.Model):
     failure_reason = models.TextField(blank=True)
     auto_relaunch = models.BooleanField(default=False)
     reserved_until = models.DateTimeField(help_text="Scheduled end of the reservation.")
+    # When the terminate task was last queued. A reservation still TERMINATING a grace later
+    # has the task queued again (it may have been lost); the conditional UPDATE of this
+    # column lets one sweep or request, not two, do that.
+    termination_asked_at = models.DateTimeField(null=True, blank=True)
     running_since = models.DateTimeField(null=True, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)
-    # When the terminate task was last queued: a TERMINATING reservation not ended a grace
-    # after it is queued again (the task may have been lost), and the conditional UPDATE of
-    # this column lets one sweep or request, not two, do it.
-    termination_asked_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
