@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
-from django.db.models import Prefetch, QuerySet
+from datetime import timedelta
 
-from billing.models import Invoice, InvoiceLine
+from django.db.models import F, Max, OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.utils import timezone
+
+from billing.models import Invoice, InvoiceLine, UsageRecord
 from common.api.pagination import Keyset
+from marketplace.models import ReservationRun
 
 # Invoices are listed by period, newest first (the model's ordering), on every page and API.
 NEWEST_PERIOD_FIRST = Keyset((("period_start", True), ("id", True)))
+# Runs that ended longer ago than this are not looked at again: the sweep a minute after each
+# end had many chances, and the bound keeps the query on the runs' end index.
+UNMETERED_ENDS_LOOKBACK = timedelta(days=2)
 
 
 def invoices_for_org(*, org) -> QuerySet[Invoice]:
@@ -19,3 +26,25 @@ def invoices_for_org(*, org) -> QuerySet[Invoice]:
 
 def invoice_for_org(*, org, invoice_id: int) -> Invoice:
     return invoices_for_org(org=org).get(pk=invoice_id)
+
+
+def reservations_with_unmetered_run_ends() -> QuerySet[int]:
+    """Ids of reservations with a run that ended (within the lookback) after its metered usage
+    stops: the usage task queued at its end was lost. A run with no usage counts when it lasted
+    at least a second. One query: each run's metered end is a subquery over its usage."""
+    metered_to = (
+        UsageRecord.objects.filter(run=OuterRef("pk"))
+        .values("run")
+        .annotate(end=Max("interval_end"))
+        .values("end")
+    )
+    return (
+        ReservationRun.objects.filter(
+            ended_at__gte=timezone.now() - UNMETERED_ENDS_LOOKBACK,
+            ended_at__gt=F("started_at"),
+        )
+        .annotate(metered_to=Subquery(metered_to))
+        .filter(Q(metered_to__isnull=True) | Q(metered_to__lt=F("ended_at")))
+        .values_list("reservation_id", flat=True)
+        .distinct()
+    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from billing.selectors import reservations_with_unmetered_run_ends
 from billing.services.finalisation import billing_period_close, billing_periods_due
 from billing.services.invoices import reservation_meter_and_invoice
 from billing.services.usage import reservations_to_meter
@@ -16,8 +17,10 @@ def record_reservation_usage(reservation_id: int) -> int:
 
 @shared_task(name="billing.record_usage")
 def record_usage() -> int:
-    """Beat: meter every running reservation up to now."""
-    ids = list(reservations_to_meter())
+    """Beat: meter every running reservation up to now, and every run that ended after its
+    metered usage stops (the one usage task queued at its end was lost). Metering is
+    idempotent, so a reservation queued here and by its end is billed once."""
+    ids = set(reservations_to_meter()) | set(reservations_with_unmetered_run_ends())
     for reservation_id in ids:
         record_reservation_usage.delay(reservation_id)
     return len(ids)

@@ -72,6 +72,13 @@ def terminate_reservation(self, reservation_id: int) -> None:
     launch.terminate_reservation(reservation_id=reservation_id)
 
 
+@shared_task(name="brokers.retry_stuck_terminations")
+def retry_stuck_terminations() -> int:
+    """Beat: terminations still unfinished a grace after their task was queued are queued
+    again; each reservation is claimed once per grace, so overlapping sweeps queue it once."""
+    return launch.stuck_terminations_retry()
+
+
 @shared_task(name="brokers.check_running_reservations")
 def check_running_reservations() -> int:
     """Beat: ask each provider about its running instances (preempted? ended?), one task

@@ -150,6 +150,10 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 }
 CELERY_TIMEZONE = "UTC"
 USAGE_INTERVAL_SECONDS = env_int("USAGE_INTERVAL_SECONDS", 60)
+# A reservation still terminating this long after its terminate task was queued has its task
+# queued again (a broker blip or used-up retries may have lost it); the sweep looks this often.
+TERMINATION_RETRY_AFTER_SECONDS = env_int("TERMINATION_RETRY_AFTER_SECONDS", 120)
+TERMINATION_SWEEP_SECONDS = env_int("TERMINATION_SWEEP_SECONDS", 60)
 
 # --- Money and billing -----------------------------------------------------------------
 PLATFORM_FEE_PERCENT = env_decimal("PLATFORM_FEE_PERCENT", "10", minimum="0", maximum="100")
@@ -224,6 +228,10 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": BILLING_CLOSE_CHECK_SECONDS,
     },
     "end-expired-reservations": {"task": "brokers.end_expired_reservations", "schedule": 60},
+    "retry-stuck-terminations": {
+        "task": "brokers.retry_stuck_terminations",
+        "schedule": TERMINATION_SWEEP_SECONDS,
+    },
     "check-running-reservations": {
         "task": "brokers.check_running_reservations",
         "schedule": env_int("RUNNING_CHECK_SECONDS", 30),

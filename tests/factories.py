@@ -104,6 +104,24 @@ def reserve_with_a_failing_first_offer(buyer: KeyedOrg, *, hours: int):
     return reservation
 
 
+def reserve_running(*, offer: Offer | None = None, hours: str = "1") -> Reservation:
+    """A one-GPU reservation of a new buyer, launched in this process (the simulated cloud
+    runs it at once)."""
+    from brokers.services import launch
+    from marketplace.services.reservations import ReservationRequest, reservation_create
+
+    buyer = make_org_with_key(role="buyer")
+    reservation, _ = reservation_create(
+        org=buyer.org,
+        user=buyer.user,
+        request=ReservationRequest(
+            offer_id=(offer or OfferFactory()).pk, gpus=1, hours=Decimal(hours)
+        ),
+    )
+    launch.launch_reservation(reservation_id=reservation.pk)
+    return Reservation.objects.get(pk=reservation.pk)
+
+
 def backdate_running(reservation_id: int, *, seconds: int) -> datetime:
     """Make a running reservation have run `seconds` longer: its start, its open run, and
     the run's first usage interval if one was recorded already all move back. Tests that

@@ -47,7 +47,9 @@ from marketplace.services.reservations import (
     reservation_mark_terminated,
     reservation_request_termination,
     reservation_start_launch,
+    reservation_termination_claim_retry,
     reservation_transition,
+    termination_retry_cutoff,
     whole_seconds,
 )
 
@@ -305,6 +307,20 @@ def terminate_reservation(*, reservation_id: int) -> None:
     reservation_mark_terminated(reservation_id=reservation_id)
 
 
+def stuck_terminations_retry() -> int:
+    """Queue the terminate task again for each reservation terminating for longer than the
+    grace (its task lost at commit, or out of retries). Returns how many this call claimed:
+    a reservation another sweep claimed a moment ago is left to that one."""
+    cutoff = termination_retry_cutoff()
+    ids = Reservation.objects.filter(
+        status=S.TERMINATING, termination_asked_at__lte=cutoff
+    ).values_list("pk", flat=True)
+    return sum(
+        reservation_termination_claim_retry(reservation_id=reservation_id, stuck_since=cutoff)
+        for reservation_id in ids
+    )
+
+
 def end_expired_reservation(*, reservation_id: int) -> None:
     """The reserved time is over: terminate like a buyer would."""
     reservation = _load(reservation_id)
@@ -322,5 +338,6 @@ __all__ = [
     "launch_reservation",
     "poll_reservation",
     "reservation_transition",
+    "stuck_terminations_retry",
     "terminate_reservation",
 ]

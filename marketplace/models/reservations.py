@@ -63,6 +63,10 @@ class Reservation(models.Model):
     failure_reason = models.TextField(blank=True)
     auto_relaunch = models.BooleanField(default=False)
     reserved_until = models.DateTimeField(help_text="Scheduled end of the reservation.")
+    # When the terminate task was last queued. A reservation still TERMINATING a grace later
+    # has the task queued again (it may have been lost); the conditional UPDATE of this
+    # column lets one sweep or request, not two, do that.
+    termination_asked_at = models.DateTimeField(null=True, blank=True)
     running_since = models.DateTimeField(null=True, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)
     # What billing has metered and billed of it so far (the sum of its invoice lines, each
@@ -82,7 +86,14 @@ class Reservation(models.Model):
             ),
             models.CheckConstraint(condition=Q(units__gte=1), name="reservation_units_positive"),
         ]
-        indexes = [models.Index(fields=["org", "status"], name="reservation_org_status")]
+        indexes = [
+            models.Index(fields=["org", "status"], name="reservation_org_status"),
+            models.Index(
+                fields=["termination_asked_at"],
+                condition=Q(status="terminating"),
+                name="reservation_terminating",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"Reservation {self.pk} ({self.status})"
@@ -138,6 +149,12 @@ class ReservationRun(models.Model):
                 condition=Q(ended_at__isnull=True) | Q(ended_at__gte=models.F("started_at")),
                 name="run_ends_after_start",
             ),
+        ]
+        # billing's sweep for ended runs metered short looks at recently ended runs only
+        indexes = [
+            models.Index(
+                fields=["ended_at"], condition=Q(ended_at__isnull=False), name="run_ended_at"
+            )
         ]
 
     def __str__(self) -> str:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -307,13 +308,39 @@ def reservation_request_termination(
         )
     if current.status in (S.LAUNCHING, S.RUNNING):
         current = reservation_transition(
-            reservation_id=current.pk, to=S.TERMINATING, message=reason
+            reservation_id=current.pk,
+            to=S.TERMINATING,
+            message=reason,
+            termination_asked_at=timezone.now(),
         )
         enqueue_on_commit(TERMINATE_RESERVATION, current.pk)
         return current
     if current.status == S.TERMINATING:
-        return current  # already on its way: asking twice is harmless
+        # Already on its way; but if it has not ended within the grace, its task may be lost.
+        reservation_termination_claim_retry(
+            reservation_id=current.pk, stuck_since=termination_retry_cutoff()
+        )
+        current.refresh_from_db()
+        return current
     raise DomainError("invalid_state", f"A {current.status} reservation cannot be terminated.")
+
+
+def termination_retry_cutoff() -> datetime:
+    """Terminations asked for before this are overdue: their task is queued again."""
+    return timezone.now() - timedelta(seconds=settings.TERMINATION_RETRY_AFTER_SECONDS)
+
+
+def reservation_termination_claim_retry(*, reservation_id: int, stuck_since: datetime) -> bool:
+    """Queue the terminate task again for a reservation still TERMINATING since before
+    `stuck_since`. The conditional UPDATE is the claim: of two sweeps (or a sweep and a
+    buyer) racing, only the one whose UPDATE moved `termination_asked_at` queues the task,
+    and the next retry waits another grace. Terminating is safe to run twice."""
+    claimed = Reservation.objects.filter(
+        pk=reservation_id, status=S.TERMINATING, termination_asked_at__lte=stuck_since
+    ).update(termination_asked_at=timezone.now())
+    if claimed:
+        enqueue_on_commit(TERMINATE_RESERVATION, reservation_id)
+    return bool(claimed)
 
 
 def reservation_mark_terminated(
