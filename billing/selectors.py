@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.db.models import Prefetch, QuerySet
 
 from billing.models import Invoice, InvoiceLine
@@ -19,3 +21,15 @@ def invoices_for_org(*, org) -> QuerySet[Invoice]:
 
 def invoice_for_org(*, org, invoice_id: int) -> Invoice:
     return invoices_for_org(org=org).get(pk=invoice_id)
+
+
+def invoices_of_period(*, org, period_start: datetime) -> QuerySet[Invoice]:
+    """The organization's invoices of one month (drafts included), oldest first, with their
+    lines and what the FOCUS export names of each line's reservation."""
+    lines = InvoiceLine.objects.select_related("reservation__offer__provider").order_by("id")
+    return (
+        Invoice.objects.filter(org=org, period_start=period_start)
+        .select_related("org")
+        .prefetch_related(Prefetch("lines", lines))
+        .order_by("currency", "id")
+    )
