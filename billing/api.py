@@ -1,20 +1,28 @@
-"""Finance API: invoices, finalising a draft, and the CSV export."""
+"""Finance API: invoices, finalising a draft, an invoice as PDF or CSV, and the month's
+exports (invoices, invoice lines, FOCUS)."""
 
 from __future__ import annotations
 
-from django.http import HttpResponse
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.actors import actor_for_request
+from billing.downloads import CSV, attachment, invoice_csv_response, invoice_pdf_response
 from billing.models import InvoiceLineKind, InvoiceStatus
-from billing.selectors import NEWEST_PERIOD_FIRST, invoice_for_org, invoices_for_org
+from billing.periods import parse_period
+from billing.selectors import (
+    NEWEST_PERIOD_FIRST,
+    invoice_for_org,
+    invoices_for_org,
+    invoices_of_period,
+)
+from billing.services.exports import focus_csv, invoice_lines_csv, invoices_csv
 from billing.services.finalisation import invoice_finalize
-from billing.services.invoices import invoice_csv
 from common.api.pagination import PAGE_PARAMETERS, page_params, paginate
 from common.api.serializers import DecimalString, page_serializer, with_errors
+from common.errors import DomainError
 
 
 class InvoiceLineOutput(serializers.Serializer):
@@ -85,13 +93,49 @@ class InvoiceFinalizeApi(APIView):
 
 
 class InvoiceCsvApi(APIView):
-    @extend_schema(responses={(200, "text/csv"): str})
+    @extend_schema(responses=with_errors({(200, "text/csv"): str}))
     def get(self, request, invoice_id: int):
-        invoice = invoice_for_org(org=_actor(request).org, invoice_id=invoice_id)
-        response = HttpResponse(
-            invoice_csv(invoice=invoice), content_type="text/csv; charset=utf-8"
-        )
-        response["Content-Disposition"] = (
-            f'attachment; filename="invoice-{invoice.number or invoice.pk}.csv"'
-        )
-        return response
+        return invoice_csv_response(invoice_for_org(org=_actor(request).org, invoice_id=invoice_id))
+
+
+class InvoicePdfApi(APIView):
+    @extend_schema(responses=with_errors({(200, "application/pdf"): bytes}))
+    def get(self, request, invoice_id: int):
+        return invoice_pdf_response(invoice_for_org(org=_actor(request).org, invoice_id=invoice_id))
+
+
+PERIOD_PARAMETER = OpenApiParameter(
+    "period", str, required=True, description="The month, YYYY-MM (UTC).", pattern=r"^\d{4}-\d{2}$"
+)
+
+
+def _period(request):
+    text = request.query_params.get("period")
+    if not text:
+        raise DomainError("invalid_period", "The query parameter period (YYYY-MM) is required.")
+    return parse_period(text)
+
+
+class _MonthExportApi(APIView):
+    """A CSV of the caller's organization's invoices of one month, drafts included."""
+
+    name: str
+    write: staticmethod
+
+    @extend_schema(parameters=[PERIOD_PARAMETER], responses=with_errors({(200, "text/csv"): str}))
+    def get(self, request):
+        org, period = _actor(request).org, _period(request)
+        body = self.write(invoices=invoices_of_period(org=org, period_start=period))
+        return attachment(body, content_type=CSV, filename=f"{self.name}-{period:%Y-%m}.csv")
+
+
+class InvoicesExportApi(_MonthExportApi):
+    name, write = "invoices", staticmethod(invoices_csv)
+
+
+class InvoiceLinesExportApi(_MonthExportApi):
+    name, write = "invoice-lines", staticmethod(invoice_lines_csv)
+
+
+class FocusExportApi(_MonthExportApi):
+    name, write = "focus", staticmethod(focus_csv)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.db.models import F, Max, OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.utils import timezone
@@ -47,4 +47,16 @@ def reservations_with_unmetered_run_ends() -> QuerySet[int]:
         .filter(Q(metered_to__isnull=True) | Q(metered_to__lt=F("ended_at")))
         .values_list("reservation_id", flat=True)
         .distinct()
+    )
+
+
+def invoices_of_period(*, org, period_start: datetime) -> QuerySet[Invoice]:
+    """The organization's invoices of one month (drafts included), oldest first, with their
+    lines and what the FOCUS export names of each line's reservation."""
+    lines = InvoiceLine.objects.select_related("reservation__offer__provider").order_by("id")
+    return (
+        Invoice.objects.filter(org=org, period_start=period_start)
+        .select_related("org")
+        .prefetch_related(Prefetch("lines", lines))
+        .order_by("currency", "id")
     )

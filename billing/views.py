@@ -1,10 +1,10 @@
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpResponse
+from django.http import Http404
 from django.shortcuts import render
 
 from accounts.actors import actor_for_request
+from billing.downloads import invoice_csv_response, invoice_pdf_response
 from billing.selectors import NEWEST_PERIOD_FIRST, invoices_for_org
-from billing.services.invoices import invoice_csv
 from common.api.pagination import paginate
 
 PAGE_SIZE = 100
@@ -28,14 +28,18 @@ def invoice_list(request):
     return render(request, "billing/invoice_list.html", {"invoices": page.rows, "page": page})
 
 
-@login_required
-def invoice_csv_download(request, invoice_id: int):
-    org = _finance_org(request)
-    invoice = invoices_for_org(org=org).filter(pk=invoice_id).first()
+def _invoice_of(request, invoice_id: int):
+    invoice = invoices_for_org(org=_finance_org(request)).filter(pk=invoice_id).first()
     if invoice is None:
         raise Http404("No such invoice")
-    response = HttpResponse(invoice_csv(invoice=invoice), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = (
-        f'attachment; filename="invoice-{invoice.number or invoice.pk}.csv"'
-    )
-    return response
+    return invoice
+
+
+@login_required
+def invoice_csv_download(request, invoice_id: int):
+    return invoice_csv_response(_invoice_of(request, invoice_id))
+
+
+@login_required
+def invoice_pdf_download(request, invoice_id: int):
+    return invoice_pdf_response(_invoice_of(request, invoice_id))

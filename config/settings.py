@@ -164,6 +164,11 @@ STRIPE_API_BASE = env_str("STRIPE_API_BASE", "https://api.stripe.com")
 BILLING_GRACE_SECONDS = env_int("BILLING_GRACE_SECONDS", 3600)
 BILLING_CLOSE_CHECK_SECONDS = env_int("BILLING_CLOSE_CHECK_SECONDS", 300)
 INVOICE_DUE_DAYS = env_int("INVOICE_DUE_DAYS", 14)
+# The seller an invoice names (EU VAT Directive 2006/112/EC, Art. 226): its legal name,
+# address (lines separated by "\n" or ";") and VAT id; an empty one is left off the PDF.
+PLATFORM_LEGAL_NAME = env_str("PLATFORM_LEGAL_NAME", "GPU Market")
+PLATFORM_ADDRESS = env_str("PLATFORM_ADDRESS", "")
+PLATFORM_VAT_ID = env_str("PLATFORM_VAT_ID", "")
 
 # --- Marketplace ---------------------------------------------------------------------
 QUOTE_TTL_SECONDS = env_int("QUOTE_TTL_SECONDS", 120)

@@ -71,6 +71,22 @@ api_v1 = [
         billing_api.InvoiceCsvApi.as_view(),
         name="api-invoice-csv",
     ),
+    path(
+        "invoices/<int:invoice_id>/pdf/",
+        billing_api.InvoicePdfApi.as_view(),
+        name="api-invoice-pdf",
+    ),
+    path(
+        "exports/invoices.csv",
+        billing_api.InvoicesExportApi.as_view(),
+        name="api-export-invoices",
+    ),
+    path(
+        "exports/invoice-lines.csv",
+        billing_api.InvoiceLinesExportApi.as_view(),
+        name="api-export-invoice-lines",
+    ),
+    path("exports/focus.csv", billing_api.FocusExportApi.as_view(), name="api-export-focus"),
 ]
 
 urlpatterns = [

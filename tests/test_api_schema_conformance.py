@@ -24,7 +24,13 @@ from tests.factories import KeyedOrg, OfferFactory, ProviderFactory, make_org_wi
 
 CHECKS = [response_schema_conformance, not_a_server_error]
 # Endpoints that answer a file, not JSON: nothing for the schema check to read.
-NOT_JSON = {"/api/v1/invoices/{invoice_id}/csv/"}
+NOT_JSON = {
+    "/api/v1/invoices/{invoice_id}/csv/",
+    "/api/v1/invoices/{invoice_id}/pdf/",
+    "/api/v1/exports/invoices.csv",
+    "/api/v1/exports/invoice-lines.csv",
+    "/api/v1/exports/focus.csv",
+}
 
 
 @dataclass

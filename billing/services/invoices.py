@@ -3,8 +3,6 @@ records one reservation at a time."""
 
 from __future__ import annotations
 
-import csv
-import io
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -202,43 +200,6 @@ def _draft_create(org_id: int, period_start: datetime, currency: str) -> None:
             )
     except IntegrityError:
         pass  # another transaction created it: the caller locks that one
-
-
-CSV_HEADER = [
-    "invoice",
-    "period_start",
-    "period_end",
-    "currency",
-    "line",
-    "reservation",
-    "description",
-    "seconds",
-    "price_per_hour",
-    "amount",
-]
-
-
-def invoice_csv(*, invoice: Invoice) -> str:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(CSV_HEADER)
-    label = invoice.number or f"DRAFT-{invoice.pk}"
-    for line in invoice.lines.all():
-        writer.writerow(
-            [
-                label,
-                invoice.period_start.isoformat(),
-                invoice.period_end.isoformat(),
-                invoice.currency,
-                line.pk,
-                line.reservation_id,
-                line.description,
-                line.seconds,
-                line.price_per_hour,
-                line.amount,
-            ]
-        )
-    return buffer.getvalue()
 
 
 def reservation_meter_and_invoice(*, reservation_id: int) -> int:

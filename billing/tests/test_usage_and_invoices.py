@@ -7,7 +7,8 @@ import pytest
 import time_machine
 
 from billing.models import Invoice, UsageRecord
-from billing.services.invoices import invoice_csv, reservation_meter_and_invoice
+from billing.services.exports import invoice_csv
+from billing.services.invoices import reservation_meter_and_invoice
 from billing.services.usage import usage_record_for_reservation
 from marketplace.models import Reservation, ReservationRun, ReservationStatus
 from tests.factories import OfferFactory, make_org_with_key

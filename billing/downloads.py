@@ -1,0 +1,35 @@
+"""Files sent as downloads, the same from the API and from the pages."""
+
+from __future__ import annotations
+
+from django.http import HttpResponse
+
+from billing.models import Invoice
+from billing.services.exports import invoice_csv
+from billing.services.invoice_pdf import invoice_pdf
+
+CSV = "text/csv; charset=utf-8"
+
+
+def attachment(body: str | bytes, *, content_type: str, filename: str) -> HttpResponse:
+    response = HttpResponse(body, content_type=content_type)
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+def _file_stem(invoice: Invoice) -> str:
+    return f"invoice-{invoice.number or f'draft-{invoice.pk}'}"
+
+
+def invoice_csv_response(invoice: Invoice) -> HttpResponse:
+    return attachment(
+        invoice_csv(invoice=invoice), content_type=CSV, filename=f"{_file_stem(invoice)}.csv"
+    )
+
+
+def invoice_pdf_response(invoice: Invoice) -> HttpResponse:
+    return attachment(
+        invoice_pdf(invoice=invoice),
+        content_type="application/pdf",
+        filename=f"{_file_stem(invoice)}.pdf",
+    )
