@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from billing.services.bulk import usage_meter_open_runs
 from billing.services.finalisation import billing_period_close, billing_periods_due
 from billing.services.invoices import reservation_meter_and_invoice
-from billing.services.usage import reservations_to_meter
 
 
 @shared_task(name="billing.record_reservation_usage", acks_late=True)
@@ -16,11 +16,9 @@ def record_reservation_usage(reservation_id: int) -> int:
 
 @shared_task(name="billing.record_usage")
 def record_usage() -> int:
-    """Beat: meter every running reservation up to now."""
-    ids = list(reservations_to_meter())
-    for reservation_id in ids:
-        record_reservation_usage.delay(reservation_id)
-    return len(ids)
+    """Beat: meter every running reservation up to now, set-based (one transaction for all
+    open runs). A run's end is metered by record_reservation_usage, queued when it ends."""
+    return usage_meter_open_runs()
 
 
 # acks_late + reject_on_worker_lost: a worker killed mid-close hands the message back, and
