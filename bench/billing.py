@@ -364,10 +364,8 @@ def environment_line(args) -> list[str]:
     from django.db import connection
 
     with connection.cursor() as cursor:
-        cursor.execute("SHOW server_version")
-        (version,) = cursor.fetchone()
-        cursor.execute("SHOW fsync")
-        (fsync,) = cursor.fetchone()
+        cursor.execute("SELECT current_setting('server_version'), current_setting('fsync')")
+        version, fsync = cursor.fetchone()
     return [
         f"billing benchmark, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC: python -m bench billing "
         f"--orgs {args.orgs} --reservations {args.reservations} --intervals {args.intervals} "
