@@ -9,7 +9,8 @@ from decimal import Decimal
 
 import pytest
 import time_machine
-from django.db import connection, transaction
+from django.db import connection, connections, transaction
+from django.test.utils import CaptureQueriesContext
 
 from billing.models import Invoice, InvoiceLine, InvoiceStatus, UsageRecord
 from billing.services.bulk import usage_meter_open_runs
@@ -220,3 +221,53 @@ def test_a_half_cent_line_is_rounded_up_by_the_tick():
     # then the line is a cent, as round_amount makes it
     line = InvoiceLine.objects.get(reservation=reservation)
     assert (line.seconds, line.amount) == (5, Decimal("0.01"))
+
+
+def test_its_queries_do_not_grow_with_the_running_reservations():
+    # given one running reservation, then ten more in other organizations
+    offer = OfferFactory(available=100)
+    _reservation(OrganizationFactory(), offer, [(at(0), None, "3.600000")])
+    with CaptureQueriesContext(connection) as one:
+        usage_meter_open_runs(now=at(60))
+    for _ in range(10):
+        _reservation(OrganizationFactory(), offer, [(at(60), None, "2.500000")])
+
+    # when the tick meters all eleven
+    with CaptureQueriesContext(connection) as eleven:
+        recorded = usage_meter_open_runs(now=at(120))
+
+    # then it takes the same statements
+    assert recorded == 11
+    assert len(eleven) == len(one) == 20
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_leaves_a_run_locked_elsewhere_for_the_next_tick():
+    # given two running reservations, one of whose runs is locked by another transaction
+    # (a run being closed, or metered by the per-reservation path)
+    offer = OfferFactory(available=100)
+    busy = _reservation(OrganizationFactory(), offer, [(at(0), None, "3.600000")])
+    free = _reservation(OrganizationFactory(), offer, [(at(0), None, "3.600000")])
+    other = connections.create_connection("default")
+    other.set_autocommit(False)
+    try:
+        with other.cursor() as cursor:
+            cursor.execute(
+                "SELECT id FROM marketplace_reservationrun WHERE reservation_id = %s FOR UPDATE",
+                [busy.pk],
+            )
+
+        # when the tick runs: it does not wait for the lock
+        recorded = usage_meter_open_runs(now=at(60))
+    finally:
+        other.rollback()
+        other.close()
+
+    # then only the free run is metered, and the next tick meters the other from its start
+    assert recorded == 1
+    assert not UsageRecord.objects.filter(reservation=busy).exists()
+    usage_meter_open_runs(now=at(120))
+    assert list(
+        UsageRecord.objects.filter(reservation=busy).values_list("interval_start", "seconds")
+    ) == [(at(0), 120)]
+    assert UsageRecord.objects.filter(reservation=free).count() == 2
