@@ -11,12 +11,13 @@ import argparse
 import subprocess
 import sys
 
-from bench import refresh, search, serialize
+from bench import billing, refresh, search, serialize
 
 COMMANDS = {
     "search": search.COMMAND,
     "refresh": refresh.COMMAND,
     "serialize": serialize.COMMAND,
+    "billing": billing.COMMAND,
 }
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from celery import shared_task
 
 from billing.selectors import reservations_with_unmetered_run_ends
+from billing.services.bulk import usage_meter_open_runs
 from billing.services.finalisation import billing_period_close, billing_periods_due
 from billing.services.invoices import reservation_meter_and_invoice
-from billing.services.usage import reservations_to_meter
 
 
 @shared_task(name="billing.record_reservation_usage", acks_late=True)
@@ -17,13 +17,13 @@ def record_reservation_usage(reservation_id: int) -> int:
 
 @shared_task(name="billing.record_usage")
 def record_usage() -> int:
-    """Beat: meter every running reservation up to now, and every run that ended after its
-    metered usage stops (the one usage task queued at its end was lost). Metering is
-    idempotent, so a reservation queued here and by its end is billed once."""
-    ids = set(reservations_to_meter()) | set(reservations_with_unmetered_run_ends())
-    for reservation_id in ids:
+    """Beat: meter every running reservation up to now, set-based (one transaction for all
+    open runs), and queue the metering of every run that ended after its metered usage stops
+    (the task queued at its end was lost). Returns intervals recorded + runs queued."""
+    ends = set(reservations_with_unmetered_run_ends())
+    for reservation_id in ends:
         record_reservation_usage.delay(reservation_id)
-    return len(ids)
+    return usage_meter_open_runs() + len(ends)
 
 
 # acks_late + reject_on_worker_lost: a worker killed mid-close hands the message back, and

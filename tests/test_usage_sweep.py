@@ -83,8 +83,9 @@ def test_the_metering_beat_bills_ended_runs_to_their_end_once(ended, monkeypatch
     monkeypatch.setattr(record_reservation_usage, "delay", record_reservation_usage)
 
     # when the metering beat runs, then runs again
-    assert record_usage() == 3  # the running one, and the two ended short
-    assert record_usage() == 1  # the running one only
+    # (intervals recorded + ended runs queued): the running one's interval, the two ended short
+    assert record_usage() == 3
+    assert record_usage() == 0  # the clock stood still: nothing new, nothing short
 
     # then each ended run is billed from its start to its end, exactly once
     assert _usage(metered_short) == [(T0, at(60), 60), (at(60), at(100), 40)]

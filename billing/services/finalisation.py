@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from billing.models import Invoice, InvoiceNumberCounter, InvoiceStatus
 from billing.periods import month_start, next_month_start
+from billing.services.bulk import invoice_drafts_sync_period
 from common.errors import DomainError
 
 INVOICE_SERIES = "GM"
@@ -64,6 +65,9 @@ def billing_period_close(*, period: datetime, now: datetime | None = None) -> li
             "period_not_ended",
             f"The period {period:%Y-%m} has not ended yet: it ends {next_month_start(period):%Y-%m-%d}.",
         )
+    # Every draft of the month first carries every reservation's lines, set-based: a meter
+    # task lost or a crash between metering and billing is caught here, before numbering.
+    invoice_drafts_sync_period(period=period, now=now)
     finalised = []
     drafts = Invoice.objects.filter(period_start=period, status=InvoiceStatus.DRAFT)
     for invoice_id in drafts.order_by("org_id", "currency", "id").values_list("pk", flat=True):

@@ -15,7 +15,7 @@ from billing.models import Invoice, InvoiceLine, InvoiceLineKind, InvoiceStatus,
 from billing.periods import month_start, next_month_start
 from billing.services.usage import usage_record_for_reservation
 from common.money import cost_of_seconds, round_amount
-from marketplace.services.reservations import reservation_billed_set
+from marketplace.services.reservations import reservations_billed_set
 
 
 def invoice_drafts_update_for_reservation(
@@ -27,20 +27,28 @@ def invoice_drafts_update_for_reservation(
     now = now or timezone.now()
     for org_id, service_period, currency in _periods_of(reservation_id):
         _bill_service_period(org_id, service_period, currency, reservation_id, now)
-    _record_billed(reservation_id)
+    reservations_record_billed(reservation_ids=[reservation_id])
 
 
-def _record_billed(reservation_id: int) -> None:
-    """The reservation's metered seconds and the sum of its lines (drafts and issued
-    invoices alike, void ones aside): its `usage_seconds` and `cost`."""
-    usage = UsageRecord.objects.filter(reservation_id=reservation_id)
-    lines = InvoiceLine.objects.filter(reservation_id=reservation_id).exclude(
-        invoice__status=InvoiceStatus.VOID
+def reservations_record_billed(*, reservation_ids) -> None:
+    """Each reservation's metered seconds and the sum of its lines (drafts and issued
+    invoices alike, void ones aside): its `usage_seconds` and `cost`. Two grouped queries."""
+    ids = list(reservation_ids)
+    seconds = dict(
+        UsageRecord.objects.filter(reservation_id__in=ids)
+        .values("reservation_id")
+        .annotate(s=Sum("seconds"))
+        .values_list("reservation_id", "s")
     )
-    reservation_billed_set(
-        reservation_id=reservation_id,
-        usage_seconds=usage.aggregate(s=Sum("seconds"))["s"] or 0,
-        cost=lines.aggregate(amount=Sum("amount"))["amount"] or Decimal(0),
+    costs = dict(
+        InvoiceLine.objects.filter(reservation_id__in=ids)
+        .exclude(invoice__status=InvoiceStatus.VOID)
+        .values("reservation_id")
+        .annotate(a=Sum("amount"))
+        .values_list("reservation_id", "a")
+    )
+    reservations_billed_set(
+        billed={pk: (seconds.get(pk) or 0, costs.get(pk) or Decimal(0)) for pk in ids}
     )
 
 

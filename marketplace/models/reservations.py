@@ -70,7 +70,7 @@ class Reservation(models.Model):
     running_since = models.DateTimeField(null=True, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)
     # What billing has metered and billed of it so far (the sum of its invoice lines, each
-    # rounded as invoices round): billing keeps them, through `reservation_billed_set`.
+    # rounded as invoices round): billing keeps them, through `reservations_billed_set`.
     usage_seconds = models.PositiveBigIntegerField(default=0)
     cost = models.DecimalField(max_digits=16, decimal_places=2, default=0)
     created_at = models.DateTimeField(auto_now_add=True)

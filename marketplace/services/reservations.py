@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -374,7 +374,18 @@ def reservation_mark_preempted(
     return reservation
 
 
-def reservation_billed_set(*, reservation_id: int, usage_seconds: int, cost: Decimal) -> None:
-    """Record what billing has metered and billed of a reservation so far (the API's
-    `usage_seconds` and `cost`). A plain UPDATE: no state changes, no row lock needed."""
-    Reservation.objects.filter(pk=reservation_id).update(usage_seconds=usage_seconds, cost=cost)
+def reservations_billed_set(*, billed: dict[int, tuple[int, Decimal]]) -> None:
+    """Record what billing has metered and billed so far of each reservation (the API's
+    `usage_seconds` and `cost`): {reservation id: (seconds, cost)}, in one UPDATE. No state
+    changes, so no row lock is needed."""
+    if not billed:
+        return
+    rows = [(pk, seconds, cost) for pk, (seconds, cost) in sorted(billed.items())]
+    values = ", ".join(["(%s, %s, %s)"] * len(rows))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {Reservation._meta.db_table} AS r"
+            " SET usage_seconds = v.seconds::bigint, cost = v.cost::numeric"
+            f" FROM (VALUES {values}) AS v(id, seconds, cost) WHERE r.id = v.id::bigint",
+            [item for row in rows for item in row],
+        )
