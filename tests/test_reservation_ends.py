@@ -3,11 +3,10 @@ failure. Capacity returns to the offer, and every running second is recorded onc
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 
 import pytest
-import time_machine
 
 from billing.models import UsageRecord
 from billing.services.usage import usage_record_for_reservation
@@ -20,21 +19,16 @@ from marketplace.services.reservations import (
     reservation_create,
     reservation_request_termination,
 )
+from tests.clock import T0, at, frozen_at_t0
 from tests.factories import OfferFactory, make_org_with_key
 
 pytestmark = pytest.mark.django_db
 
-T0 = datetime(2026, 7, 1, 8, 0, 0, tzinfo=UTC)
-
-
-def at(seconds: int) -> datetime:
-    return T0 + timedelta(seconds=seconds)
-
 
 @pytest.fixture
 def clock():
-    with time_machine.travel(T0, tick=False) as traveller:
-        yield lambda seconds: traveller.move_to(at(seconds))
+    with frozen_at_t0() as move_to:
+        yield move_to
 
 
 def _reserve(offer: Offer, hours: str) -> Reservation:

@@ -260,7 +260,6 @@ def usage_meter_open_runs(*, now: datetime | None = None) -> int:
                 "INSERT INTO billing_pairs VALUES (%s, %s, %s, %s)", sorted(set(recorded))
             )
             _sync_lines(cursor, now)
-            reservations_record_billed(reservation_ids={row[0] for row in recorded})
     return len(recorded)
 
 
@@ -279,7 +278,7 @@ def invoice_drafts_sync_period(*, period: datetime, now: datetime | None = None)
 
 def _sync_lines(cursor, now: datetime) -> int:
     """The draft lines of the (reservation, org, currency, month) in billing_pairs become
-    what is due."""
+    what is due, and the reservations whose lines changed record their new figures."""
     cursor.execute("ANALYZE billing_pairs")
     cursor.execute(_CREATE_MISSING_DRAFTS, {"now": now})
     cursor.execute(_LOCK_DRAFTS)
@@ -296,6 +295,8 @@ def _sync_lines(cursor, now: datetime) -> int:
         cursor.execute(_MOVE_TOTALS)
         cursor.execute(_DELETE_CHANGED)
         cursor.execute(_INSERT_CHANGED)
+        cursor.execute("SELECT DISTINCT reservation_id FROM billing_changed")
+        reservations_record_billed(reservation_ids=[row[0] for row in cursor.fetchall()])
     for table in ("billing_changed", "billing_due", "billing_pairs"):
         cursor.execute(f"DROP TABLE {table}")
     # Usage of a month already closed is billed as an adjustment on the current draft: rare,

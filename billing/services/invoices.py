@@ -131,10 +131,8 @@ def _lines_due(
     }
     lines = []
     for price in sorted(set(metered) | set(billed)):
-        seconds, amount = (
-            metered.get(price, 0),
-            round_amount(cost_of_seconds(metered.get(price, 0), price), currency),
-        )
+        seconds = metered.get(price, 0)
+        amount = round_amount(cost_of_seconds(seconds, price), currency)
         billed_seconds, billed_amount = billed.get(price, (0, Decimal(0)))
         if (seconds - billed_seconds, amount - billed_amount) != (0, 0):
             lines.append(

@@ -155,6 +155,9 @@ def test_the_close_catches_a_reservation_whose_lines_were_never_billed(scenario)
     assert invoice in finalised and invoice.status == InvoiceStatus.OPEN
     assert list(invoice.lines.values_list("seconds", "amount")) == [(540, Decimal("0.54"))]
     assert invoice.total == Decimal("0.54")
+    # and the reservation carries what it was billed
+    lost.refresh_from_db()
+    assert (lost.usage_seconds, lost.cost) == (540, Decimal("0.54"))
     # and every other August invoice adds up to its lines
     for invoice in finalised:
         assert invoice.total == sum(line.amount for line in invoice.lines.all())
@@ -238,7 +241,7 @@ def test_its_queries_do_not_grow_with_the_running_reservations():
 
     # then it takes the same statements
     assert recorded == 11
-    assert len(eleven) == len(one) == 23
+    assert len(eleven) == len(one) == 24
 
 
 @pytest.mark.django_db(transaction=True)
