@@ -10,7 +10,7 @@ from rest_framework.views import APIView
 
 from accounts.actors import actor_for_request
 from billing.downloads import CSV, attachment, invoice_csv_response, invoice_pdf_response
-from billing.models import InvoiceLineKind, InvoiceStatus
+from billing.models import ChargeComponent, InvoiceLineKind, InvoiceStatus
 from billing.periods import parse_period
 from billing.selectors import (
     NEWEST_PERIOD_FIRST,
@@ -28,15 +28,23 @@ from common.errors import DomainError
 class InvoiceLineOutput(serializers.Serializer):
     id = serializers.IntegerField()
     kind = serializers.ChoiceField(choices=InvoiceLineKind.values)
+    component = serializers.ChoiceField(
+        choices=ChargeComponent.values,
+        help_text="What it charges for; the kind is the component, or adjustment when late.",
+    )
     reservation = serializers.IntegerField(source="reservation_id")
     service_period_start = serializers.DateTimeField(
         help_text="The month the usage happened in (earlier than the invoice's for an adjustment)."
     )
     description = serializers.CharField()
-    quantity = DecimalString(help_text="Hours, to 6 places; the amount is priced on the seconds.")
-    unit = serializers.CharField()
-    unit_price = DecimalString(source="price_per_hour", help_text="Per hour.")
+    quantity = DecimalString(
+        help_text="GB for egress; otherwise hours, to 6 places (the amount is priced on the "
+        "seconds)."
+    )
+    unit = serializers.ChoiceField(choices=["hour", "GB"])
+    unit_price = DecimalString(source="price_per_hour", help_text="Per unit.")
     seconds = serializers.IntegerField()
+    gigabytes = DecimalString()
     price_per_hour = DecimalString()
     amount = DecimalString()
 

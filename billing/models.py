@@ -121,6 +121,17 @@ class Invoice(models.Model):
         return self.number or f"Draft {self.pk} ({self.period_start:%Y-%m})"
 
 
+class ChargeComponent(models.TextChoices):
+    """What a line charges for (docs/billing.md, "Quote = invoice"): each quoted component
+    that happened. A line's kind is its component, or `adjustment` when it bills a month
+    already closed."""
+
+    COMPUTE = "compute", "Compute"
+    BOOT = "boot", "Boot"
+    DISK = "disk", "Disk"
+    EGRESS = "egress", "Egress"
+
+
 class InvoiceLine(models.Model):
     invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="lines")
     reservation = models.ForeignKey(
@@ -129,12 +140,18 @@ class InvoiceLine(models.Model):
     kind = models.CharField(
         max_length=20, choices=InvoiceLineKind.choices, default=InvoiceLineKind.COMPUTE
     )
+    component = models.CharField(
+        max_length=20, choices=ChargeComponent.choices, default=ChargeComponent.COMPUTE
+    )
     # The month the usage happened in: the invoice's own period, or an earlier closed one for
     # an adjustment.
     service_period_start = models.DateTimeField()
     description = models.CharField(max_length=300)
-    # An adjustment that takes back seconds is negative.
+    # Time lines (compute, boot, disk) bill seconds at a price per hour; egress lines bill
+    # gigabytes at a price per GB, held in `price_per_hour` (the line's unit price). An
+    # adjustment that takes back seconds is negative.
     seconds = models.IntegerField()
+    gigabytes = models.DecimalField(max_digits=16, decimal_places=6, default=0)
     price_per_hour = models.DecimalField(max_digits=14, decimal_places=6)
     # Rounded once, here, to the currency's precision.
     amount = models.DecimalField(max_digits=16, decimal_places=2)
@@ -143,17 +160,27 @@ class InvoiceLine(models.Model):
         ordering = ["id"]
         constraints = [
             models.UniqueConstraint(
-                fields=["invoice", "reservation", "price_per_hour", "kind", "service_period_start"],
-                name="uniq_invoice_line",
+                fields=[
+                    "invoice",
+                    "reservation",
+                    "component",
+                    "price_per_hour",
+                    "service_period_start",
+                ],
+                name="uniq_invoice_line_component",
             )
         ]
-
-    unit = "hour"
 
     def __str__(self) -> str:
         return self.description
 
     @property
+    def unit(self) -> str:
+        return "GB" if self.component == ChargeComponent.EGRESS else "hour"
+
+    @property
     def quantity(self) -> Decimal:
-        """Hours, to 6 places, for people: the amount is priced on the exact seconds."""
+        """GB, or hours to 6 places for people: a time line is priced on the exact seconds."""
+        if self.component == ChargeComponent.EGRESS:
+            return self.gigabytes
         return quantize_rate(Decimal(self.seconds) / SECONDS_PER_HOUR)

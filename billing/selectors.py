@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from django.db.models import F, Max, OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.db.models.functions import Least
 from django.utils import timezone
 
 from billing.models import Invoice, InvoiceLine, UsageRecord
@@ -30,7 +31,8 @@ def invoice_for_org(*, org, invoice_id: int) -> Invoice:
 
 def reservations_with_unmetered_run_ends() -> QuerySet[int]:
     """Ids of reservations with a run that ended (within the lookback) after its metered usage
-    stops: the usage task queued at its end was lost. A run with no usage counts when it lasted
+    stops (its end, or the reserved end: usage.billable_end): the usage task queued at its
+    end was lost. A run with no usage counts when it lasted
     at least a second. One query: each run's metered end is a subquery over its usage."""
     metered_to = (
         UsageRecord.objects.filter(run=OuterRef("pk"))
@@ -43,8 +45,12 @@ def reservations_with_unmetered_run_ends() -> QuerySet[int]:
             ended_at__gte=timezone.now() - UNMETERED_ENDS_LOOKBACK,
             ended_at__gt=F("started_at"),
         )
-        .annotate(metered_to=Subquery(metered_to))
-        .filter(Q(metered_to__isnull=True) | Q(metered_to__lt=F("ended_at")))
+        .annotate(
+            metered_to=Subquery(metered_to),
+            billable_end=Least("ended_at", "reservation__reserved_until"),
+        )
+        .filter(billable_end__gt=F("started_at"))
+        .filter(Q(metered_to__isnull=True) | Q(metered_to__lt=F("billable_end")))
         .values_list("reservation_id", flat=True)
         .distinct()
     )

@@ -5,11 +5,12 @@ Instances live in the database (`SimulatedInstance`), so every worker process se
 cloud. Behaviour is set per provider in `Provider.config`:
   {"latency_seconds": 0, "failure_rate": 0.0, "failure": "capacity" | "permanent",
    "capacity_scope": "zone" | "region" | "provider", "launch_call_seconds": 0,
-   "preempt_after_seconds": null}
+   "preempt_after_seconds": null, "egress_gb_per_instance_hour": 0}
 `latency_seconds` is boot time (the instance is pending, then running); `launch_call_seconds`
 is how long the launch call itself takes after the cloud accepted it, as a slow API does;
 spot instances are taken back `preempt_after_seconds` after they started running (an
-operator can also preempt one at once from the admin).
+operator can also preempt one at once from the admin); each running instance sends
+`egress_gb_per_instance_hour` out, which the cloud reports like a real one would.
 """
 
 from __future__ import annotations
@@ -123,7 +124,7 @@ class SimulatedLauncher(Launcher):
     def launch(self, spec: LaunchSpec) -> InstanceStatus:
         existing = SimulatedInstance.objects.filter(idempotency_key=spec.idempotency_key).first()
         if existing is not None:  # a retried call: the same instance, never a second one
-            return self._status(existing)
+            return self._status(existing, spec.options)
         self._maybe_fail(spec.options)
         now = timezone.now()
         latency = Decimal(str(spec.options.get("latency_seconds", 0)))
@@ -145,19 +146,19 @@ class SimulatedLauncher(Launcher):
         # The cloud has the instance now; the answer is slow to come back. A worker killed
         # here leaves an instance we do not know the id of: the retry finds it by its key.
         time.sleep(float(spec.options.get("launch_call_seconds", 0)))
-        return self._status(instance)
+        return self._status(instance, spec.options)
 
     def poll(self, instance_id: str, *, options: dict | None = None) -> InstanceStatus:
         instance = SimulatedInstance.objects.filter(instance_id=instance_id).first()
         if instance is None:
             raise PermanentLaunchError(f"simulated cloud has no instance {instance_id}")
-        return self._status(instance)
+        return self._status(instance, options or {})
 
     def terminate(self, instance_id: str, *, options: dict | None = None) -> InstanceStatus:
         SimulatedInstance.objects.filter(
             instance_id=instance_id, terminated_at__isnull=True
         ).update(state=InstanceState.TERMINATED, terminated_at=timezone.now())
-        return self.poll(instance_id)
+        return self.poll(instance_id, options=options)
 
     @staticmethod
     def _maybe_fail(options: dict) -> None:
@@ -169,7 +170,7 @@ class SimulatedLauncher(Launcher):
             raise CapacityError(f"simulated cloud: insufficient capacity in {scope}", scope=scope)
 
     @staticmethod
-    def _status(instance: SimulatedInstance) -> InstanceStatus:
+    def _status(instance: SimulatedInstance, options: dict) -> InstanceStatus:
         state, now = instance.state, timezone.now()
         if state == InstanceState.PENDING and now >= instance.ready_at:
             state = InstanceState.RUNNING
@@ -191,8 +192,22 @@ class SimulatedLauncher(Launcher):
             }
         ended_at = instance.terminated_at if state != InstanceState.RUNNING else None
         return InstanceStatus(
-            instance_id=instance.instance_id, state=state, connection=connection, ended_at=ended_at
+            instance_id=instance.instance_id,
+            state=state,
+            connection=connection,
+            ended_at=ended_at,
+            egress_gb=_egress_gb(instance, options, ended_at or now),
         )
+
+
+def _egress_gb(instance: SimulatedInstance, options: dict, until) -> Decimal | None:
+    """Data sent out since the instance came up: its rate × instances × hours up."""
+    rate = Decimal(str(options.get("egress_gb_per_instance_hour", 0)))
+    if not rate:
+        return None
+    seconds = max((until - instance.ready_at).total_seconds(), 0)
+    hours = Decimal(int(seconds)) / 3600
+    return (rate * instance.units * hours).quantize(Decimal("0.000001"))
 
 
 def _preempt_at(spec: LaunchSpec, ready_at):

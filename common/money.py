@@ -18,6 +18,9 @@ def currency_exponent(currency: str) -> int:
 
 
 def round_amount(amount: Decimal, currency: str) -> Decimal:
+    """The one rounding rule (docs/billing.md, "Quote = invoice"): an exact amount, rounded
+    once to the currency's minor unit. Quote components, invoice lines and so the
+    reservation's cost all go through it."""
     exponent = currency_exponent(currency)
     return amount.quantize(Decimal(1).scaleb(-exponent), rounding=ROUND_HALF_UP)
 

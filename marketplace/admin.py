@@ -1,6 +1,7 @@
 from django.contrib import admin
 
 from .models import (
+    EgressReport,
     GpuModel,
     LaunchAttempt,
     LaunchRequest,
@@ -142,3 +143,9 @@ class ProviderEventAdmin(admin.ModelAdmin):
 class ReservationRunAdmin(admin.ModelAdmin):
     list_display = ("reservation", "number", "offer", "price_per_hour", "started_at", "ended_at")
     raw_id_fields = ("reservation", "offer")
+
+
+@admin.register(EgressReport)
+class EgressReportAdmin(admin.ModelAdmin):
+    list_display = ("reservation", "reported_at", "total_gb", "gb")
+    raw_id_fields = ("reservation",)

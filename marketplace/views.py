@@ -17,7 +17,6 @@ from common.errors import DomainError
 from marketplace.forms import ReserveForm
 from marketplace.models import Offer, OfferStatus, Provider
 from marketplace.selectors.catalog import offer_search
-from marketplace.selectors.costs import reservation_cost_so_far
 from marketplace.selectors.providers import reservations_incoming
 from marketplace.selectors.reservations import reservations_for_org
 from marketplace.services.reservations import (
@@ -146,7 +145,6 @@ def reservation_detail(request, reservation_id: int):
         "events": reservation.events.all(),
         "attempts": reservation.attempts.select_related("offer", "offer__provider"),
         "runs": reservation.runs.all(),
-        "cost_so_far": reservation_cost_so_far(reservation=reservation),
     }
     return render(request, "marketplace/reservation_detail.html", context)
 

@@ -166,7 +166,9 @@ def test_it_runs_a_listed_offer_from_webhook_to_invoice(
 
     # then the worker meters it and the invoice line bills exactly the running seconds
     line = wait_until(
-        lambda: InvoiceLine.objects.filter(reservation_id=reservation_id).first(),
+        lambda: InvoiceLine.objects.filter(
+            reservation_id=reservation_id, component="compute"
+        ).first(),
         what="the invoice line",
     )
     assert (line.seconds, line.price_per_hour) == (RAN_SECONDS, Decimal("2.400000"))

@@ -26,6 +26,7 @@ pytestmark = pytest.mark.django_db
 
 T0 = datetime(2026, 9, 1, 8, 0, 0, tzinfo=UTC)
 PRICE = Decimal("3.600000")  # a cent every 10 s: amounts are easy to check by hand
+# The offers here bill no start-up time (provider boot_seconds=0): only metered seconds.
 
 
 def at(seconds: int) -> datetime:
@@ -66,7 +67,9 @@ def _draft_of(reservation: Reservation) -> tuple[list[tuple[int, Decimal]], Deci
 
 def test_a_backdated_end_trims_the_usage_metered_past_it(clock):
     # given a reservation running since T0, metered up to T0+600
-    reservation = _running(OfferFactory(available=1, price_per_hour=PRICE))
+    reservation = _running(
+        OfferFactory(provider__boot_seconds=0, available=1, price_per_hour=PRICE)
+    )
     clock(600)
     reservation_meter_and_invoice(reservation_id=reservation.pk)
     assert _draft_of(reservation) == ([(600, _cents(600))], _cents(600))
@@ -86,7 +89,9 @@ def test_a_backdated_end_trims_the_usage_metered_past_it(clock):
 
 def test_an_end_inside_an_earlier_interval_cuts_it_and_drops_the_later_ones(clock):
     # given usage metered in three intervals: [0, 60), [60, 120), [120, 180)
-    reservation = _running(OfferFactory(available=1, price_per_hour=PRICE))
+    reservation = _running(
+        OfferFactory(provider__boot_seconds=0, available=1, price_per_hour=PRICE)
+    )
     for seconds in (60, 120, 180):
         clock(seconds)
         reservation_meter_and_invoice(reservation_id=reservation.pk)
@@ -101,7 +106,7 @@ def test_an_end_inside_an_earlier_interval_cuts_it_and_drops_the_later_ones(cloc
 
 def test_another_reservations_line_on_the_same_draft_is_left_alone(clock):
     # given two reservations of one organization on one draft
-    offer = OfferFactory(available=2, price_per_hour=PRICE)
+    offer = OfferFactory(provider__boot_seconds=0, available=2, price_per_hour=PRICE)
     first = _running(offer)
     second = _running(offer)
     Reservation.objects.filter(pk=second.pk).update(org_id=first.org_id)
@@ -122,7 +127,9 @@ def test_another_reservations_line_on_the_same_draft_is_left_alone(clock):
 
 def test_the_reservation_carries_what_was_metered_and_billed(clock, api_client):
     # given a running reservation metered up to T0+600
-    reservation = _running(OfferFactory(available=1, price_per_hour=PRICE))
+    reservation = _running(
+        OfferFactory(provider__boot_seconds=0, available=1, price_per_hour=PRICE)
+    )
     clock(600)
     reservation_meter_and_invoice(reservation_id=reservation.pk)
 

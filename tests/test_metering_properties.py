@@ -93,13 +93,15 @@ def _assert_chained_and_bounded(reservation: Reservation, now: datetime) -> None
             assert seconds == (end - start).total_seconds() > 0
             expected_start = end
         assert expected_start <= (run.ended_at or now), "never metered past the end or now"
+        assert expected_start <= run.reservation.reserved_until, "nor past the reserved end"
 
 
 def _assert_every_second_once(reservation: Reservation, now: datetime) -> None:
     for run in reservation.runs.all():
         metered = UsageRecord.objects.filter(run=run).aggregate(s=Sum("seconds"))["s"] or 0
-        assert metered == ((run.ended_at or now) - run.started_at).total_seconds()
-    lines = InvoiceLine.objects.filter(reservation=reservation)
+        end = min(run.ended_at or now, run.reservation.reserved_until)
+        assert metered == max(end - run.started_at, timedelta(0)).total_seconds()
+    lines = InvoiceLine.objects.filter(reservation=reservation, component="compute")
     usage = UsageRecord.objects.filter(reservation=reservation)
     assert lines.aggregate(s=Sum("seconds"))["s"] == usage.aggregate(s=Sum("seconds"))["s"]
     for line in lines:
@@ -108,8 +110,13 @@ def _assert_every_second_once(reservation: Reservation, now: datetime) -> None:
     for invoice in {line.invoice for line in lines.select_related("invoice")}:
         assert invoice.total == invoice.lines.aggregate(s=Sum("amount"))["s"]
     reservation.refresh_from_db()
+    # the start-up time is billed once, however many runs there were
+    boot = InvoiceLine.objects.filter(reservation=reservation, component="boot")
+    booted = reservation.runs.exists() and reservation.boot_seconds
+    assert list(boot.values_list("seconds", flat=True)) == ([120] if booted else [])
     assert reservation.usage_seconds == (usage.aggregate(s=Sum("seconds"))["s"] or 0)
-    assert reservation.cost == (lines.aggregate(s=Sum("amount"))["s"] or 0)
+    every_line = InvoiceLine.objects.filter(reservation=reservation)
+    assert reservation.cost == (every_line.aggregate(s=Sum("amount"))["s"] or 0)
 
 
 @settings(

@@ -47,7 +47,9 @@ def _billed_line(reservation: Reservation, started: datetime) -> InvoiceLine:
     """The reservation's one invoice line, once the worker wrote it, checked to bill exactly
     its seconds from start to end at the locked price."""
     line = wait_until(
-        lambda: InvoiceLine.objects.filter(reservation_id=reservation.pk).first(),
+        lambda: InvoiceLine.objects.filter(
+            reservation_id=reservation.pk, component="compute"
+        ).first(),
         what="the invoice line",
     )
     seconds = int((reservation.ended_at - started).total_seconds())

@@ -81,7 +81,9 @@ def test_a_preempted_spot_reservation_runs_again_and_is_billed_per_run(
 
     # then each run is metered from its start to its end, and the gap between them is not
     line = wait_until(
-        lambda: InvoiceLine.objects.filter(reservation_id=reservation_id).first(),
+        lambda: InvoiceLine.objects.filter(
+            reservation_id=reservation_id, component="compute"
+        ).first(),
         what="the invoice line",
     )
     runs = list(Reservation.objects.get(pk=reservation_id).runs.order_by("number"))

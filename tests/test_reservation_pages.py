@@ -10,6 +10,7 @@ from decimal import Decimal
 import pytest
 import time_machine
 
+from billing.services.invoices import reservation_meter_and_invoice
 from brokers.services import launch
 from marketplace.models import Reservation
 from tests.factories import (
@@ -33,22 +34,25 @@ def _text(html: str) -> str:
     return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
 
 
-def test_it_shows_the_timeline_attempts_runs_and_cost_so_far(client):
+def test_it_shows_the_timeline_attempts_runs_and_what_is_billed_so_far(client):
     # given a reservation that failed over and has run for 90 minutes at 2.20/h
     buyer = make_org_with_key(role="buyer")
     with time_machine.travel(T0, tick=False):
         reservation = _failed_over_and_running(buyer)
     client.force_login(buyer.user)
 
-    # when the buyer opens its page
+    # when it has been metered at 90 minutes and the buyer opens its page
     with time_machine.travel(T0 + timedelta(minutes=90), tick=False):
+        reservation_meter_and_invoice(reservation_id=reservation.pk)
         response = client.get(f"/reservations/{reservation.pk}/")
 
     # then it shows where it runs, what it costs so far, and how it got there
     assert response.status_code == 200
     text = _text(response.content.decode())
     assert "1 × H100 on Spare Cloud (spare.h100" in text
-    assert "Locked price: 2.200000 USD/h · cost so far: 3.30 USD" in text  # 1.5 h x 2.20
+    # 1.5 h × 2.20 = 3.30 and 120 s of start-up × 2.20 = 0.07; what was quoted, at the first
+    # offer's 2.00/h before the failover: 4 h × 2.00 + 120 s × 2.00 = 8.00 + 0.07
+    assert "Locked price: 2.200000 USD/h · billed so far: 3.37 USD of 8.07 USD quoted" in text
     assert "Failover up to 2.500000 USD/h" in text
     assert (
         "09:00:00 launching pending No capacity: simulated cloud: insufficient capacity in zone."

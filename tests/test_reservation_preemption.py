@@ -20,7 +20,6 @@ from brokers.models import SimulatedInstance
 from brokers.services import launch
 from common.errors import DomainError
 from marketplace.models import Offer, Reservation, ReservationStatus
-from marketplace.selectors.costs import reservation_cost_so_far
 from marketplace.services.reservations import (
     ReservationRequest,
     reservation_create,
@@ -133,10 +132,15 @@ def test_it_stops_usage_at_the_preemption_and_meters_the_relaunch_as_a_new_run(c
         (T0, at(600)),
         (at(900), at(1200)),
     ]
-    line = Invoice.objects.get(org=reservation.org).lines.get()
-    assert (line.seconds, line.amount) == (900, Decimal("0.30"))  # 900 s x 1.20/h
+    # and the 2 reserved hours of running count from the first run, moved on by the gap
     reservation.refresh_from_db()
-    assert reservation_cost_so_far(reservation=reservation) == Decimal("0.30")
+    assert reservation.reserved_until == at(2 * 3600 + 300)
+    line = Invoice.objects.get(org=reservation.org).lines.get(component="compute")
+    assert (line.seconds, line.amount) == (900, Decimal("0.30"))  # 900 s x 1.20/h
+    boot = Invoice.objects.get(org=reservation.org).lines.get(component="boot")
+    assert (boot.seconds, boot.amount) == (120, Decimal("0.04"))  # once, 120 s x 1.20/h
+    reservation.refresh_from_db()
+    assert reservation.cost == Decimal("0.34")
     assert Offer.objects.get(pk=offer.pk).available == 2
     assert _statuses(reservation) == [
         "pending",
@@ -197,8 +201,11 @@ def test_it_relaunches_on_the_next_best_offer_when_its_own_is_full(clock):
     assert moved.data["failover"]["price_changed"] is True
     assert "at 1.400000/h (was 1.200000/h)" in moved.message
     # and each run is billed at its own price: 600 s at 1.20 and 360 s at 1.40
-    lines = Invoice.objects.get(org=reservation.org).lines.order_by("price_per_hour")
-    assert [(line.seconds, line.price_per_hour, line.amount) for line in lines] == [
+    lines = Invoice.objects.get(org=reservation.org).lines.filter(component="compute")
+    assert [
+        (line.seconds, line.price_per_hour, line.amount)
+        for line in lines.order_by("price_per_hour")
+    ] == [
         (600, Decimal("1.200000"), Decimal("0.20")),
         (360, Decimal("1.400000"), Decimal("0.14")),
     ]

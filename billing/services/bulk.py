@@ -41,25 +41,27 @@ ORDER BY run.id
 FOR UPDATE OF run SKIP LOCKED
 """
 
-# Each run's next stretch, from its chain's end (or its start) up to now, cut at every
-# month boundary (computed in UTC whatever the session's time zone).
+# Each run's next stretch, from its chain's end (or its start) up to now or the reservation's
+# reserved end (usage.billable_end), cut at every month boundary (computed in UTC whatever
+# the session's time zone).
 _INSERT_NEXT_INTERVALS = """
 WITH chained AS (
     SELECT run.id, run.reservation_id, reservation.org_id, run.price_per_hour, run.currency,
            COALESCE((SELECT max(usage.interval_end) FROM billing_usagerecord usage
-                     WHERE usage.run_id = run.id), run.started_at) AS since
+                     WHERE usage.run_id = run.id), run.started_at) AS since,
+           LEAST(%(now)s, reservation.reserved_until) AS until
     FROM marketplace_reservationrun run
     JOIN marketplace_reservation reservation ON reservation.id = run.reservation_id
     WHERE run.id = ANY(%(run_ids)s)
 ), cut AS (
     SELECT chained.*,
            GREATEST(chained.since, month AT TIME ZONE 'UTC') AS interval_start,
-           LEAST(%(now)s, (month + interval '1 month') AT TIME ZONE 'UTC') AS interval_end
+           LEAST(chained.until, (month + interval '1 month') AT TIME ZONE 'UTC') AS interval_end
     FROM chained,
          generate_series(date_trunc('month', chained.since AT TIME ZONE 'UTC'),
-                         date_trunc('month', %(now)s AT TIME ZONE 'UTC'),
+                         date_trunc('month', chained.until AT TIME ZONE 'UTC'),
                          interval '1 month') AS month
-    WHERE chained.since < %(now)s
+    WHERE chained.since < chained.until
 )
 INSERT INTO billing_usagerecord (reservation_id, run_id, org_id, interval_start, interval_end,
                                  seconds, price_per_hour, currency, created_at)
@@ -117,50 +119,90 @@ WHERE NOT EXISTS (
 ORDER BY 1
 """
 
-# What each (reservation, month, price) comes to, rounded once over the month's seconds
-# (numeric ROUND is half away from zero: half up for these positive amounts, as
-# common.money.round_amount), less what finalised invoices billed of it.
+# What each (reservation, month, component, rate) comes to (invoices._charges: compute and
+# disk over the metered seconds, the first run's start-up, the egress reported), rounded
+# once over the month's quantity (numeric ROUND is half away from zero: half up for these
+# positive amounts, as common.money.round_amount), less what finalised invoices billed of it.
 _DUE_LINES = """
 CREATE TEMP TABLE billing_due ON COMMIT DROP AS
 WITH exponents AS (
     SELECT * FROM unnest(%(currencies)s::varchar[], %(exponents)s::integer[])
         AS exponent(currency, places)
-), metered AS (
-    SELECT pairs.reservation_id, pairs.org_id, pairs.currency, pairs.period,
-           usage.price_per_hour, sum(usage.seconds) AS seconds
+), months AS (
+    SELECT pairs.*, reservation.disk_price_per_hour, reservation.boot_seconds,
+           reservation.egress_price_per_gb, reservation.currency = pairs.currency AS own_currency,
+           (pairs.period AT TIME ZONE 'UTC' + interval '1 month') AT TIME ZONE 'UTC' AS period_end
     FROM billing_pairs pairs
+    JOIN marketplace_reservation reservation
+      ON reservation.id = pairs.reservation_id AND reservation.org_id = pairs.org_id
+), compute AS (
+    SELECT months.reservation_id, months.org_id, months.currency, months.period,
+           usage.price_per_hour, sum(usage.seconds) AS seconds
+    FROM months
     JOIN billing_usagerecord usage
-      ON usage.reservation_id = pairs.reservation_id AND usage.org_id = pairs.org_id
-     AND usage.currency = pairs.currency AND usage.interval_start >= pairs.period
-     AND usage.interval_start < (pairs.period AT TIME ZONE 'UTC' + interval '1 month') AT TIME ZONE 'UTC'
+      ON usage.reservation_id = months.reservation_id AND usage.org_id = months.org_id
+     AND usage.currency = months.currency AND usage.interval_start >= months.period
+     AND usage.interval_start < months.period_end
     GROUP BY 1, 2, 3, 4, 5
+), metered AS (
+    SELECT reservation_id, org_id, currency, period, 'compute'::varchar(20) AS component,
+           price_per_hour, seconds, 0::numeric AS gigabytes
+    FROM compute
+    UNION ALL
+    SELECT months.reservation_id, months.org_id, months.currency, months.period, 'disk',
+           months.disk_price_per_hour, sum(compute.seconds), 0
+    FROM months
+    JOIN compute USING (reservation_id, org_id, currency, period)
+    WHERE months.own_currency AND months.disk_price_per_hour > 0
+    GROUP BY 1, 2, 3, 4, 5, 6
+    UNION ALL
+    SELECT months.reservation_id, months.org_id, months.currency, months.period, 'boot',
+           run.price_per_hour, months.boot_seconds, 0
+    FROM months
+    JOIN marketplace_reservationrun run
+      ON run.reservation_id = months.reservation_id AND run.number = 1
+     AND run.started_at >= months.period AND run.started_at < months.period_end
+    WHERE months.own_currency AND months.boot_seconds > 0
+    UNION ALL
+    SELECT months.reservation_id, months.org_id, months.currency, months.period, 'egress',
+           months.egress_price_per_gb, 0, sum(egress.gb)
+    FROM months
+    JOIN marketplace_egressreport egress
+      ON egress.reservation_id = months.reservation_id AND egress.reported_at >= months.period
+     AND egress.reported_at < months.period_end
+    WHERE months.own_currency AND months.egress_price_per_gb > 0
+    GROUP BY 1, 2, 3, 4, 5, 6
 ), billed AS (
-    SELECT pairs.reservation_id, pairs.org_id, pairs.currency, pairs.period,
-           line.price_per_hour, sum(line.seconds) AS seconds, sum(line.amount) AS amount
+    SELECT pairs.reservation_id, pairs.org_id, pairs.currency, pairs.period, line.component,
+           line.price_per_hour, sum(line.seconds) AS seconds, sum(line.gigabytes) AS gigabytes,
+           sum(line.amount) AS amount
     FROM billing_pairs pairs
     JOIN billing_invoiceline line
       ON line.reservation_id = pairs.reservation_id AND line.service_period_start = pairs.period
     JOIN billing_invoice invoice
       ON invoice.id = line.invoice_id AND invoice.org_id = pairs.org_id
      AND invoice.currency = pairs.currency AND invoice.status <> 'draft'
-    GROUP BY 1, 2, 3, 4, 5
+    GROUP BY 1, 2, 3, 4, 5, 6
 ), due AS (
-    SELECT reservation_id, org_id, currency, period, price_per_hour,
+    SELECT reservation_id, org_id, currency, period, component, price_per_hour,
            COALESCE(metered.seconds, 0) - COALESCE(billed.seconds, 0) AS seconds,
-           ROUND(COALESCE(metered.seconds, 0) * price_per_hour / 3600, exponent.places)
+           COALESCE(metered.gigabytes, 0) - COALESCE(billed.gigabytes, 0) AS gigabytes,
+           ROUND(COALESCE(metered.seconds, 0) * price_per_hour / 3600
+                 + COALESCE(metered.gigabytes, 0) * price_per_hour, exponent.places)
                - COALESCE(billed.amount, 0) AS amount
     FROM metered
-    FULL JOIN billed USING (reservation_id, org_id, currency, period, price_per_hour)
+    FULL JOIN billed USING (reservation_id, org_id, currency, period, component, price_per_hour)
     JOIN exponents exponent USING (currency)
 )
-SELECT invoice.id AS invoice_id, due.reservation_id, 'compute'::varchar(20) AS kind,
-       due.period AS service_period_start, due.seconds, due.price_per_hour,
+SELECT invoice.id AS invoice_id, due.reservation_id, due.component AS kind, due.component,
+       due.period AS service_period_start, due.seconds::integer AS seconds,
+       due.gigabytes::numeric(16, 6) AS gigabytes, due.price_per_hour,
        due.amount::numeric(16, 2) AS amount
 FROM due
 JOIN billing_invoice invoice
   ON invoice.status = 'draft' AND invoice.org_id = due.org_id
  AND invoice.period_start = due.period AND invoice.currency = due.currency
-WHERE (due.seconds, due.amount) <> (0, 0)
+WHERE (due.seconds, due.gigabytes, due.amount) <> (0, 0, 0)
 """
 
 # The (draft, reservation, month) whose lines on the draft are not what is due: only those
@@ -168,8 +210,9 @@ WHERE (due.seconds, due.amount) <> (0, 0)
 _CHANGED = """
 CREATE TEMP TABLE billing_changed ON COMMIT DROP AS
 WITH current AS (
-    SELECT line.invoice_id, line.reservation_id, line.kind, line.service_period_start,
-           line.seconds, line.price_per_hour, line.amount
+    SELECT line.invoice_id, line.reservation_id, line.kind, line.component,
+           line.service_period_start, line.seconds, line.gigabytes, line.price_per_hour,
+           line.amount
     FROM billing_invoiceline line
     JOIN (SELECT DISTINCT invoice.id AS invoice_id, pairs.reservation_id, pairs.period
           FROM billing_pairs pairs
@@ -219,25 +262,37 @@ WHERE line.invoice_id = changed.invoice_id AND line.reservation_id = changed.res
 
 # The description as invoices._line writes it.
 _INSERT_CHANGED = """
-INSERT INTO billing_invoiceline (invoice_id, reservation_id, kind, service_period_start,
-                                 description, seconds, price_per_hour, amount)
-SELECT due.invoice_id, due.reservation_id, due.kind, due.service_period_start,
-       'Reservation ' || due.reservation_id || ', usage of '
+INSERT INTO billing_invoiceline (invoice_id, reservation_id, kind, component,
+                                 service_period_start, description, seconds, gigabytes,
+                                 price_per_hour, amount)
+SELECT due.invoice_id, due.reservation_id, due.kind, due.component, due.service_period_start,
+       'Reservation ' || due.reservation_id || ', '
+           || CASE due.component WHEN 'compute' THEN 'usage of' WHEN 'boot' THEN 'start-up in'
+                                 WHEN 'disk' THEN 'disk in' ELSE 'egress in' END || ' '
            || to_char(due.service_period_start AT TIME ZONE 'UTC', 'YYYY-MM') || ': '
-           || due.seconds || ' s at ' || due.price_per_hour || '/h',
-       due.seconds, due.price_per_hour, due.amount
+           || CASE WHEN due.component = 'egress'
+                   THEN due.gigabytes || ' GB at ' || due.price_per_hour || '/GB'
+                   ELSE due.seconds || ' s at ' || due.price_per_hour || '/h' END,
+       due.seconds, due.gigabytes, due.price_per_hour, due.amount
 FROM billing_due due
 JOIN billing_changed changed USING (invoice_id, reservation_id, service_period_start)
-ORDER BY due.invoice_id, due.reservation_id, due.service_period_start, due.price_per_hour
+ORDER BY due.invoice_id, due.reservation_id, due.service_period_start, due.component,
+         due.price_per_hour
 """
 
-# The reservations with usage in the month. A line whose usage was all taken back is left
-# alone: the trim corrects the draft in the transaction that ends the run.
+# The reservations with charges in the month (usage, or egress reported). A line whose usage
+# was all taken back is left alone: the trim corrects the draft in the transaction that ends
+# the run.
 _PERIOD_PAIRS = """
 INSERT INTO billing_pairs
 SELECT DISTINCT usage.reservation_id, usage.org_id, usage.currency, %(period)s::timestamptz
 FROM billing_usagerecord usage
 WHERE usage.interval_start >= %(period)s AND usage.interval_start < %(next)s
+UNION
+SELECT DISTINCT reservation.id, reservation.org_id, reservation.currency, %(period)s::timestamptz
+FROM marketplace_egressreport egress
+JOIN marketplace_reservation reservation ON reservation.id = egress.reservation_id
+WHERE egress.reported_at >= %(period)s AND egress.reported_at < %(next)s
 """
 
 

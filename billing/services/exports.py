@@ -15,7 +15,7 @@ from datetime import datetime
 
 from django.conf import settings
 
-from billing.models import Invoice, InvoiceLine, InvoiceLineKind, InvoiceStatus
+from billing.models import ChargeComponent, Invoice, InvoiceLine, InvoiceLineKind, InvoiceStatus
 from billing.periods import next_month_start
 from common.time import iso_z
 from marketplace.models import PricingModel
@@ -206,7 +206,14 @@ FOCUS_COLUMNS = [
 ]
 
 FOCUS_PROVIDER_NAME = "GPU Market"
-FOCUS_UNIT = "Hours"  # FOCUS UnitFormat: a time unit, plural, capitalised
+# FOCUS UnitFormat: a time unit plural and capitalised, a data size as its symbol.
+FOCUS_UNIT = {ChargeComponent.EGRESS: "GB"}  # every other component is billed in "Hours"
+# (ServiceCategory, ServiceName, ServiceSubcategory) of each component, from FOCUS 1.2's lists.
+FOCUS_SERVICE = {
+    ChargeComponent.DISK: ("Storage", "Block Storage", "Block Storage"),
+    ChargeComponent.EGRESS: ("Networking", "Data Transfer", "Network Connectivity"),
+}  # compute and start-up time are the instance's
+FOCUS_COMPUTE_SERVICE = ("Compute", "GPU Compute", "Virtual Machines")
 FOCUS_CATEGORY = {
     InvoiceLineKind.ADJUSTMENT: "Adjustment",
     InvoiceLineKind.CREDIT: "Credit",
@@ -234,6 +241,8 @@ def _focus_row(invoice: Invoice, line: InvoiceLine) -> dict[str, object]:
     offer = line.reservation.offer
     category = FOCUS_CATEGORY.get(line.kind, "Usage")
     usage = category == "Usage"
+    unit = FOCUS_UNIT.get(line.component, "Hours")
+    service, service_name, subcategory = FOCUS_SERVICE.get(line.component, FOCUS_COMPUTE_SERVICE)
     return dict.fromkeys(FOCUS_COLUMNS) | {
         **_focus_costs(line),
         **_focus_periods(invoice, line.service_period_start),
@@ -247,12 +256,12 @@ def _focus_row(invoice: Invoice, line: InvoiceLine) -> dict[str, object]:
         "ChargeDescription": line.description,
         "ChargeFrequency": "Usage-Based" if category != "Credit" else "One-Time",
         "ConsumedQuantity": line.quantity if usage else None,
-        "ConsumedUnit": FOCUS_UNIT if usage else None,
+        "ConsumedUnit": unit if usage else None,
         "InvoiceId": invoice.number,  # none until finalised: a draft is no invoice yet
         "InvoiceIssuerName": settings.PLATFORM_LEGAL_NAME,
         "PricingCategory": FOCUS_PRICING_CATEGORY.get(offer.pricing, "Other"),
         "PricingQuantity": line.quantity,
-        "PricingUnit": FOCUS_UNIT,
+        "PricingUnit": unit,
         "ProviderName": FOCUS_PROVIDER_NAME,
         "PublisherName": offer.provider.name,
         "RegionId": offer.region or None,
@@ -260,9 +269,9 @@ def _focus_row(invoice: Invoice, line: InvoiceLine) -> dict[str, object]:
         "ResourceId": str(line.reservation_id),
         "ResourceName": f"Reservation {line.reservation_id}",
         "ResourceType": "GPU Reservation",
-        "ServiceCategory": "Compute",
-        "ServiceName": "GPU Compute",
-        "ServiceSubcategory": "Virtual Machines",
+        "ServiceCategory": service,
+        "ServiceName": service_name,
+        "ServiceSubcategory": subcategory,
         "SkuId": offer.sku,
         "SkuPriceId": f"{offer.sku}@{line.price_per_hour}",
     }

@@ -11,10 +11,18 @@ from django.db.models import Sum
 from django.db.models.functions import TruncMonth
 from django.utils import timezone
 
-from billing.models import Invoice, InvoiceLine, InvoiceLineKind, InvoiceStatus, UsageRecord
+from billing.models import (
+    ChargeComponent,
+    Invoice,
+    InvoiceLine,
+    InvoiceLineKind,
+    InvoiceStatus,
+    UsageRecord,
+)
 from billing.periods import month_start, next_month_start
 from billing.services.usage import usage_record_for_reservation
 from common.money import cost_of_seconds, round_amount
+from marketplace.models import EgressReport, Reservation, ReservationRun
 from marketplace.services.reservations import reservations_billed_set
 
 
@@ -53,22 +61,27 @@ def reservations_record_billed(*, reservation_ids) -> None:
 
 
 def _periods_of(reservation_id: int) -> list[tuple[int, datetime, str]]:
-    """The months this reservation has usage in, and those its draft lines still name
-    (usage since taken back)."""
+    """The months this reservation has charges in (usage, its start-up, egress), and those
+    its draft lines still name (usage since taken back)."""
     metered = (
         UsageRecord.objects.filter(reservation_id=reservation_id)
         .annotate(period=TruncMonth("interval_start", tzinfo=UTC))
         .values_list("org_id", "period", "currency")
-        .distinct()
     )
-    on_drafts = (
-        InvoiceLine.objects.filter(
-            reservation_id=reservation_id, invoice__status=InvoiceStatus.DRAFT
-        )
-        .values_list("invoice__org_id", "service_period_start", "invoice__currency")
-        .distinct()
+    booted = (
+        ReservationRun.objects.filter(reservation_id=reservation_id, number=1)
+        .annotate(period=TruncMonth("started_at", tzinfo=UTC))
+        .values_list("reservation__org_id", "period", "reservation__currency")
     )
-    return sorted(set(metered) | set(on_drafts))
+    sent = (
+        EgressReport.objects.filter(reservation_id=reservation_id)
+        .annotate(period=TruncMonth("reported_at", tzinfo=UTC))
+        .values_list("reservation__org_id", "period", "reservation__currency")
+    )
+    on_drafts = InvoiceLine.objects.filter(
+        reservation_id=reservation_id, invoice__status=InvoiceStatus.DRAFT
+    ).values_list("invoice__org_id", "service_period_start", "invoice__currency")
+    return sorted(set(metered) | set(booted) | set(sent) | set(on_drafts))
 
 
 @transaction.atomic
@@ -102,23 +115,12 @@ def _period_closed(org_id: int, period: datetime, currency: str, now: datetime) 
 def _lines_due(
     reservation_id: int, org_id: int, service_period: datetime, currency: str, kind: str
 ) -> list[InvoiceLine]:
-    """What the month's usage comes to at each locked price, less what finalised invoices
-    already billed of it: the amount is rounded once, over the month's seconds, so that all
+    """What each component of the month comes to at each rate, less what finalised invoices
+    already billed of it: the amount is rounded once, over the month's quantity, so that all
     the lines of a month add up to that one rounded figure."""
-    metered = {
-        row["price_per_hour"]: row["seconds"]
-        for row in UsageRecord.objects.filter(
-            reservation_id=reservation_id,
-            org_id=org_id,
-            currency=currency,
-            interval_start__gte=service_period,
-            interval_start__lt=next_month_start(service_period),
-        )
-        .values("price_per_hour")
-        .annotate(seconds=Sum("seconds"))
-    }
+    charged = _charges(reservation_id, org_id, service_period, currency)
     billed = {
-        row["price_per_hour"]: (row["seconds"], row["amount"])
+        (row["component"], row["price_per_hour"]): (row["seconds"], row["gigabytes"], row["amount"])
         for row in InvoiceLine.objects.filter(
             reservation_id=reservation_id,
             service_period_start=service_period,
@@ -126,39 +128,94 @@ def _lines_due(
             invoice__currency=currency,
         )
         .exclude(invoice__status=InvoiceStatus.DRAFT)
-        .values("price_per_hour")
-        .annotate(seconds=Sum("seconds"), amount=Sum("amount"))
+        .values("component", "price_per_hour")
+        .annotate(seconds=Sum("seconds"), gigabytes=Sum("gigabytes"), amount=Sum("amount"))
     }
     lines = []
-    for price in sorted(set(metered) | set(billed)):
-        seconds = metered.get(price, 0)
-        amount = round_amount(cost_of_seconds(seconds, price), currency)
-        billed_seconds, billed_amount = billed.get(price, (0, Decimal(0)))
-        if (seconds - billed_seconds, amount - billed_amount) != (0, 0):
-            lines.append(
-                _line(reservation_id, service_period, kind, seconds - billed_seconds,
-                      price, amount - billed_amount)
-            )  # fmt: skip
+    for component, price in sorted(set(charged) | set(billed)):
+        seconds, gigabytes = charged.get((component, price), (0, Decimal(0)))
+        amount = round_amount(cost_of_seconds(seconds, price) + gigabytes * price, currency)
+        billed_seconds, billed_gb, billed_amount = billed.get(
+            (component, price), (0, Decimal(0), Decimal(0))
+        )
+        due = (seconds - billed_seconds, gigabytes - billed_gb, amount - billed_amount)
+        if due != (0, 0, 0):
+            lines.append(_line(reservation_id, service_period, kind, component, price, *due))
     return lines
+
+
+def _charges(
+    reservation_id: int, org_id: int, service_period: datetime, currency: str
+) -> dict[tuple[str, Decimal], tuple[int, Decimal]]:
+    """{(component, rate): (seconds, gigabytes)} of the month: compute and disk over the
+    metered seconds, the start-up of the first run, the egress reported."""
+    month = (service_period, next_month_start(service_period))
+    reservation = Reservation.objects.filter(pk=reservation_id, org_id=org_id).first()
+    if reservation is None:
+        return {}
+    usage = UsageRecord.objects.filter(
+        reservation_id=reservation_id,
+        org_id=org_id,
+        currency=currency,
+        interval_start__gte=month[0],
+        interval_start__lt=month[1],
+    )
+    charges = {
+        (ChargeComponent.COMPUTE.value, row["price_per_hour"]): (row["seconds"], Decimal(0))
+        for row in usage.values("price_per_hour").annotate(seconds=Sum("seconds"))
+    }
+    if reservation.currency != currency:
+        return charges
+    seconds = sum(metered for metered, _ in charges.values())
+    if seconds and reservation.disk_price_per_hour:
+        charges[ChargeComponent.DISK.value, reservation.disk_price_per_hour] = (seconds, Decimal(0))
+    first_run = reservation.runs.filter(
+        number=1, started_at__gte=month[0], started_at__lt=month[1]
+    ).first()
+    if first_run and reservation.boot_seconds:
+        key = (ChargeComponent.BOOT.value, first_run.price_per_hour)
+        charges[key] = (reservation.boot_seconds, Decimal(0))
+    sent = reservation.egress.filter(reported_at__gte=month[0], reported_at__lt=month[1])
+    gigabytes = sent.aggregate(gb=Sum("gb"))["gb"]
+    if gigabytes and reservation.egress_price_per_gb:
+        charges[ChargeComponent.EGRESS.value, reservation.egress_price_per_gb] = (0, gigabytes)
+    return charges
+
+
+# How each component's line reads, for the month it bills.
+_WHAT = {
+    ChargeComponent.COMPUTE: "usage of",
+    ChargeComponent.BOOT: "start-up in",
+    ChargeComponent.DISK: "disk in",
+    ChargeComponent.EGRESS: "egress in",
+}
 
 
 def _line(
     reservation_id: int,
     service_period: datetime,
     kind: str,
+    component: str,
+    price: Decimal,
     seconds: int,
-    price_per_hour: Decimal,
+    gigabytes: Decimal,
     amount: Decimal,
 ) -> InvoiceLine:
-    month = f"{service_period:%Y-%m}"
-    what = "usage of" if kind == InvoiceLineKind.COMPUTE else "late usage of"
+    """A line; bulk.py's _INSERT_CHANGED writes the same description in SQL."""
+    what = _WHAT[component] if kind != InvoiceLineKind.ADJUSTMENT else f"late {_WHAT[component]}"
+    if component == ChargeComponent.EGRESS:
+        quantity = f"{gigabytes} GB at {price}/GB"
+    else:
+        quantity = f"{seconds} s at {price}/h"
     return InvoiceLine(
         reservation_id=reservation_id,
-        kind=kind,
+        kind=component if kind != InvoiceLineKind.ADJUSTMENT else kind,
+        component=component,
         service_period_start=service_period,
-        description=f"Reservation {reservation_id}, {what} {month}: {seconds} s at {price_per_hour}/h",
+        description=f"Reservation {reservation_id}, {what} {service_period:%Y-%m}: {quantity}",
         seconds=seconds,
-        price_per_hour=price_per_hour,
+        gigabytes=gigabytes,
+        price_per_hour=price,
         amount=amount,
     )
 

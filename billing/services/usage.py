@@ -4,8 +4,9 @@ A reservation runs in one or more runs (`ReservationRun`: preempted and placed a
 has two), and only the runs are metered, never the gap between them. Within a run,
 intervals chain: each starts where the last ended, recorded with the run row locked, and
 (reservation, interval_start) is unique besides. A run closed at an end earlier than what
-was metered is trimmed back to it. Intervals are cut at month boundaries so that each
-billing period gets exactly its own seconds.
+was metered is trimmed back to it. Nothing is metered past the reservation's reserved end.
+Intervals are cut at month boundaries so that each billing period gets exactly its own
+seconds.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ def _record_run(run_id: int, *, now: datetime) -> list[UsageRecord]:
     # The run row locked: a close waits until these intervals are committed (and trims what
     # passed its end), or has committed and this reads its end. Two recorders take turns.
     run = ReservationRun.objects.select_for_update().select_related("reservation").get(pk=run_id)
-    until = run.ended_at or now
+    until = billable_end(run, now)
     start = run.usage.aggregate(end=Max("interval_end"))["end"] or run.started_at
     created = []
     while start < until:
@@ -51,6 +52,12 @@ def _record_run(run_id: int, *, now: datetime) -> list[UsageRecord]:
         start = end
     UsageRecord.objects.bulk_create(created)
     return created
+
+
+def billable_end(run: ReservationRun, now: datetime) -> datetime:
+    """Where a run's metering stops: its end (now while it runs), and never past the
+    reservation's reserved end: the seconds the platform takes to end it are not billed."""
+    return min(run.ended_at or now, run.reservation.reserved_until)
 
 
 def _interval(run: ReservationRun, start: datetime, end: datetime) -> UsageRecord:

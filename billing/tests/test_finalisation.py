@@ -247,6 +247,7 @@ def test_the_api_finalises_a_draft_once_for_finance_roles_only(api_client):
     assert body["lines"][0] | {"id": None} == {
         "id": None,
         "kind": "compute",
+        "component": "compute",
         "reservation": reservation.pk,
         "service_period_start": "2026-09-01T00:00:00Z",
         "description": f"Reservation {reservation.pk}, usage of 2026-09: 50 s at 3.600000/h",
@@ -254,6 +255,7 @@ def test_the_api_finalises_a_draft_once_for_finance_roles_only(api_client):
         "unit": "hour",
         "unit_price": "3.600000",
         "seconds": 50,
+        "gigabytes": "0.000000",
         "price_per_hour": "3.600000",
         "amount": "0.05",
     }

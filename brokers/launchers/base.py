@@ -44,6 +44,7 @@ class InstanceStatus:
     connection: dict = field(default_factory=dict)  # host, port, user... for the buyer
     detail: str = ""
     ended_at: datetime | None = None  # when it was terminated or preempted, if the provider says
+    egress_gb: Decimal | None = None  # data sent out since launch, if the provider says
 
 
 class LaunchError(Exception):

@@ -41,6 +41,7 @@ from marketplace.services.launches import launch_attempt_close, launch_attempt_o
 from marketplace.services.placement import reservation_fail_over, reservation_relaunch
 from marketplace.services.reservations import (
     IllegalTransition,
+    reservation_egress_report,
     reservation_mark_failed,
     reservation_mark_preempted,
     reservation_mark_running,
@@ -270,6 +271,7 @@ def check_running_reservation(*, reservation_id: int) -> None:
     if status.state in (InstanceState.PENDING, InstanceState.RUNNING):
         return
     ended_at = _ended_at(reservation, status)
+    _record_egress(reservation, status, ended_at)
     detail = f": {status.detail}" if status.detail else "."
     with contextlib.suppress(IllegalTransition):  # terminated by the buyer meanwhile
         if status.state == InstanceState.PREEMPTED:
@@ -304,7 +306,14 @@ def terminate_reservation(*, reservation_id: int) -> None:
         )
         if launcher.reports_by_events and status.state != InstanceState.TERMINATED:
             return  # the provider confirms with a `terminated` event
+        _record_egress(reservation, status, _ended_at(reservation, status))
     reservation_mark_terminated(reservation_id=reservation_id)
+
+
+def _record_egress(reservation: Reservation, status: InstanceStatus, at) -> None:
+    """Egress as the provider reports it (never the quote's estimate), when it does."""
+    if status.egress_gb is not None:
+        reservation_egress_report(reservation_id=reservation.pk, total_gb=status.egress_gb, at=at)
 
 
 def stuck_terminations_retry() -> int:

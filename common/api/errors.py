@@ -33,6 +33,7 @@ STATUS_BY_CODE = {
     "invalid_state": 409,
     "invalid_transition": 409,
     "invoice_not_draft": 409,
+    "price_changed": 409,
     "not_launchable": 409,
     "offer_exists": 409,
     "price_above_limit": 409,

@@ -9,6 +9,7 @@ connection details for the buyer), `failed` (with a reason), `preempted` or `ter
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
@@ -102,6 +103,15 @@ class ProviderEventBody(StrictSerializer):
     )
     reason = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
     at = serializers.DateTimeField(required=False, help_text="When it happened; default now.")
+    egress_gb = serializers.DecimalField(
+        required=False,
+        max_digits=16,
+        decimal_places=6,
+        min_value=Decimal(0),
+        help_text="Data the reservation has sent out so far, in GB (a running total): billed "
+        "at the reservation's locked egress rate. A smaller total than one reported before "
+        "adds nothing.",
+    )
 
     def validate_connection(self, connection):
         if len(json.dumps(connection, default=str)) > MAX_CONNECTION_BYTES:
@@ -155,6 +165,7 @@ class ProviderReservationEventApi(APIView):
             connection=data["connection"],
             reason=data["reason"],
             at=data.get("at"),
+            egress_gb=data.get("egress_gb"),
         )
         result, duplicate = provider_event_apply(reservation=reservation, event=event)
         return Response(ProviderEventOutput(result | {"duplicate": duplicate}).data)

@@ -19,6 +19,7 @@ from marketplace.models import Quote, Reservation
 from marketplace.selectors.reservations import reservation_for_org, reservations_for_org
 from marketplace.services.reservations import (
     MAX_HOURS,
+    PricedLeg,
     ReservationRequest,
     leg_idempotency_key,
     reservation_create,
@@ -42,10 +43,22 @@ class ReservationInput(StrictSerializer):
         required=False, max_digits=14, decimal_places=6, min_value=Decimal(0)
     )
     auto_relaunch = serializers.BooleanField(required=False, default=False)
+    expected_price_per_hour = serializers.DecimalField(
+        required=False,
+        max_digits=14,
+        decimal_places=6,
+        min_value=Decimal(0),
+        help_text="With an offer: its price per hour as you saw it; a different price now "
+        "answers 409 price_changed.",
+    )
 
     def validate(self, attrs):
         if ("quote" in attrs) == ("offer" in attrs):
             raise serializers.ValidationError("Give either a quote or an offer, not both.")
+        if "quote" in attrs and "expected_price_per_hour" in attrs:
+            raise serializers.ValidationError(
+                {"expected_price_per_hour": "A quote locks its own prices; give it with an offer."}
+            )
         if "offer" in attrs and "hours" not in attrs:
             raise serializers.ValidationError({"hours": "This field is required with an offer."})
         return attrs
@@ -66,7 +79,10 @@ class ReservationOutput(serializers.Serializer):
     currency = serializers.CharField()
     max_price_per_hour = serializers.DecimalField(max_digits=14, decimal_places=6, allow_null=True)
     auto_relaunch = serializers.BooleanField()
-    reserved_until = serializers.DateTimeField()
+    reserved_until = serializers.DateTimeField(
+        help_text="The end of the reserved hours, counted from when the instance first ran "
+        "(before that: the latest it may start)."
+    )
     running_since = serializers.DateTimeField(allow_null=True)
     ended_at = serializers.DateTimeField(allow_null=True)
     instance_id = serializers.CharField()
@@ -81,6 +97,20 @@ class ReservationOutput(serializers.Serializer):
         help_text="Everything billed for it so far: the sum of its invoice lines, each rounded "
         "as invoices round.",
     )
+    quoted_total = serializers.DecimalField(
+        max_digits=16,
+        decimal_places=2,
+        allow_null=True,
+        help_text="What it was priced at for its hours (compute, start-up, disk, egress), "
+        "rounded as its invoice lines are: what running exactly its hours bills.",
+    )
+    boot_seconds = serializers.IntegerField(help_text="Start-up time billed once.")
+    disk_gb = serializers.DecimalField(max_digits=12, decimal_places=3)
+    disk_price_per_hour = serializers.DecimalField(max_digits=14, decimal_places=6)
+    egress_gb = serializers.DecimalField(
+        max_digits=16, decimal_places=6, help_text="As asked; the bill is what is reported."
+    )
+    egress_price_per_gb = serializers.DecimalField(max_digits=14, decimal_places=6)
     created_at = serializers.DateTimeField()
 
 
@@ -118,8 +148,8 @@ class ReservationDetailOutput(ReservationOutput):
 
 def _quote_plan(
     actor, data, idempotency_key
-) -> tuple[Quote, list[tuple[ReservationRequest, Decimal]]]:
-    """The quote's legs as reservation requests, each at the price the quote locked."""
+) -> tuple[Quote, list[tuple[ReservationRequest, PricedLeg]]]:
+    """The quote's legs as reservation requests, each at what the quote priced for it."""
     quote = Quote.objects.filter(pk=data["quote"], org=actor.org).first()
     if quote is None:
         raise DomainError("not_found", "No such quote.")
@@ -141,7 +171,7 @@ def _quote_plan(
                 max_price_per_hour=data.get("max_price_per_hour") if single else None,
                 auto_relaunch=data["auto_relaunch"],
             ),
-            Decimal(str(leg["price_per_hour"])),
+            PricedLeg.of_quote_leg(leg),
         )
         for number, leg in enumerate(quote.legs, start=1)
     ]
@@ -216,6 +246,7 @@ def _offer_request(data: dict, idempotency_key: str) -> ReservationRequest:
         idempotency_key=idempotency_key,
         max_price_per_hour=data.get("max_price_per_hour"),
         auto_relaunch=data["auto_relaunch"],
+        expected_price_per_hour=data.get("expected_price_per_hour"),
     )
 
 

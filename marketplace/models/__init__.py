@@ -5,6 +5,7 @@ from .provider_events import ProviderEvent, ProviderEventType
 from .providers import Provider, ProviderKind
 from .quotes import Quote
 from .reservations import (
+    EgressReport,
     LaunchAttempt,
     LaunchOutcome,
     Reservation,
@@ -14,6 +15,7 @@ from .reservations import (
 )
 
 __all__ = [
+    "EgressReport",
     "GpuModel",
     "GpuVendor",
     "LaunchAttempt",

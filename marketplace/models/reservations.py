@@ -55,6 +55,29 @@ class Reservation(models.Model):
         blank=True,
         help_text="Buyer's limit for failover.",
     )
+    # What the quote priced besides compute, locked with the price (docs/billing.md, "Quote
+    # = invoice"): the invoice bills each of these as it happens, at these rates.
+    boot_seconds = models.PositiveIntegerField(default=0, help_text="Billed start-up time.")
+    disk_gb = models.DecimalField(
+        max_digits=12, decimal_places=3, default=0, help_text="Per instance, as asked."
+    )
+    disk_price_per_hour = models.DecimalField(
+        max_digits=14,
+        decimal_places=6,
+        default=0,
+        help_text="The disk asked for, all instances: per GB-month rate × GB × instances / 730.",
+    )
+    egress_gb = models.DecimalField(
+        max_digits=16, decimal_places=6, default=0, help_text="This reservation's share, as asked."
+    )
+    egress_price_per_gb = models.DecimalField(max_digits=14, decimal_places=6, default=0)
+    quoted_total = models.DecimalField(
+        max_digits=16,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        help_text="What the quote priced for this reservation, rounded as its invoice lines are.",
+    )
     status = models.CharField(max_length=20, choices=ReservationStatus.choices, default=S.PENDING)
     idempotency_key = models.CharField(max_length=200, blank=True)
     request_fingerprint = models.CharField(max_length=64, blank=True)
@@ -62,6 +85,8 @@ class Reservation(models.Model):
     connection = models.JSONField(default=dict, blank=True)
     failure_reason = models.TextField(blank=True)
     auto_relaunch = models.BooleanField(default=False)
+    # Until the instance first runs, the latest it may start; from then on, its first run's
+    # start + `hours` (+ any gap between runs): billing meters nothing past it.
     reserved_until = models.DateTimeField(help_text="Scheduled end of the reservation.")
     # When the terminate task was last queued. A reservation still TERMINATING a grace later
     # has the task queued again (it may have been lost); the conditional UPDATE of this
@@ -159,6 +184,31 @@ class ReservationRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.reservation_id} run {self.number}"
+
+
+class EgressReport(models.Model):
+    """Data a provider says a reservation sent out: `total_gb` is its running total as
+    reported, `gb` what this report adds (reports never take egress back). Billed in the
+    month of `reported_at`, at the reservation's locked egress rate."""
+
+    reservation = models.ForeignKey(Reservation, on_delete=models.PROTECT, related_name="egress")
+    reported_at = models.DateTimeField()
+    total_gb = models.DecimalField(max_digits=16, decimal_places=6)
+    gb = models.DecimalField(max_digits=16, decimal_places=6)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["reservation", "reported_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["reservation", "total_gb"], name="uniq_egress_report_total"
+            ),
+            models.CheckConstraint(condition=Q(gb__gt=0), name="egress_report_positive"),
+        ]
+        indexes = [models.Index(fields=["reported_at"], name="egress_reported_at")]
+
+    def __str__(self) -> str:
+        return f"{self.reservation_id}: +{self.gb} GB"
 
 
 class LaunchOutcome(models.TextChoices):

@@ -1,8 +1,10 @@
 """The all-in cost of a plan: compute + billed start-up time + disk + egress (docs/quotes.md).
 
 Pure arithmetic on Decimals, no database: the formulas docs/quotes.md states, which every
-breakdown carries (FORMULAS) so that a person can check it by hand. Every component is kept
-to 6 places (a rate's precision); the total is rounded once, to the currency's minor unit.
+breakdown carries (FORMULAS) so that a person can check it by hand. The one rounding rule
+of docs/billing.md ("Quote = invoice"): each component of each leg is computed exactly and
+rounded once, to the currency's minor unit, with `round_amount`, exactly as the invoice
+line that bills it will be; a total is the sum of those amounts.
 """
 
 from __future__ import annotations
@@ -10,18 +12,22 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from common.money import SECONDS_PER_HOUR, quantize_rate, round_amount
+from common.money import SECONDS_PER_HOUR, currency_exponent, quantize_rate, round_amount
 
 # Disk is priced per GB-month; a month is 730 hours (365 × 24 / 12), the convention AWS,
 # GCP and Azure use to turn hourly rates into monthly ones.
 HOURS_PER_MONTH = Decimal(730)
+COMPONENTS = ("compute", "boot", "disk", "egress")
 FORMULAS = {
     "compute": "price_per_hour × hours",
     "boot": "price_per_hour × boot_seconds / 3600",
-    "disk": "disk_price_per_gb_month × disk_gb × instances × hours / 730",
-    "egress": "egress_price_per_gb × egress_gb × gpus / plan_gpus",
-    "total": "sum of every leg's compute + boot + disk + egress, rounded once to cents",
-    "cost_per_work": "total / (Σ gpus × relative_throughput × hours): the price of one "
+    "disk_price_per_hour": "disk_price_per_gb_month × disk_gb × instances / 730, to 6 places",
+    "disk": "disk_price_per_hour × hours",
+    "egress_gb": "egress_gb × gpus / plan_gpus, to 6 places (the leg's share)",
+    "egress": "egress_price_per_gb × the leg's egress_gb",
+    "total": "sum of every leg's compute, boot, disk and egress, each rounded once to cents "
+    "(half up), as the invoice lines that bill them are",
+    "cost_per_work": "total_exact / (Σ gpus × relative_throughput × hours): the price of one "
     "A100-hour of work",
 }
 
@@ -50,15 +56,26 @@ class Usage:
 
 @dataclass(frozen=True)
 class LegCost:
+    """One leg's components, exact (before the one rounding), and the rates behind them."""
+
     price_per_hour: Decimal  # the leg's instances together
+    disk_price_per_hour: Decimal  # the leg's disk, all instances
+    egress_gb: Decimal  # the leg's share of the job's egress
     compute: Decimal
     boot: Decimal
     disk: Decimal
     egress: Decimal
 
     @property
-    def subtotal(self) -> Decimal:
+    def exact(self) -> Decimal:
         return self.compute + self.boot + self.disk + self.egress
+
+    def amounts(self, currency: str) -> dict[str, Decimal]:
+        """Each component as its invoice line will bill it: rounded once."""
+        return {name: round_amount(getattr(self, name), currency) for name in COMPONENTS}
+
+    def subtotal(self, currency: str) -> Decimal:
+        return sum(self.amounts(currency).values(), Decimal(0))
 
 
 def leg_cost(
@@ -71,21 +88,34 @@ def leg_cost(
     usage: Usage,
 ) -> LegCost:
     price = quantize_rate(offer_price_per_hour * units)
+    disk_price = disk_price_per_hour(rates.disk_price_per_gb_month, usage.disk_gb, units)
+    egress_gb = quantize_rate(usage.egress_gb * gpus / plan_gpus)
     return LegCost(
         price_per_hour=price,
-        compute=quantize_rate(price * usage.hours),
-        boot=quantize_rate(price * rates.boot_seconds / SECONDS_PER_HOUR),
-        disk=quantize_rate(
-            rates.disk_price_per_gb_month * usage.disk_gb * units * usage.hours / HOURS_PER_MONTH
-        ),
-        egress=quantize_rate(rates.egress_price_per_gb * usage.egress_gb * gpus / plan_gpus),
+        disk_price_per_hour=disk_price,
+        egress_gb=egress_gb,
+        compute=price * usage.hours,
+        boot=price * rates.boot_seconds / SECONDS_PER_HOUR,
+        disk=disk_price * usage.hours,
+        egress=rates.egress_price_per_gb * egress_gb,
     )
 
 
+def disk_price_per_hour(price_per_gb_month: Decimal, disk_gb: Decimal, units: int) -> Decimal:
+    """The hourly rate of the disk asked for: the rate an invoice's disk line bills."""
+    return quantize_rate(price_per_gb_month * disk_gb * units / HOURS_PER_MONTH)
+
+
 def plan_total(costs: list[LegCost], currency: str) -> tuple[Decimal, Decimal]:
-    """(exact total to 6 places, the total rounded once to the currency's minor unit)."""
-    exact = sum((cost.subtotal for cost in costs), Decimal(0))
-    return exact, round_amount(exact, currency)
+    """(exact total, the total billed: the sum of each leg's components, each rounded once)."""
+    exact = sum((cost.exact for cost in costs), Decimal(0))
+    return exact, sum((cost.subtotal(currency) for cost in costs), Decimal(0))
+
+
+def rounding_slack(currency: str) -> Decimal:
+    """How far below its exact cost a one-leg plan's billed total can lie: half a minor
+    unit per component."""
+    return len(COMPONENTS) * Decimal(1).scaleb(-currency_exponent(currency)) / 2
 
 
 def cost_per_work(total: Decimal, work_gpu_hours: Decimal) -> Decimal:

@@ -13,6 +13,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from marketplace.quoting.candidates import Candidate
+from marketplace.quoting.costs import rounding_slack
 from marketplace.quoting.plans import (
     COST_PER_WORK,
     BestPlans,
@@ -96,12 +97,14 @@ def _floor(work: QuoteWork, gpu_id: int | None, price_per_gpu_hour: Decimal) -> 
 
 def _beaten(work: QuoteWork, floor: Decimal, best: BestPlans) -> bool:
     floor -= BOUND_SLACK
-    if not work.per_work and work.request.max_total is not None and floor > work.request.max_total:
+    if work.per_work:
+        return best.full and floor > best.worst().cost_per_work
+    # Plans rank by their billed total, whose components are each rounded: a plan's billed
+    # total may lie up to half a cent per component below its exact cost.
+    floor -= rounding_slack(work.pricing.usage.currency)
+    if work.request.max_total is not None and floor > work.request.max_total:
         return True
-    if not best.full:
-        return False
-    worst = best.worst()
-    return floor > (worst.cost_per_work if work.per_work else worst.total_exact)
+    return best.full and floor > best.worst().total
 
 
 def _may_win(work: QuoteWork, stream: OfferStream, best: BestPlans) -> bool:

@@ -32,12 +32,14 @@ class QuoteBreakdownLegOutput(serializers.Serializer):
     boot_seconds = serializers.IntegerField()
     disk_price_per_gb_month = _decimal_text()
     egress_price_per_gb = _decimal_text()
+    disk_price_per_hour = _decimal_text(help_text="The leg's disk, all instances.")
+    egress_gb = _decimal_text(help_text="The leg's share of the job's egress.")
     relative_throughput = _decimal_text(allow_null=True)
-    compute = _decimal_text()
-    boot = _decimal_text()
-    disk = _decimal_text()
-    egress = _decimal_text()
-    subtotal = _decimal_text()
+    compute = _decimal_text(help_text="Rounded once to cents, as its invoice line.")
+    boot = _decimal_text(help_text="Rounded once to cents, as its invoice line.")
+    disk = _decimal_text(help_text="Rounded once to cents, as its invoice line.")
+    egress = _decimal_text(help_text="Rounded once to cents, as its invoice line.")
+    subtotal = _decimal_text(help_text="The leg's four amounts added up.")
 
 
 class QuoteBreakdownOutput(serializers.Serializer):
@@ -94,7 +96,7 @@ class QuoteOutput(serializers.Serializer):
 
     @extend_schema_field(OpenApiTypes.STR)
     def get_total(self, quote: Quote) -> str:
-        """Rounded once, to the currency's minor unit."""
+        """The sum of every leg's components, each rounded once (docs/billing.md)."""
         return str(round_amount(quote.total, quote.currency))
 
     @extend_schema_field(QuoteLegOutput(many=True))

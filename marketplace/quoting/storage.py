@@ -10,8 +10,9 @@ from django.conf import settings
 from django.utils import timezone
 
 from common.errors import DomainError
+from common.money import quantize_rate
 from marketplace.models import Quote
-from marketplace.quoting.costs import FORMULAS
+from marketplace.quoting.costs import COMPONENTS, FORMULAS, LegCost
 from marketplace.quoting.plans import Leg, PricedPlan, Pricing
 from marketplace.quoting.request import QuoteRequest
 
@@ -38,7 +39,7 @@ def quotes_store(
             total=plan.total,
             currency=request.currency,
             breakdown=plan_breakdown(plan, pricing, request),
-            legs=_stored_legs(plan),
+            legs=_stored_legs(plan, pricing),
             expires_at=expires_at,
         )
         for plan in plans
@@ -46,7 +47,7 @@ def quotes_store(
     return Quote.objects.bulk_create(quotes)
 
 
-def _stored_legs(plan: PricedPlan) -> list[dict]:
+def _stored_legs(plan: PricedPlan, pricing: Pricing) -> list[dict]:
     """What a reservation from the quote takes: each leg's offer, size and locked price."""
     return [
         {
@@ -54,9 +55,24 @@ def _stored_legs(plan: PricedPlan) -> list[dict]:
             "gpus": leg.gpus,
             "units": leg.units,
             "price_per_hour": str(cost.price_per_hour),
+            **_priced_extras(leg, cost, pricing),
+            "subtotal": str(cost.subtotal(pricing.usage.currency)),
         }
         for leg, cost in zip(plan.legs, plan.costs, strict=True)
     ]
+
+
+def _priced_extras(leg: Leg, cost: LegCost, pricing: Pricing) -> dict:
+    """What the reservation keeps besides the price, so that its invoice bills what the
+    quote priced: boot time, disk and egress and their rates."""
+    rates = pricing.rates[leg.offer.provider_id]
+    return {
+        "boot_seconds": rates.boot_seconds,
+        "disk_gb": _plain(pricing.usage.disk_gb),
+        "disk_price_per_hour": str(cost.disk_price_per_hour),
+        "egress_gb": str(cost.egress_gb),
+        "egress_price_per_gb": str(rates.egress_price_per_gb),
+    }
 
 
 def plan_breakdown(plan: PricedPlan, pricing: Pricing, request: QuoteRequest) -> dict:
@@ -64,9 +80,11 @@ def plan_breakdown(plan: PricedPlan, pricing: Pricing, request: QuoteRequest) ->
     legs = [
         _leg_breakdown(leg, cost, pricing) for leg, cost in zip(plan.legs, plan.costs, strict=True)
     ]
+    currency = request.currency
+    amounts = [cost.amounts(currency) for cost in plan.costs]
     sums = {
-        name: str(sum((getattr(cost, name) for cost in plan.costs), Decimal(0)))
-        for name in ("compute", "boot", "disk", "egress")
+        name: str(sum((leg_amounts[name] for leg_amounts in amounts), Decimal(0)))
+        for name in COMPONENTS
     }
     breakdown = {
         "objective": request.objective,
@@ -77,7 +95,7 @@ def plan_breakdown(plan: PricedPlan, pricing: Pricing, request: QuoteRequest) ->
         "gpus": plan.gpus,
         "legs": legs,
         **sums,
-        "total_exact": str(plan.total_exact),
+        "total_exact": str(quantize_rate(plan.total_exact)),
         "total": str(plan.total),
         "formulas": FORMULAS,
     }
@@ -91,6 +109,7 @@ def _leg_breakdown(leg: Leg, cost, pricing: Pricing) -> dict:
     offer, rates = leg.offer, pricing.rates[leg.offer.provider_id]
     facts = pricing.gpus.get(offer.gpu_id)
     throughput = facts.relative_throughput if facts else None
+    amounts = cost.amounts(pricing.usage.currency)
     return {
         "offer": offer.id,
         "provider": rates.slug,
@@ -105,12 +124,11 @@ def _leg_breakdown(leg: Leg, cost, pricing: Pricing) -> dict:
         "boot_seconds": rates.boot_seconds,
         "disk_price_per_gb_month": str(rates.disk_price_per_gb_month),
         "egress_price_per_gb": str(rates.egress_price_per_gb),
+        "disk_price_per_hour": str(cost.disk_price_per_hour),
+        "egress_gb": str(cost.egress_gb),
         "relative_throughput": None if throughput is None else str(throughput),
-        "compute": str(cost.compute),
-        "boot": str(cost.boot),
-        "disk": str(cost.disk),
-        "egress": str(cost.egress),
-        "subtotal": str(cost.subtotal),
+        **{name: str(amount) for name, amount in amounts.items()},
+        "subtotal": str(sum(amounts.values(), Decimal(0))),
     }
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 
 from django.db import IntegrityError, transaction
 from django.db.models import Max
@@ -27,6 +28,7 @@ from marketplace.services.launches import launch_attempt_close
 from marketplace.services.placement import reservation_fail_over
 from marketplace.services.reservations import (
     IllegalTransition,
+    reservation_egress_report,
     reservation_mark_failed,
     reservation_mark_preempted,
     reservation_mark_running,
@@ -55,6 +57,7 @@ class ProviderEventInput:
     connection: dict = field(default_factory=dict)
     reason: str = ""
     at: datetime | None = None
+    egress_gb: Decimal | None = None  # the reservation's running total, as the provider says
 
 
 def provider_event_apply(
@@ -100,6 +103,8 @@ def _apply_once(reservation_id: int, provider_id: int, event: ProviderEventInput
         raise _invalid_transition(event, reservation.status)
     at = _event_time(reservation, event)
     reservation = _APPLY[event.type](reservation, event, at)
+    if event.egress_gb is not None:
+        reservation_egress_report(reservation_id=reservation.pk, total_gb=event.egress_gb, at=at)
     result = _result(reservation, event, at)
     ProviderEvent.objects.create(
         provider_id=provider_id,
@@ -107,7 +112,8 @@ def _apply_once(reservation_id: int, provider_id: int, event: ProviderEventInput
         event_id=event.event_id,
         type=event.type,
         occurred_at=at,
-        data={"connection": event.connection, "reason": event.reason},
+        data={"connection": event.connection, "reason": event.reason}
+        | ({} if event.egress_gb is None else {"egress_gb": str(event.egress_gb)}),
         result=result,
     )
     return result, False

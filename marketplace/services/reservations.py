@@ -10,7 +10,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F, Q
+from django.db.models import F, Max, Q
 from django.utils import timezone
 
 from common.errors import DomainError
@@ -20,10 +20,18 @@ from marketplace.handoff import (
     TERMINATE_RESERVATION,
     enqueue_on_commit,
 )
-from marketplace.models import Offer, OfferStatus, Reservation, ReservationEvent, ReservationStatus
+from marketplace.models import (
+    EgressReport,
+    Offer,
+    OfferStatus,
+    Reservation,
+    ReservationEvent,
+    ReservationStatus,
+)
 from marketplace.models.reservations import ALLOWED_TRANSITIONS, CAPACITY_HOLDING_STATUSES
+from marketplace.quoting.costs import ProviderRates, Usage, leg_cost
 from marketplace.selectors.failover import default_price_limit
-from marketplace.services.runs import run_close, run_open
+from marketplace.services.runs import reserved_end, run_close, run_open
 
 S = ReservationStatus
 MAX_HOURS = Decimal(24 * 366)
@@ -52,6 +60,64 @@ class ReservationRequest:
     idempotency_key: str = ""
     max_price_per_hour: Decimal | None = None
     auto_relaunch: bool = False
+    # The offer's price per hour as the buyer saw it: a different price now is refused.
+    expected_price_per_hour: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class PricedLeg:
+    """What a reservation keeps of the price it was made at (docs/billing.md, "Quote =
+    invoice"): its price, the extras and their rates, and the total they come to."""
+
+    price_per_hour: Decimal
+    boot_seconds: int = 0
+    disk_gb: Decimal = Decimal(0)
+    disk_price_per_hour: Decimal = Decimal(0)
+    egress_gb: Decimal = Decimal(0)
+    egress_price_per_gb: Decimal = Decimal(0)
+    total: Decimal | None = None
+
+    @classmethod
+    def of_quote_leg(cls, leg: dict) -> PricedLeg:
+        """A leg as the quote stored it (quoting/storage.py)."""
+        number = lambda name: Decimal(str(leg.get(name, 0)))  # noqa: E731
+        return cls(
+            price_per_hour=number("price_per_hour"),
+            boot_seconds=int(leg.get("boot_seconds", 0)),
+            disk_gb=number("disk_gb"),
+            disk_price_per_hour=number("disk_price_per_hour"),
+            egress_gb=number("egress_gb"),
+            egress_price_per_gb=number("egress_price_per_gb"),
+            total=number("subtotal") if "subtotal" in leg else None,
+        )
+
+    @classmethod
+    def of_offer(cls, offer: Offer, units: int, hours: Decimal) -> PricedLeg:
+        """A reservation straight from an offer: today's price and the provider's rates,
+        priced as a quote for `hours` with no disk or egress asked would be."""
+        provider = offer.provider
+        rates = ProviderRates(
+            provider_id=provider.pk,
+            slug=provider.slug,
+            disk_price_per_gb_month=provider.disk_price_per_gb_month,
+            egress_price_per_gb=provider.egress_price_per_gb,
+            boot_seconds=provider.boot_seconds,
+        )
+        gpus = units * offer.gpu_count
+        cost = leg_cost(
+            offer_price_per_hour=offer.price_per_hour,
+            units=units,
+            gpus=gpus,
+            plan_gpus=max(gpus, 1),
+            rates=rates,
+            usage=Usage(hours=hours, currency=offer.currency),
+        )
+        return cls(
+            price_per_hour=cost.price_per_hour,
+            boot_seconds=rates.boot_seconds,
+            egress_price_per_gb=rates.egress_price_per_gb,
+            total=cost.subtotal(offer.currency),
+        )
 
 
 def _find_idempotent(org, idempotency_key: str, fingerprint: str) -> Reservation | None:
@@ -111,7 +177,7 @@ def _get_reservable_offer(offer_id: int) -> Offer:
 
 
 def reservation_create(
-    *, org, user, request: ReservationRequest, price_override: Decimal | None = None, quote=None
+    *, org, user, request: ReservationRequest, priced: PricedLeg | None = None, quote=None
 ) -> tuple[Reservation, bool]:
     """Returns (reservation, created). A repeated Idempotency-Key returns the first one."""
     fingerprint = request_fingerprint(
@@ -122,7 +188,7 @@ def reservation_create(
         return existing, False
     try:
         with transaction.atomic():
-            reservation = _create_locked(org, user, request, fingerprint, price_override, quote)
+            reservation = _create_locked(org, user, request, fingerprint, priced, quote)
     except IntegrityError:
         # A concurrent request with the same Idempotency-Key won the race.
         existing = _find_idempotent(org, request.idempotency_key, fingerprint)
@@ -133,7 +199,7 @@ def reservation_create(
 
 
 def reservations_create_for_plan(
-    *, org, user, quote, legs: list[tuple[ReservationRequest, Decimal]]
+    *, org, user, quote, legs: list[tuple[ReservationRequest, PricedLeg]]
 ) -> tuple[list[Reservation], bool]:
     """Reserve every leg of a quote's plan, all or nothing: the capacity of all legs is taken
     in one transaction, so a buyer never holds half a plan. Each leg is a reservation at the
@@ -147,8 +213,8 @@ def reservations_create_for_plan(
     try:
         with transaction.atomic():
             reservations = [
-                _create_locked(org, user, request, fingerprint, price, quote)
-                for request, price in legs
+                _create_locked(org, user, request, fingerprint, priced, quote)
+                for request, priced in legs
             ]
     except IntegrityError:
         existing = _find_idempotent(org, first.idempotency_key, fingerprint)
@@ -172,13 +238,16 @@ def _plan_of(first: Reservation) -> list[Reservation]:
     )
 
 
-def _create_locked(org, user, request, fingerprint, price_override, quote) -> Reservation:
+def _create_locked(
+    org, user, request: ReservationRequest, fingerprint, priced: PricedLeg | None, quote
+) -> Reservation:
     offer = _get_reservable_offer(request.offer_id)
+    _check_expected_price(offer, request.expected_price_per_hour)
     units = _units_for(offer, request.gpus)
     offer = _take_capacity(offer, units)
-    # A quote's leg locks its own price (the quote held it); otherwise today's offer price.
-    price_per_hour = price_override if price_override is not None else offer.price_per_hour * units
-    max_price_per_hour = _price_limit(request.max_price_per_hour, price_per_hour)
+    # A quote's leg keeps what the quote priced; otherwise today's offer price and rates.
+    priced = priced or PricedLeg.of_offer(offer, units, request.hours)
+    max_price_per_hour = _price_limit(request.max_price_per_hour, priced.price_per_hour)
     now = timezone.now()
     reservation = Reservation.objects.create(
         org=org,
@@ -188,17 +257,33 @@ def _create_locked(org, user, request, fingerprint, price_override, quote) -> Re
         gpus=units * offer.gpu_count,
         units=units,
         hours=request.hours,
-        price_per_hour=price_per_hour,
+        price_per_hour=priced.price_per_hour,
+        boot_seconds=priced.boot_seconds,
+        disk_gb=priced.disk_gb,
+        disk_price_per_hour=priced.disk_price_per_hour,
+        egress_gb=priced.egress_gb,
+        egress_price_per_gb=priced.egress_price_per_gb,
+        quoted_total=priced.total,
         currency=offer.currency,
         max_price_per_hour=max_price_per_hour,
         idempotency_key=request.idempotency_key,
         request_fingerprint=fingerprint,
         auto_relaunch=request.auto_relaunch,
-        reserved_until=whole_seconds(now) + timedelta(seconds=int(request.hours * 3600)),
+        # Until it first runs: the latest it may start (run_open sets the reserved end).
+        reserved_until=reserved_end(whole_seconds(now), request.hours),
     )
     _record_event(reservation, "", S.PENDING, "Reserved; price locked.", at=now)
     enqueue_on_commit(LAUNCH_RESERVATION, reservation.pk)
     return reservation
+
+
+def _check_expected_price(offer: Offer, expected: Decimal | None) -> None:
+    if expected is not None and expected != offer.price_per_hour:
+        raise DomainError(
+            "price_changed",
+            f"The offer's price is now {offer.price_per_hour}/h, not {expected}/h.",
+            price_per_hour=str(offer.price_per_hour),
+        )
 
 
 def _price_limit(requested: Decimal | None, price_per_hour: Decimal) -> Decimal:
@@ -372,6 +457,28 @@ def reservation_mark_preempted(
     if reservation.auto_relaunch:
         enqueue_on_commit(LAUNCH_RESERVATION, reservation.pk)
     return reservation
+
+
+def reservation_egress_report(*, reservation_id: int, total_gb: Decimal, at: datetime) -> bool:
+    """A provider's running total of the data a reservation sent out. What it adds to the
+    largest total reported before is recorded (billing bills it in the month of `at`); a
+    repeated or smaller total adds nothing. Returns whether it added anything."""
+    with transaction.atomic():
+        # The row lock orders two reports of one reservation: each sees the other's total.
+        Reservation.objects.select_for_update().filter(pk=reservation_id).first()
+        reported = EgressReport.objects.filter(reservation_id=reservation_id).aggregate(
+            total=Max("total_gb")
+        )["total"] or Decimal(0)
+        if total_gb <= reported:
+            return False
+        EgressReport.objects.create(
+            reservation_id=reservation_id,
+            reported_at=whole_seconds(at),
+            total_gb=total_gb,
+            gb=total_gb - reported,
+        )
+    enqueue_on_commit(RECORD_RESERVATION_USAGE, reservation_id)
+    return True
 
 
 def reservations_billed_set(*, billed: dict[int, tuple[int, Decimal]]) -> None:

@@ -4,18 +4,31 @@ placed again is billed for its two runs and never for the gap between them."""
 
 from __future__ import annotations
 
-from datetime import datetime
-
-from django.db.models import Max
+from datetime import datetime, timedelta
+from decimal import Decimal
 
 from marketplace.models import Reservation, ReservationRun
 from marketplace.signals import run_closed
 
 
+def reserved_end(start: datetime, hours: Decimal) -> datetime:
+    return start + timedelta(seconds=int(hours * 3600))
+
+
 def run_open(*, reservation: Reservation, started_at: datetime) -> ReservationRun:
     """Called with the reservation row locked (from `reservation_transition`), so numbers
-    cannot collide; the partial unique constraint refuses a second open run anyway."""
-    number = (reservation.runs.aggregate(n=Max("number"))["n"] or 0) + 1
+    cannot collide; the partial unique constraint refuses a second open run anyway.
+
+    The reserved hours count from when the instance runs: the first run sets the reserved
+    end to its start + `hours`, and a run after a preemption moves it on by the gap, so the
+    buyer gets the hours of running it reserved (docs/billing.md, "Quote = invoice")."""
+    previous = reservation.runs.order_by("-number").first()
+    if previous is None:
+        reservation.reserved_until = reserved_end(started_at, reservation.hours)
+    elif previous.ended_at is not None:
+        reservation.reserved_until += max(started_at - previous.ended_at, timedelta(0))
+    reservation.save(update_fields=["reserved_until", "updated_at"])
+    number = previous.number + 1 if previous else 1
     return ReservationRun.objects.create(
         reservation=reservation,
         number=number,

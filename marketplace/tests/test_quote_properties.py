@@ -250,19 +250,25 @@ def _single_score(row: dict, ask: dict) -> Decimal | None:
 
 def _plan_score(legs: list[tuple[dict, int]], ask: dict, *, by: str = "total_cost") -> Decimal:
     """A plan's total, or its cost per A100-hour of work, by the rules of docs/quotes.md ("The
-    all-in cost", "Objectives"): every component kept to 6 places (half up), the total
-    rounded once to cents, cost per work = the exact total over Σ gpus × throughput × hours."""
+    all-in cost", "Objectives") and docs/billing.md ("Quote = invoice"): the disk's hourly
+    rate and each leg's egress share kept to 6 places, every leg's component computed exactly
+    and rounded once to cents (half up), the total their sum; cost per work = the exact total
+    over Σ gpus × throughput × hours."""
     plan_gpus = sum(row["gpu_count"] * units for row, units in legs)
-    exact = Decimal(0)
+    exact, total = Decimal(0), Decimal(0)
     for row, units in legs:
         disk_rate, egress_rate, boot_seconds, _ = PROVIDERS[row["provider"]]
         price = _six(row["price"] * units)
-        exact += _six(price * ask["hours"])  # compute
-        exact += _six(price * boot_seconds / 3600)  # billed start-up time
-        exact += _six(disk_rate * ask["disk_gb"] * units * ask["hours"] / 730)
-        exact += _six(egress_rate * ask["egress_gb"] * row["gpu_count"] * units / plan_gpus)
+        components = (
+            price * ask["hours"],  # compute
+            price * boot_seconds / 3600,  # billed start-up time
+            _six(disk_rate * ask["disk_gb"] * units / 730) * ask["hours"],
+            egress_rate * _six(ask["egress_gb"] * row["gpu_count"] * units / plan_gpus),
+        )
+        exact += sum(components)
+        total += sum(c.quantize(CENTS, rounding=ROUND_HALF_UP) for c in components)
     if by == "total_cost":
-        return exact.quantize(CENTS, rounding=ROUND_HALF_UP)
+        return total
     work = sum(
         row["gpu_count"] * units * _throughput(row["gpu"]) * ask["hours"] for row, units in legs
     )

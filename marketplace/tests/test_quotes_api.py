@@ -62,7 +62,8 @@ def test_it_quotes_all_in_with_a_breakdown_that_adds_up_by_hand(api_client, buye
             {"gpu": "H100:8", "hours": 24, "disk_gb": 200, "egress_gb": 50},
         )
 
-    # then one quote: 576 compute + 0.80 boot + 0.657534 disk + 0.50 egress = 577.96
+    # then one quote: 576.00 compute + 0.80 boot + 0.66 disk + 0.50 egress = 577.96, each
+    # component rounded once to cents as its invoice line will be
     assert response.status_code == 201, response.content
     (quote,) = response.json()["quotes"]
     assert quote["total"] == "577.96"
@@ -84,19 +85,20 @@ def test_it_quotes_all_in_with_a_breakdown_that_adds_up_by_hand(api_client, buye
     breakdown = quote["breakdown"]
     (leg,) = breakdown["legs"]
     assert {k: leg[k] for k in ("compute", "boot", "disk", "egress", "subtotal")} == {
-        "compute": "576.000000",  # 24 × 24
-        "boot": "0.800000",  # 24 × 120 / 3600
-        "disk": "0.657534",  # 0.10 × 200 × 1 instance × 24 / 730
-        "egress": "0.500000",  # 0.01 × 50 × 8 / 8
-        "subtotal": "577.957534",
+        "compute": "576.00",  # 24 × 24
+        "boot": "0.80",  # 24 × 120 / 3600
+        "disk": "0.66",  # 0.027397 (0.10 × 200 × 1 instance / 730, 6 places) × 24 = 0.657528
+        "egress": "0.50",  # 0.01 × 50 × 8 / 8
+        "subtotal": "577.96",
     }
+    assert (leg["disk_price_per_hour"], leg["egress_gb"]) == ("0.027397", "50.000000")
     assert (leg["boot_seconds"], leg["disk_price_per_gb_month"], leg["egress_price_per_gb"]) == (
         120,
         "0.100000",
         "0.010000",
     )
     assert (breakdown["hours"], breakdown["disk_gb"], breakdown["egress_gb"]) == ("24", "200", "50")
-    assert (breakdown["total_exact"], breakdown["total"]) == ("577.957534", "577.96")
+    assert (breakdown["total_exact"], breakdown["total"]) == ("577.957528", "577.96")
     assert "compute" in breakdown["formulas"]
     assert response.json()["excluded"] == {
         "stale": 0,
@@ -111,7 +113,18 @@ def test_it_quotes_all_in_with_a_breakdown_that_adds_up_by_hand(api_client, buye
     assert stored.org == buyer.org
     assert stored.total == Decimal("577.96")
     assert stored.legs == [
-        {"offer": h100x8.pk, "gpus": 8, "units": 1, "price_per_hour": "24.000000"}
+        {
+            "offer": h100x8.pk,
+            "gpus": 8,
+            "units": 1,
+            "price_per_hour": "24.000000",
+            "boot_seconds": 120,
+            "disk_gb": "200",
+            "disk_price_per_hour": "0.027397",
+            "egress_gb": "50.000000",
+            "egress_price_per_gb": "0.010000",
+            "subtotal": "577.96",
+        }
     ]
     assert stored.expires_at == NOW + timedelta(seconds=120)
     assert stored.request["gpu"] == "H100:8"
@@ -133,10 +146,10 @@ def test_it_uses_each_providers_own_rates(api_client, buyer):
     # then 36 + 0.60 (10 min boot) + 0.50 (0.365 × 100 × 10 / 730) + 1.80 = 38.90
     leg = quote["breakdown"]["legs"][0]
     assert (leg["compute"], leg["boot"], leg["disk"], leg["egress"]) == (
-        "36.000000",
-        "0.600000",
-        "0.500000",
-        "1.800000",
+        "36.00",
+        "0.60",
+        "0.50",
+        "1.80",
     )
     assert quote["total"] == "38.90"
 

@@ -92,8 +92,8 @@ def test_same_region_false_lets_legs_come_from_anywhere_the_filter_allows(api_cl
     (quote,) = post_quote(api_client, buyer, body).json()["quotes"]
     legs = quote["breakdown"]["legs"]
     assert [(leg["disk"], leg["egress"]) for leg in legs] == [
-        ("0.010000", "0.050000"),  # 0.10 × 73 × 1 × 1 / 730; 0.01 × 10 × 8 / 16
-        ("0.010000", "0.050000"),
+        ("0.01", "0.05"),  # 0.10 × 73 × 1 / 730 × 1 h; 0.01 × 10 × 8 / 16
+        ("0.01", "0.05"),
     ]
 
 
