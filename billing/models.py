@@ -109,21 +109,22 @@ class Invoice(models.Model):
     amount_due = models.DecimalField(max_digits=16, decimal_places=2, default=0)
     # What was decided at finalisation (billing.tax) and both parties as they were then, so
     # that a later edit of the profile or of the platform's settings never changes an issued
-    # invoice. Empty (rate 0) on a draft: its tax is decided when it is finalised.
+    # invoice. Empty (rate 0) on a draft: its tax is decided when it is finalised. Defaults in
+    # the database too: the set-based draft creation (services/bulk.py) names no such column.
     tax_rate = models.DecimalField(
-        max_digits=5, decimal_places=2, default=0, help_text="Percent, e.g. 23.00."
+        max_digits=5, decimal_places=2, default=0, db_default=0, help_text="Percent, e.g. 23.00."
     )
-    tax_note = models.TextField(blank=True)
-    reverse_charge = models.BooleanField(default=False)
-    buyer_name = models.CharField(max_length=200, blank=True)
-    buyer_address = models.TextField(blank=True, help_text="One line per line.")
-    buyer_country = models.CharField(max_length=2, blank=True)
-    buyer_vat_id = models.CharField(max_length=20, blank=True)
-    buyer_email = models.EmailField(blank=True)
-    seller_name = models.CharField(max_length=200, blank=True)
-    seller_address = models.TextField(blank=True, help_text="One line per line.")
-    seller_country = models.CharField(max_length=2, blank=True)
-    seller_vat_id = models.CharField(max_length=20, blank=True)
+    tax_note = models.TextField(blank=True, db_default="")
+    reverse_charge = models.BooleanField(default=False, db_default=False)
+    buyer_name = models.CharField(max_length=200, blank=True, db_default="")
+    buyer_address = models.TextField(blank=True, db_default="", help_text="One line per line.")
+    buyer_country = models.CharField(max_length=2, blank=True, db_default="")
+    buyer_vat_id = models.CharField(max_length=20, blank=True, db_default="")
+    buyer_email = models.EmailField(blank=True, db_default="")
+    seller_name = models.CharField(max_length=200, blank=True, db_default="")
+    seller_address = models.TextField(blank=True, db_default="", help_text="One line per line.")
+    seller_country = models.CharField(max_length=2, blank=True, db_default="")
+    seller_vat_id = models.CharField(max_length=20, blank=True, db_default="")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

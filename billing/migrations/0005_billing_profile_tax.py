@@ -42,111 +42,90 @@ END $$;
 
 
 class Migration(migrations.Migration):
+
     dependencies = [
-        ("accounts", "0001_initial"),
-        ("billing", "0004_frozen_invoices"),
+        ('accounts', '0001_initial'),
+        ('billing', '0004_frozen_invoices'),
     ]
 
     operations = [
         migrations.AddField(
-            model_name="invoice",
-            name="buyer_address",
-            field=models.TextField(blank=True, help_text="One line per line."),
+            model_name='invoice',
+            name='buyer_address',
+            field=models.TextField(blank=True, db_default='', help_text='One line per line.'),
         ),
         migrations.AddField(
-            model_name="invoice",
-            name="buyer_country",
-            field=models.CharField(blank=True, max_length=2),
+            model_name='invoice',
+            name='buyer_country',
+            field=models.CharField(blank=True, db_default='', max_length=2),
         ),
         migrations.AddField(
-            model_name="invoice",
-            name="buyer_email",
-            field=models.EmailField(blank=True, max_length=254),
+            model_name='invoice',
+            name='buyer_email',
+            field=models.EmailField(blank=True, db_default='', max_length=254),
         ),
         migrations.AddField(
-            model_name="invoice",
-            name="buyer_name",
-            field=models.CharField(blank=True, max_length=200),
+            model_name='invoice',
+            name='buyer_name',
+            field=models.CharField(blank=True, db_default='', max_length=200),
         ),
         migrations.AddField(
-            model_name="invoice",
-            name="buyer_vat_id",
-            field=models.CharField(blank=True, max_length=20),
+            model_name='invoice',
+            name='buyer_vat_id',
+            field=models.CharField(blank=True, db_default='', max_length=20),
         ),
         migrations.AddField(
-            model_name="invoice",
-            name="reverse_charge",
-            field=models.BooleanField(default=False),
+            model_name='invoice',
+            name='reverse_charge',
+            field=models.BooleanField(db_default=False, default=False),
         ),
         migrations.AddField(
-            model_name="invoice",
-            name="seller_address",
-            field=models.TextField(blank=True, help_text="One line per line."),
+            model_name='invoice',
+            name='seller_address',
+            field=models.TextField(blank=True, db_default='', help_text='One line per line.'),
         ),
         migrations.AddField(
-            model_name="invoice",
-            name="seller_country",
-            field=models.CharField(blank=True, max_length=2),
+            model_name='invoice',
+            name='seller_country',
+            field=models.CharField(blank=True, db_default='', max_length=2),
         ),
         migrations.AddField(
-            model_name="invoice",
-            name="seller_name",
-            field=models.CharField(blank=True, max_length=200),
+            model_name='invoice',
+            name='seller_name',
+            field=models.CharField(blank=True, db_default='', max_length=200),
         ),
         migrations.AddField(
-            model_name="invoice",
-            name="seller_vat_id",
-            field=models.CharField(blank=True, max_length=20),
+            model_name='invoice',
+            name='seller_vat_id',
+            field=models.CharField(blank=True, db_default='', max_length=20),
         ),
         migrations.AddField(
-            model_name="invoice",
-            name="tax_note",
-            field=models.TextField(blank=True),
+            model_name='invoice',
+            name='tax_note',
+            field=models.TextField(blank=True, db_default=''),
         ),
         migrations.AddField(
-            model_name="invoice",
-            name="tax_rate",
-            field=models.DecimalField(
-                decimal_places=2, default=0, help_text="Percent, e.g. 23.00.", max_digits=5
-            ),
+            model_name='invoice',
+            name='tax_rate',
+            field=models.DecimalField(db_default=0, decimal_places=2, default=0, help_text='Percent, e.g. 23.00.', max_digits=5),
         ),
         migrations.CreateModel(
-            name="BillingProfile",
+            name='BillingProfile',
             fields=[
-                (
-                    "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
-                ),
-                ("legal_name", models.CharField(max_length=200)),
-                ("address_line1", models.CharField(max_length=200)),
-                ("address_line2", models.CharField(blank=True, max_length=200)),
-                ("postal_code", models.CharField(max_length=20)),
-                ("city", models.CharField(max_length=100)),
-                (
-                    "country",
-                    models.CharField(help_text="ISO 3166-1 alpha-2, upper case.", max_length=2),
-                ),
-                ("vat_id", models.CharField(blank=True, max_length=20)),
-                ("email", models.EmailField(max_length=254)),
-                ("updated_at", models.DateTimeField(auto_now=True)),
-                (
-                    "org",
-                    models.OneToOneField(
-                        on_delete=django.db.models.deletion.CASCADE,
-                        related_name="billing_profile",
-                        to="accounts.organization",
-                    ),
-                ),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('legal_name', models.CharField(max_length=200)),
+                ('address_line1', models.CharField(max_length=200)),
+                ('address_line2', models.CharField(blank=True, max_length=200)),
+                ('postal_code', models.CharField(max_length=20)),
+                ('city', models.CharField(max_length=100)),
+                ('country', models.CharField(help_text='ISO 3166-1 alpha-2, upper case.', max_length=2)),
+                ('vat_id', models.CharField(blank=True, max_length=20)),
+                ('email', models.EmailField(max_length=254)),
+                ('updated_at', models.DateTimeField(auto_now=True)),
+                ('org', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='billing_profile', to='accounts.organization')),
             ],
             options={
-                "constraints": [
-                    models.CheckConstraint(
-                        condition=models.Q(("country__regex", "^[A-Z]{2}$")),
-                        name="billing_profile_country_code",
-                    )
-                ],
+                'constraints': [models.CheckConstraint(condition=models.Q(('country__regex', '^[A-Z]{2}$')), name='billing_profile_country_code')],
             },
         ),
         migrations.RunSQL(frozen_function(FROZEN_0005), frozen_function(FROZEN_0004)),
