@@ -31,7 +31,7 @@ FONT_FILE = Path(fontpkg_noto_sans.ROOT) / "files" / "NotoSans[wdth,wght].ttf"
 DRAFT_NOTICE = (
     "DRAFT - not an invoice. The amounts change as usage is metered until it is finalised."
 )
-LINE_COLUMNS = ("Description", "Service period", "Quantity", "Unit price excl. VAT", "Amount")
+LINE_COLUMNS = ("Description", "Service period", "Quantity", "Unit price", "Amount")
 COLUMN_WIDTHS = (70, 30, 30, 30, 30)  # millimetres, within A4's 190 between margins
 
 
@@ -132,7 +132,9 @@ def _lines(pdf: FPDF, invoice: Invoice) -> None:
                     f"{line.amount}",
                 )
             )
-    pdf.ln(4)
+    pdf.ln(1)
+    _write(pdf, f"Unit prices and amounts exclude VAT; amounts in {invoice.currency}.", size=8)
+    pdf.ln(3)
 
 
 def _service_period(start: datetime) -> str:
