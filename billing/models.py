@@ -124,7 +124,8 @@ class Invoice(models.Model):
     seller_name = models.CharField(max_length=200, blank=True, db_default="")
     seller_address = models.TextField(blank=True, db_default="", help_text="One line per line.")
     seller_country = models.CharField(max_length=2, blank=True, db_default="")
-    seller_vat_id = models.CharField(max_length=20, blank=True, db_default="")
+    # As PLATFORM_VAT_ID is set, not normalised: room for separators.
+    seller_vat_id = models.CharField(max_length=40, blank=True, db_default="")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -97,7 +97,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='invoice',
             name='seller_vat_id',
-            field=models.CharField(blank=True, db_default='', max_length=20),
+            field=models.CharField(blank=True, db_default='', max_length=40),
         ),
         migrations.AddField(
             model_name='invoice',
