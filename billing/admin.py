@@ -1,6 +1,17 @@
+from django import forms
 from django.contrib import admin
 
-from .models import Invoice, InvoiceLine, InvoiceNumberCounter, InvoiceStatus, UsageRecord
+from common.errors import DomainError
+
+from .models import (
+    BillingProfile,
+    Invoice,
+    InvoiceLine,
+    InvoiceNumberCounter,
+    InvoiceStatus,
+    UsageRecord,
+)
+from .tax import country_normalised, vat_id_normalised
 
 
 def _finalised(invoice: Invoice | None) -> bool:
@@ -82,3 +93,32 @@ class InvoiceLineAdmin(admin.ModelAdmin):
         return not _finalised(obj.invoice if obj else None) and super().has_delete_permission(
             request, obj
         )
+
+
+class BillingProfileForm(forms.ModelForm):
+    """The API's checks (billing.tax), so that the admin cannot store what the API refuses."""
+
+    class Meta:
+        model = BillingProfile
+        fields = (
+            "org", "legal_name", "address_line1", "address_line2", "postal_code", "city",
+            "country", "vat_id", "email",
+        )  # fmt: skip
+
+    def clean(self):
+        data = super().clean()
+        try:
+            data["country"] = country_normalised(data.get("country") or "")
+            data["vat_id"] = vat_id_normalised(data.get("vat_id") or "", country=data["country"])
+        except DomainError as error:
+            field = "country" if error.code == "invalid_country" else "vat_id"
+            raise forms.ValidationError({field: error.message}) from None
+        return data
+
+
+@admin.register(BillingProfile)
+class BillingProfileAdmin(admin.ModelAdmin):
+    form = BillingProfileForm
+    list_display = ("org", "legal_name", "country", "vat_id", "email", "updated_at")
+    search_fields = ("legal_name", "vat_id", "org__name")
+    raw_id_fields = ("org",)

@@ -1,5 +1,5 @@
-"""Finance API: invoices, finalising a draft, an invoice as PDF or CSV, and the month's
-exports (invoices, invoice lines, FOCUS)."""
+"""Finance API: the billing profile, invoices, finalising a draft, an invoice as PDF or CSV,
+and the month's exports (invoices, invoice lines, FOCUS)."""
 
 from __future__ import annotations
 
@@ -14,14 +14,16 @@ from billing.models import ChargeComponent, InvoiceLineKind, InvoiceStatus
 from billing.periods import parse_period
 from billing.selectors import (
     NEWEST_PERIOD_FIRST,
+    billing_profile_for_org,
     invoice_for_org,
     invoices_for_org,
     invoices_of_period,
 )
 from billing.services.exports import focus_csv, invoice_lines_csv, invoices_csv
 from billing.services.finalisation import invoice_finalize
+from billing.services.profiles import BillingProfileData, billing_profile_put
 from common.api.pagination import PAGE_PARAMETERS, page_params, paginate
-from common.api.serializers import DecimalString, page_serializer, with_errors
+from common.api.serializers import DecimalString, StrictSerializer, page_serializer, with_errors
 from common.errors import DomainError
 
 
@@ -62,6 +64,20 @@ class InvoiceOutput(serializers.Serializer):
     tax = DecimalString()
     total = DecimalString()
     amount_due = DecimalString()
+    tax_rate = DecimalString(help_text="Percent; decided at finalisation (0 on a draft).")
+    tax_note = serializers.CharField(
+        help_text="Why this rate (reverse charge, outside the scope of EU VAT...); may be empty."
+    )
+    reverse_charge = serializers.BooleanField()
+    buyer_name = serializers.CharField(help_text="As at finalisation; empty on a draft.")
+    buyer_address = serializers.CharField(help_text="Lines separated by newlines.")
+    buyer_country = serializers.CharField()
+    buyer_vat_id = serializers.CharField()
+    buyer_email = serializers.CharField()
+    seller_name = serializers.CharField()
+    seller_address = serializers.CharField(help_text="Lines separated by newlines.")
+    seller_country = serializers.CharField()
+    seller_vat_id = serializers.CharField()
     lines = InvoiceLineOutput(many=True)
 
 
@@ -69,6 +85,63 @@ def _actor(request):
     actor = actor_for_request(request)
     actor.require("billing")
     return actor
+
+
+class BillingProfileInput(StrictSerializer):
+    legal_name = serializers.CharField(max_length=200)
+    address_line1 = serializers.CharField(max_length=200)
+    address_line2 = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    postal_code = serializers.CharField(max_length=20)
+    city = serializers.CharField(max_length=100)
+    country = serializers.CharField(help_text="ISO 3166-1 alpha-2 (IE, DE, US...).")
+    vat_id = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        help_text="Normalised: upper case, no spaces, dots or dashes. In the EU, with its "
+        "member state's prefix (Greece: EL).",
+    )
+    email = serializers.EmailField()
+
+
+class BillingProfileOutput(serializers.Serializer):
+    org = serializers.IntegerField(source="org_id")
+    legal_name = serializers.CharField()
+    address_line1 = serializers.CharField()
+    address_line2 = serializers.CharField()
+    postal_code = serializers.CharField()
+    city = serializers.CharField()
+    country = serializers.CharField()
+    vat_id = serializers.CharField()
+    email = serializers.CharField()
+    updated_at = serializers.DateTimeField()
+
+
+def _org_actor(request, org_id: int):
+    """The caller acting for organization `org_id` with the billing permission. An
+    organization the caller does not belong to is not found: its existence is not told."""
+    try:
+        actor = actor_for_request(request, org_hint=org_id)
+    except DomainError as error:
+        if error.code != "permission_denied":
+            raise
+        raise DomainError("not_found", f"Organization {org_id} does not exist.") from None
+    actor.require("billing")
+    return actor
+
+
+class BillingProfileApi(APIView):
+    @extend_schema(responses=with_errors(BillingProfileOutput))
+    def get(self, request, org_id: int):
+        profile = billing_profile_for_org(org=_org_actor(request, org_id).org)
+        return Response(BillingProfileOutput(profile).data)
+
+    @extend_schema(request=BillingProfileInput, responses=with_errors(BillingProfileOutput))
+    def put(self, request, org_id: int):
+        org = _org_actor(request, org_id).org
+        serializer = BillingProfileInput(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = BillingProfileData(**serializer.validated_data)
+        return Response(BillingProfileOutput(billing_profile_put(org=org, data=data)).data)
 
 
 class InvoiceListApi(APIView):

@@ -3,6 +3,7 @@ from decimal import Decimal
 from django.db import models
 from django.db.models import Q
 
+from billing.tax import country_name
 from common.money import SECONDS_PER_HOUR, quantize_rate
 
 
@@ -56,7 +57,9 @@ class InvoiceStatus(models.TextChoices):
 # What the database refuses to change once an invoice is finalised (migration 0004's trigger).
 FROZEN_INVOICE_FIELDS = (
     "org_id", "period_start", "period_end", "currency", "number", "issued_at", "due_at",
-    "subtotal", "tax", "total",
+    "subtotal", "tax", "total", "tax_rate", "tax_note", "reverse_charge",
+    "buyer_name", "buyer_address", "buyer_country", "buyer_vat_id", "buyer_email",
+    "seller_name", "seller_address", "seller_country", "seller_vat_id",
 )  # fmt: skip
 
 
@@ -104,6 +107,25 @@ class Invoice(models.Model):
     tax = models.DecimalField(max_digits=16, decimal_places=2, default=0)
     total = models.DecimalField(max_digits=16, decimal_places=2, default=0)
     amount_due = models.DecimalField(max_digits=16, decimal_places=2, default=0)
+    # What was decided at finalisation (billing.tax) and both parties as they were then, so
+    # that a later edit of the profile or of the platform's settings never changes an issued
+    # invoice. Empty (rate 0) on a draft: its tax is decided when it is finalised. Defaults in
+    # the database too: the set-based draft creation (services/bulk.py) names no such column.
+    tax_rate = models.DecimalField(
+        max_digits=5, decimal_places=2, default=0, db_default=0, help_text="Percent, e.g. 23.00."
+    )
+    tax_note = models.TextField(blank=True, db_default="")
+    reverse_charge = models.BooleanField(default=False, db_default=False)
+    buyer_name = models.CharField(max_length=200, blank=True, db_default="")
+    buyer_address = models.TextField(blank=True, db_default="", help_text="One line per line.")
+    buyer_country = models.CharField(max_length=2, blank=True, db_default="")
+    buyer_vat_id = models.CharField(max_length=20, blank=True, db_default="")
+    buyer_email = models.EmailField(blank=True, db_default="")
+    seller_name = models.CharField(max_length=200, blank=True, db_default="")
+    seller_address = models.TextField(blank=True, db_default="", help_text="One line per line.")
+    seller_country = models.CharField(max_length=2, blank=True, db_default="")
+    # As PLATFORM_VAT_ID is set, not normalised: room for separators.
+    seller_vat_id = models.CharField(max_length=40, blank=True, db_default="")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -130,6 +152,46 @@ class ChargeComponent(models.TextChoices):
     BOOT = "boot", "Boot"
     DISK = "disk", "Disk"
     EGRESS = "egress", "Egress"
+
+
+def address_lines(address: str) -> list[str]:
+    """An address written with its lines separated by newlines or ";" (a setting), as lines."""
+    return [part.strip() for part in address.replace(";", "\n").splitlines() if part.strip()]
+
+
+class BillingProfile(models.Model):
+    """Whom an organization's invoices are addressed to, and where it is established for
+    VAT (billing.tax). Read when an invoice is finalised; the invoice keeps a copy."""
+
+    org = models.OneToOneField(
+        "accounts.Organization", on_delete=models.CASCADE, related_name="billing_profile"
+    )
+    legal_name = models.CharField(max_length=200)
+    address_line1 = models.CharField(max_length=200)
+    address_line2 = models.CharField(max_length=200, blank=True)
+    postal_code = models.CharField(max_length=20)
+    city = models.CharField(max_length=100)
+    country = models.CharField(max_length=2, help_text="ISO 3166-1 alpha-2, upper case.")
+    # Upper case without spaces, dots or dashes; an EU one starts with its state's prefix.
+    vat_id = models.CharField(max_length=20, blank=True)
+    email = models.EmailField()
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(country__regex=r"^[A-Z]{2}$"), name="billing_profile_country_code"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.legal_name} ({self.country})"
+
+    @property
+    def address_lines(self) -> list[str]:
+        """The postal address as printed: street lines, postal code and city, country."""
+        lines = [self.address_line1, self.address_line2, f"{self.postal_code} {self.city}"]
+        return [line.strip() for line in lines if line.strip()] + [country_name(self.country)]
 
 
 class InvoiceLine(models.Model):

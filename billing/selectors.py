@@ -8,8 +8,9 @@ from django.db.models import F, Max, OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.db.models.functions import Least
 from django.utils import timezone
 
-from billing.models import Invoice, InvoiceLine, UsageRecord
+from billing.models import BillingProfile, Invoice, InvoiceLine, UsageRecord
 from common.api.pagination import Keyset
+from common.errors import DomainError
 from marketplace.models import ReservationRun
 
 # Invoices are listed by period, newest first (the model's ordering), on every page and API.
@@ -27,6 +28,16 @@ def invoices_for_org(*, org) -> QuerySet[Invoice]:
 
 def invoice_for_org(*, org, invoice_id: int) -> Invoice:
     return invoices_for_org(org=org).get(pk=invoice_id)
+
+
+def billing_profile_for_org(*, org) -> BillingProfile:
+    """The organization's billing profile; `not_found` until one is put."""
+    profile = BillingProfile.objects.filter(org=org).first()
+    if profile is None:
+        raise DomainError(
+            "not_found", f"Organization {org.pk} has no billing profile yet: PUT one first."
+        )
+    return profile
 
 
 def reservations_with_unmetered_run_ends() -> QuerySet[int]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from billing.tax import country_code
 from brokers.schedule import parse_pricing_schedule
 
 from .env import (
@@ -169,6 +170,9 @@ INVOICE_DUE_DAYS = env_int("INVOICE_DUE_DAYS", 14)
 PLATFORM_LEGAL_NAME = env_str("PLATFORM_LEGAL_NAME", "GPU Market")
 PLATFORM_ADDRESS = env_str("PLATFORM_ADDRESS", "")
 PLATFORM_VAT_ID = env_str("PLATFORM_VAT_ID", "")
+# Where the seller is established for VAT (ISO 3166-1 alpha-2): billing.tax decides each
+# invoice's rate from it and the buyer's billing profile.
+PLATFORM_COUNTRY = env_parsed("PLATFORM_COUNTRY", "IE", country_code)
 
 # --- Marketplace ---------------------------------------------------------------------
 QUOTE_TTL_SECONDS = env_int("QUOTE_TTL_SECONDS", 120)

@@ -55,6 +55,11 @@ api_v1 = [
         reservations.ReservationTerminateApi.as_view(),
         name="api-reservation-terminate",
     ),
+    path(
+        "orgs/<int:org_id>/billing-profile/",
+        billing_api.BillingProfileApi.as_view(),
+        name="api-org-billing-profile",
+    ),
     path("invoices/", billing_api.InvoiceListApi.as_view(), name="api-invoices"),
     path(
         "invoices/<int:invoice_id>/",

@@ -46,6 +46,12 @@ INVOICES_HEADER = [
     "tax",
     "total",
     "amount_due",
+    "tax_rate",
+    "reverse_charge",
+    "tax_note",
+    "buyer_name",
+    "buyer_country",
+    "buyer_vat_id",
 ]
 
 INVOICE_LINES_HEADER = [
@@ -110,6 +116,12 @@ def invoices_csv(*, invoices: Iterable[Invoice]) -> str:
             invoice.tax,
             invoice.total,
             invoice.amount_due,
+            invoice.tax_rate,
+            str(invoice.reverse_charge).lower(),
+            invoice.tax_note or None,
+            invoice.buyer_name or None,
+            invoice.buyer_country or None,
+            invoice.buyer_vat_id or None,
         ]
         for invoice in invoices
     )

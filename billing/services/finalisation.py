@@ -4,7 +4,9 @@ A draft is finalised by `invoice_finalize` (the API, for one draft now) or by
 `billing_period_close` (the command and beat, for every draft of a month that has ended).
 Each finalisation is one transaction that takes the next number of its year from a counter
 row locked FOR UPDATE: numbers are given in commit order, and a finalisation that fails
-gives its number back. Running either twice finalises nothing twice: a draft that is no
+gives its number back. The tax is decided then, from the buyer's billing profile
+(`billing.tax`), and the invoice keeps the decision and both parties' details as they were.
+Running either twice finalises nothing twice: a draft that is no
 longer a draft is skipped (close) or refused (`invoice_not_draft`).
 """
 
@@ -16,9 +18,16 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from billing.models import Invoice, InvoiceNumberCounter, InvoiceStatus
+from billing.models import (
+    BillingProfile,
+    Invoice,
+    InvoiceNumberCounter,
+    InvoiceStatus,
+    address_lines,
+)
 from billing.periods import month_start, next_month_start
 from billing.services.bulk import invoice_drafts_sync_period
+from billing.tax import tax_decision
 from common.errors import DomainError
 
 INVOICE_SERIES = "GM"
@@ -39,9 +48,38 @@ def invoice_finalize(*, invoice_id: int, now: datetime | None = None) -> Invoice
     invoice.status = InvoiceStatus.OPEN
     invoice.issued_at = now
     invoice.due_at = now + timedelta(days=settings.INVOICE_DUE_DAYS)
+    _apply_tax(invoice)
     invoice.total = invoice.amount_due = invoice.subtotal + invoice.tax
     invoice.save()
     return invoice
+
+
+def _apply_tax(invoice: Invoice) -> None:
+    """Decide the tax from the buyer's billing profile as it is now, rounded once on the
+    subtotal, and keep the decision and both parties on the invoice (frozen with it)."""
+    profile = BillingProfile.objects.filter(org_id=invoice.org_id).first()
+    decision = tax_decision(seller_country=settings.PLATFORM_COUNTRY, buyer=profile)
+    invoice.tax = decision.tax_on(invoice.subtotal, invoice.currency)
+    invoice.tax_rate, invoice.tax_note = decision.rate, decision.note
+    invoice.reverse_charge = decision.reverse_charge
+    invoice_parties_fill(invoice=invoice, profile=profile)
+
+
+def invoice_parties_fill(*, invoice: Invoice, profile: BillingProfile | None) -> None:
+    """Set the invoice's seller fields from the settings and its buyer fields from `profile`
+    (or, with none, the organization's name) as they are now. Not saved: finalisation saves
+    them once; a draft's PDF shows them as they would be."""
+    invoice.seller_name = settings.PLATFORM_LEGAL_NAME
+    invoice.seller_address = "\n".join(address_lines(settings.PLATFORM_ADDRESS))
+    invoice.seller_country = settings.PLATFORM_COUNTRY
+    invoice.seller_vat_id = settings.PLATFORM_VAT_ID
+    if profile is None:
+        invoice.buyer_name = invoice.org.name
+        return
+    invoice.buyer_name = profile.legal_name
+    invoice.buyer_address = "\n".join(profile.address_lines)
+    invoice.buyer_country, invoice.buyer_vat_id = profile.country, profile.vat_id
+    invoice.buyer_email = profile.email
 
 
 def _next_number(year: int) -> str:

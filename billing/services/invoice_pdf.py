@@ -1,7 +1,11 @@
 """An invoice as a PDF, carrying what an EU VAT invoice must show (Directive 2006/112/EC,
-Art. 226) as far as the platform has the data: issue date, number, seller and buyer, the
-period, each line's quantity, unit price and amount, the totals and the currency. A draft's
-PDF says that it is a draft and not an invoice, and has no number.
+Art. 226): issue date and number, the seller's and the buyer's names and addresses, the
+seller's VAT id and the buyer's when it has one, the billing period and each line's service
+month, each line's nature, quantity, unit price (excluding VAT) and amount, the taxable
+amount, the VAT rate and amount, the total, and the reverse-charge or outside-scope note
+when it applies. A finalised invoice shows the parties and the tax as kept at finalisation;
+a draft's PDF says that it is a draft and not an invoice, has no number, shows the parties
+as they are now and leaves the tax to finalisation.
 
 The text is set in Noto Sans (Latin, Greek, Cyrillic) from the `fontpkg-noto-sans` wheel, so
 it renders wherever the project installs; a character that font has no glyph for (Chinese,
@@ -9,32 +13,48 @@ say) is printed as "?" rather than silently dropped."""
 
 from __future__ import annotations
 
+import copy
 from datetime import datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import fontpkg_noto_sans
-from django.conf import settings
 from fpdf import FPDF
 from fpdf.fonts import FontFace
 
-from billing.models import Invoice, InvoiceStatus
+from billing.models import BillingProfile, Invoice, InvoiceStatus
+from billing.periods import next_month_start
+from billing.services.finalisation import invoice_parties_fill
 
 FONT = "noto"
 FONT_FILE = Path(fontpkg_noto_sans.ROOT) / "files" / "NotoSans[wdth,wght].ttf"
 DRAFT_NOTICE = (
     "DRAFT - not an invoice. The amounts change as usage is metered until it is finalised."
 )
-LINE_COLUMNS = ("Description", "Quantity", "Unit price", "Amount")
-COLUMN_WIDTHS = (95, 30, 30, 30)  # millimetres, within A4's 190 between margins
+LINE_COLUMNS = ("Description", "Service period", "Quantity", "Unit price", "Amount")
+COLUMN_WIDTHS = (70, 30, 30, 30, 30)  # millimetres, within A4's 190 between margins
 
 
 def invoice_pdf(*, invoice: Invoice) -> bytes:
+    invoice = _with_parties(invoice)
     pdf = _document()
     _title(pdf, invoice)
     _parties(pdf, invoice)
     _lines(pdf, invoice)
     _totals(pdf, invoice)
+    _tax_note(pdf, invoice)
     return bytes(pdf.output())
+
+
+def _with_parties(invoice: Invoice) -> Invoice:
+    """The invoice with its parties: those kept at finalisation, or, on a draft (and on an
+    invoice finalised before they were kept), a copy with the parties as they are now."""
+    if invoice.status != InvoiceStatus.DRAFT and invoice.seller_name:
+        return invoice
+    shown = copy.copy(invoice)
+    profile = BillingProfile.objects.filter(org_id=invoice.org_id).first()
+    invoice_parties_fill(invoice=shown, profile=profile)
+    return shown
 
 
 def _document() -> FPDF:
@@ -79,27 +99,26 @@ def _title(pdf: FPDF, invoice: Invoice) -> None:
 
 
 def _parties(pdf: FPDF, invoice: Invoice) -> None:
-    _write(pdf, "Seller", bold=True)
-    _write(pdf, settings.PLATFORM_LEGAL_NAME)
-    for line in _address_lines(settings.PLATFORM_ADDRESS):
-        _write(pdf, line)
-    if settings.PLATFORM_VAT_ID:
-        _write(pdf, f"VAT ID: {settings.PLATFORM_VAT_ID}")
+    _party(pdf, "Seller", invoice.seller_name, invoice.seller_address, invoice.seller_vat_id)
     pdf.ln(2)
-    _write(pdf, "Bill to", bold=True)
-    _write(pdf, invoice.org.name)
+    _party(pdf, "Bill to", invoice.buyer_name, invoice.buyer_address, invoice.buyer_vat_id)
     pdf.ln(4)
 
 
-def _address_lines(address: str) -> list[str]:
-    return [part.strip() for part in address.replace(";", "\n").splitlines() if part.strip()]
+def _party(pdf: FPDF, heading: str, name: str, address: str, vat_id: str) -> None:
+    _write(pdf, heading, bold=True)
+    _write(pdf, name)
+    for line in address.splitlines():
+        _write(pdf, line)
+    if vat_id:
+        _write(pdf, f"VAT ID: {vat_id}")
 
 
 def _lines(pdf: FPDF, invoice: Invoice) -> None:
     pdf.set_font(FONT, "", 9)
     with pdf.table(
         col_widths=COLUMN_WIDTHS,
-        text_align=("LEFT", "RIGHT", "RIGHT", "RIGHT"),
+        text_align=("LEFT", "LEFT", "RIGHT", "RIGHT", "RIGHT"),
         headings_style=FontFace(emphasis="BOLD"),
     ) as table:
         table.row(LINE_COLUMNS)
@@ -107,21 +126,43 @@ def _lines(pdf: FPDF, invoice: Invoice) -> None:
             table.row(
                 (
                     _printable(pdf, f"{line.description} ({line.kind})"),
-                    f"{line.quantity} {line.unit}s",
+                    _service_period(line.service_period_start),
+                    f"{line.quantity} {line.unit}" + ("s" if line.unit == "hour" else ""),
                     f"{line.price_per_hour}/{line.unit}",
                     f"{line.amount}",
                 )
             )
-    pdf.ln(4)
+    pdf.ln(1)
+    _write(pdf, f"Unit prices and amounts exclude VAT; amounts in {invoice.currency}.", size=8)
+    pdf.ln(3)
+
+
+def _service_period(start: datetime) -> str:
+    return f"{_date(start)} to {_date(next_month_start(start) - timedelta(days=1))}"
 
 
 def _totals(pdf: FPDF, invoice: Invoice) -> None:
+    if invoice.status == InvoiceStatus.DRAFT:
+        tax_label = "VAT (decided at finalisation)"
+    else:
+        tax_label = f"VAT {_percent(invoice.tax_rate)} %"
     for label, amount, bold in (
-        ("Subtotal", invoice.subtotal, False),
-        ("Tax", invoice.tax, False),
+        ("Subtotal excl. VAT", invoice.subtotal, False),
+        (tax_label, invoice.tax, False),
         ("Total", invoice.total, True),
         ("Amount due", invoice.amount_due, True),
     ):
         pdf.set_font(FONT, "B" if bold else "", 10)
         pdf.cell(155, 6, label, align="R")
         pdf.cell(30, 6, f"{amount} {invoice.currency}", align="R", new_x="LMARGIN", new_y="NEXT")
+
+
+def _percent(rate: Decimal) -> str:
+    """23.00 → "23", 25.50 → "25.5"."""
+    return format(rate.normalize(), "f")
+
+
+def _tax_note(pdf: FPDF, invoice: Invoice) -> None:
+    if invoice.tax_note and invoice.status != InvoiceStatus.DRAFT:
+        pdf.ln(4)
+        _write(pdf, invoice.tax_note, bold=invoice.reverse_charge)

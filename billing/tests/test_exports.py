@@ -38,7 +38,10 @@ def test_it_exports_the_months_invoices_of_the_callers_organization_only(api_cli
             "status": "open", "issued_at": "2026-10-01T02:00:00Z",
             "due_at": "2026-10-15T02:00:00Z", "period_start": "2026-09-01T00:00:00Z",
             "period_end": "2026-10-01T00:00:00Z", "currency": "USD", "subtotal": total,
-            "tax": "0.00", "total": total, "amount_due": total,
+            "tax": "0.00", "total": total, "amount_due": total, "tax_rate": "0.00",
+            "reverse_charge": "false",
+            "tax_note": "No VAT charged: the seller (US) is not established in the EU",
+            "buyer_name": "Zürich Σ 東京", "buyer_country": "", "buyer_vat_id": "",
         }
     ]  # fmt: skip
     assert total == "0.14"
