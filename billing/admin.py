@@ -1,6 +1,16 @@
 from django.contrib import admin
 
-from .models import Invoice, InvoiceLine, InvoiceNumberCounter, InvoiceStatus, UsageRecord
+from .models import (
+    CreditNote,
+    CreditNoteLine,
+    Invoice,
+    InvoiceLine,
+    InvoiceNumberCounter,
+    InvoiceStatus,
+    JournalEntry,
+    JournalLine,
+    UsageRecord,
+)
 
 
 def _finalised(invoice: Invoice | None) -> bool:
@@ -82,3 +92,41 @@ class InvoiceLineAdmin(admin.ModelAdmin):
         return not _finalised(obj.invoice if obj else None) and super().has_delete_permission(
             request, obj
         )
+
+
+class _ReadOnly:
+    """Rows the database never lets change (migration 0006): shown, never edited here."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class JournalLineInline(_ReadOnly, admin.TabularInline):
+    model = JournalLine
+    raw_id_fields = ("org", "provider")
+
+
+@admin.register(JournalEntry)
+class JournalEntryAdmin(_ReadOnly, admin.ModelAdmin):
+    list_display = ("id", "kind", "source_key", "posted_at", "currency", "memo")
+    list_filter = ("kind", "currency")
+    search_fields = ("source_key",)
+    inlines = [JournalLineInline]
+
+
+class CreditNoteLineInline(_ReadOnly, admin.TabularInline):
+    model = CreditNoteLine
+    raw_id_fields = ("invoice_line",)
+
+
+@admin.register(CreditNote)
+class CreditNoteAdmin(_ReadOnly, admin.ModelAdmin):
+    list_display = ("number", "invoice", "org", "issued_at", "total", "currency")
+    raw_id_fields = ("org", "invoice")
+    inlines = [CreditNoteLineInline]
