@@ -36,12 +36,17 @@ END $$;
 
 CREATE FUNCTION billing_credit_note_complete() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
-    note_id bigint := CASE WHEN TG_TABLE_NAME = 'billing_creditnote' THEN NEW.id
-                           ELSE NEW.credit_note_id END;
+    note_id bigint;
     expected numeric;
     credited numeric;
     foreign_lines integer;
 BEGIN
+    -- Each branch is planned only when taken: the other table's NEW has no such field.
+    IF TG_TABLE_NAME = 'billing_creditnote' THEN
+        note_id := NEW.id;
+    ELSE
+        note_id := NEW.credit_note_id;
+    END IF;
     SELECT subtotal INTO expected FROM billing_creditnote WHERE id = note_id;
     SELECT COALESCE(sum(line.amount), 0),
            count(*) FILTER (WHERE invoice_line.invoice_id <> note.invoice_id)
