@@ -130,3 +130,16 @@ class CreditNoteAdmin(_ReadOnly, admin.ModelAdmin):
     list_display = ("number", "invoice", "org", "issued_at", "total", "currency")
     raw_id_fields = ("org", "invoice")
     inlines = [CreditNoteLineInline]
+
+
+@admin.register(JournalLine)
+class JournalLineAdmin(_ReadOnly, admin.ModelAdmin):
+    list_display = ("entry", "account", "org", "provider", "debit", "credit")
+    list_filter = ("account",)
+    raw_id_fields = ("entry", "org", "provider")
+
+
+@admin.register(CreditNoteLine)
+class CreditNoteLineAdmin(_ReadOnly, admin.ModelAdmin):
+    list_display = ("credit_note", "invoice_line", "amount")
+    raw_id_fields = ("credit_note", "invoice_line")
