@@ -5,10 +5,14 @@ from common.errors import DomainError
 
 from .models import (
     BillingProfile,
+    CreditNote,
+    CreditNoteLine,
     Invoice,
     InvoiceLine,
     InvoiceNumberCounter,
     InvoiceStatus,
+    JournalEntry,
+    JournalLine,
     UsageRecord,
 )
 from .tax import country_normalised, vat_id_normalised
@@ -122,3 +126,54 @@ class BillingProfileAdmin(admin.ModelAdmin):
     list_display = ("org", "legal_name", "country", "vat_id", "email", "updated_at")
     search_fields = ("legal_name", "vat_id", "org__name")
     raw_id_fields = ("org",)
+
+
+class _ReadOnly:
+    """Rows the database never lets change (migration 0007): shown, never edited here."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class JournalLineInline(_ReadOnly, admin.TabularInline):
+    model = JournalLine
+    raw_id_fields = ("org", "provider")
+
+
+@admin.register(JournalEntry)
+class JournalEntryAdmin(_ReadOnly, admin.ModelAdmin):
+    list_display = ("id", "kind", "source_key", "posted_at", "currency", "memo")
+    list_filter = ("kind", "currency")
+    search_fields = ("source_key",)
+    inlines = [JournalLineInline]
+
+
+class CreditNoteLineInline(_ReadOnly, admin.TabularInline):
+    model = CreditNoteLine
+    raw_id_fields = ("invoice_line",)
+
+
+@admin.register(CreditNote)
+class CreditNoteAdmin(_ReadOnly, admin.ModelAdmin):
+    list_display = ("number", "invoice", "org", "issued_at", "total", "currency")
+    raw_id_fields = ("org", "invoice")
+    inlines = [CreditNoteLineInline]
+
+
+@admin.register(JournalLine)
+class JournalLineAdmin(_ReadOnly, admin.ModelAdmin):
+    list_display = ("entry", "account", "org", "provider", "debit", "credit")
+    list_filter = ("account",)
+    raw_id_fields = ("entry", "org", "provider")
+
+
+@admin.register(CreditNoteLine)
+class CreditNoteLineAdmin(_ReadOnly, admin.ModelAdmin):
+    list_display = ("credit_note", "invoice_line", "amount")
+    raw_id_fields = ("credit_note", "invoice_line")

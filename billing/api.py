@@ -1,28 +1,40 @@
-"""Finance API: the billing profile, invoices, finalising a draft, an invoice as PDF or CSV,
-and the month's exports (invoices, invoice lines, FOCUS)."""
+"""Finance API: the billing profile, invoices, finalising and voiding one, credit notes, an
+invoice or credit note as PDF (and an invoice as CSV), and the month's exports (invoices,
+invoice lines, FOCUS)."""
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import serializers
+from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.actors import actor_for_request
-from billing.downloads import CSV, attachment, invoice_csv_response, invoice_pdf_response
+from billing.downloads import (
+    CSV,
+    attachment,
+    credit_note_pdf_response,
+    invoice_csv_response,
+    invoice_pdf_response,
+)
 from billing.models import ChargeComponent, InvoiceLineKind, InvoiceStatus
 from billing.periods import parse_period
 from billing.selectors import (
     NEWEST_PERIOD_FIRST,
     billing_profile_for_org,
+    credit_note_for_org,
+    credit_notes_for_org,
     invoice_for_org,
     invoices_for_org,
     invoices_of_period,
 )
+from billing.services.credit_notes import CreditRequest, credit_note_issue, invoice_void
 from billing.services.exports import focus_csv, invoice_lines_csv, invoices_csv
 from billing.services.finalisation import invoice_finalize
 from billing.services.profiles import BillingProfileData, billing_profile_put
-from common.api.pagination import PAGE_PARAMETERS, page_params, paginate
+from common.api.pagination import NEWEST_FIRST, PAGE_PARAMETERS, page_params, paginate
 from common.api.serializers import DecimalString, StrictSerializer, page_serializer, with_errors
 from common.errors import DomainError
 
@@ -49,6 +61,12 @@ class InvoiceLineOutput(serializers.Serializer):
     gigabytes = DecimalString()
     price_per_hour = DecimalString()
     amount = DecimalString()
+
+
+class CreditNoteRefOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    number = serializers.CharField(help_text="CN-YYYY-NNNNNN.")
+    total = DecimalString()
 
 
 class InvoiceOutput(serializers.Serializer):
@@ -78,6 +96,8 @@ class InvoiceOutput(serializers.Serializer):
     seller_address = serializers.CharField(help_text="Lines separated by newlines.")
     seller_country = serializers.CharField()
     seller_vat_id = serializers.CharField()
+    amount_credited = DecimalString(help_text="What its credit notes took back, tax included.")
+    credit_notes = CreditNoteRefOutput(many=True)
     lines = InvoiceLineOutput(many=True)
 
 
@@ -171,6 +191,111 @@ class InvoiceFinalizeApi(APIView):
         invoice = invoice_for_org(org=_actor(request).org, invoice_id=invoice_id)
         invoice_finalize(invoice_id=invoice.pk)
         return Response(InvoiceOutput(invoice_for_org(org=invoice.org, invoice_id=invoice.pk)).data)
+
+
+class InvoiceVoidApi(APIView):
+    @extend_schema(request=None, responses=with_errors(InvoiceOutput, 409))
+    def post(self, request, invoice_id: int):
+        invoice = invoice_for_org(org=_actor(request).org, invoice_id=invoice_id)
+        invoice_void(invoice_id=invoice.pk)
+        return Response(InvoiceOutput(invoice_for_org(org=invoice.org, invoice_id=invoice.pk)).data)
+
+
+class CreditNoteLineInput(StrictSerializer):
+    line = serializers.IntegerField(min_value=1, max_value=2**63 - 1, help_text="Invoice line id.")
+    amount = serializers.DecimalField(
+        max_digits=16, decimal_places=2, min_value=Decimal("0.01"), help_text="Before tax."
+    )
+
+
+class CreditNoteInput(StrictSerializer):
+    reason = serializers.CharField(max_length=500)
+    lines = CreditNoteLineInput(many=True, required=False, allow_empty=False)
+    amount = serializers.DecimalField(
+        max_digits=16,
+        decimal_places=2,
+        min_value=Decimal("0.01"),
+        required=False,
+        help_text="Before tax, spread over the lines in proportion to what each has left.",
+    )
+
+    def validate(self, data):
+        if ("lines" in data) == ("amount" in data):
+            raise serializers.ValidationError("Give either lines or amount, not both.")
+        return data
+
+
+class CreditNoteLineOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    invoice_line = serializers.IntegerField(source="invoice_line_id")
+    reservation = serializers.IntegerField(source="invoice_line.reservation_id")
+    description = serializers.CharField()
+    amount = DecimalString(help_text="Before tax.")
+
+
+class CreditNoteOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    number = serializers.CharField(help_text="CN-YYYY-NNNNNN, gapless.")
+    invoice = serializers.IntegerField(source="invoice_id")
+    invoice_number = serializers.CharField(source="invoice.number")
+    currency = serializers.CharField()
+    reason = serializers.CharField()
+    issued_at = serializers.DateTimeField()
+    subtotal = DecimalString()
+    tax = DecimalString(help_text="At the invoice's rate (its tax / subtotal).")
+    total = DecimalString()
+    lines = CreditNoteLineOutput(many=True)
+
+
+class InvoiceCreditNotesApi(APIView):
+    @extend_schema(
+        request=CreditNoteInput,
+        responses=with_errors({201: CreditNoteOutput}, 409),
+        operation_id="invoices_credit_notes_create",
+    )
+    def post(self, request, invoice_id: int):
+        invoice = invoice_for_org(org=_actor(request).org, invoice_id=invoice_id)
+        body = CreditNoteInput(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        note = credit_note_issue(
+            invoice_id=invoice.pk,
+            request=CreditRequest(
+                reason=data["reason"],
+                lines=[(line["line"], line["amount"]) for line in data.get("lines", ())],
+                amount=data.get("amount"),
+            ),
+        )
+        note = credit_note_for_org(org=invoice.org, credit_note_id=note.pk)
+        return Response(CreditNoteOutput(note).data, status=status.HTTP_201_CREATED)
+
+
+class CreditNoteListApi(APIView):
+    @extend_schema(
+        parameters=PAGE_PARAMETERS,
+        responses=with_errors(page_serializer(CreditNoteOutput)),
+        operation_id="credit_notes_list",
+    )
+    def get(self, request):
+        notes = credit_notes_for_org(org=_actor(request).org)
+        limit, cursor = page_params(request.query_params)
+        page = paginate(notes, keyset=NEWEST_FIRST, limit=limit, cursor=cursor)
+        return Response(page_serializer(CreditNoteOutput)(page).data)
+
+
+class CreditNoteDetailApi(APIView):
+    @extend_schema(responses=with_errors(CreditNoteOutput))
+    def get(self, request, credit_note_id: int):
+        note = credit_note_for_org(org=_actor(request).org, credit_note_id=credit_note_id)
+        return Response(CreditNoteOutput(note).data)
+
+
+class CreditNotePdfApi(APIView):
+    @extend_schema(responses=with_errors({(200, "application/pdf"): bytes}))
+    def get(self, request, credit_note_id: int):
+        return credit_note_pdf_response(
+            credit_note_for_org(org=_actor(request).org, credit_note_id=credit_note_id)
+        )
 
 
 class InvoiceCsvApi(APIView):

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from django.http import HttpResponse
 
-from billing.models import Invoice
+from billing.models import CreditNote, Invoice
+from billing.services.credit_note_pdf import credit_note_pdf
 from billing.services.exports import invoice_csv
 from billing.services.invoice_pdf import invoice_pdf
 
@@ -32,4 +33,12 @@ def invoice_pdf_response(invoice: Invoice) -> HttpResponse:
         invoice_pdf(invoice=invoice),
         content_type="application/pdf",
         filename=f"{_file_stem(invoice)}.pdf",
+    )
+
+
+def credit_note_pdf_response(credit_note: CreditNote) -> HttpResponse:
+    return attachment(
+        credit_note_pdf(credit_note=credit_note),
+        content_type="application/pdf",
+        filename=f"credit-note-{credit_note.number}.pdf",
     )

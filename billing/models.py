@@ -142,6 +142,11 @@ class Invoice(models.Model):
     def __str__(self) -> str:
         return self.number or f"Draft {self.pk} ({self.period_start:%Y-%m})"
 
+    @property
+    def amount_credited(self) -> Decimal:
+        """What its credit notes took back, tax included (prefetch `credit_notes` for lists)."""
+        return sum((note.total for note in self.credit_notes.all()), start=Decimal(0))
+
 
 class ChargeComponent(models.TextChoices):
     """What a line charges for (docs/billing.md, "Quote = invoice"): each quoted component
@@ -246,3 +251,135 @@ class InvoiceLine(models.Model):
         if self.component == ChargeComponent.EGRESS:
             return self.gigabytes
         return quantize_rate(Decimal(self.seconds) / SECONDS_PER_HOUR)
+
+
+class LedgerAccount(models.TextChoices):
+    """The accounts of the double-entry ledger. Receivable and prepaid credit are kept per
+    organization, what is owed to providers per provider; the others are the platform's."""
+
+    ACCOUNTS_RECEIVABLE = "accounts_receivable", "Accounts receivable"  # asset, per org
+    PREPAID_CREDIT = "prepaid_credit", "Prepaid credit"  # liability, per org
+    PROVIDER_PAYABLE = "provider_payable", "Provider payable"  # liability, per provider
+    PLATFORM_REVENUE = "platform_revenue", "Platform revenue"
+    TAX_PAYABLE = "tax_payable", "Tax payable"
+    CASH = "cash", "Cash (Stripe clearing)"
+
+
+class JournalEntryKind(models.TextChoices):
+    INVOICE = "invoice", "Invoice"
+    CREDIT_NOTE = "credit_note", "Credit note"
+    VOID = "void", "Void"
+    PAYMENT = "payment", "Payment"
+    TOP_UP = "top_up", "Top-up"
+    PAYOUT = "payout", "Payout"
+
+
+class JournalEntry(models.Model):
+    """One posting of the ledger: its lines' debits equal their credits (the posting service
+    checks it, and a deferred trigger of migration 0007 at commit). Append-only: a mistake is
+    corrected by another entry, never by changing this one."""
+
+    kind = models.CharField(max_length=20, choices=JournalEntryKind.choices)
+    # What was posted, e.g. "invoice:42": the same thing is posted once, however often asked.
+    source_key = models.CharField(max_length=100, unique=True)
+    posted_at = models.DateTimeField()
+    memo = models.CharField(max_length=300, blank=True)
+    currency = models.CharField(max_length=3)
+
+    class Meta:
+        ordering = ["id"]
+        verbose_name_plural = "journal entries"
+
+    def __str__(self) -> str:
+        return self.source_key
+
+
+class JournalLine(models.Model):
+    entry = models.ForeignKey(JournalEntry, on_delete=models.PROTECT, related_name="lines")
+    account = models.CharField(max_length=30, choices=LedgerAccount.choices)
+    org = models.ForeignKey(
+        "accounts.Organization", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    provider = models.ForeignKey(
+        "marketplace.Provider", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    debit = models.DecimalField(max_digits=16, decimal_places=2, default=0)
+    credit = models.DecimalField(max_digits=16, decimal_places=2, default=0)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(debit__gte=0, credit__gte=0)
+                & (Q(debit=0) | Q(credit=0))
+                & ~Q(debit=0, credit=0),
+                name="journal_line_one_side",
+            ),
+            # Per-party accounts name their party; the platform's name none.
+            models.CheckConstraint(
+                condition=(
+                    Q(account__in=["accounts_receivable", "prepaid_credit"])
+                    & Q(org__isnull=False, provider__isnull=True)
+                )
+                | (Q(account="provider_payable") & Q(org__isnull=True, provider__isnull=False))
+                | (
+                    Q(account__in=["platform_revenue", "tax_payable", "cash"])
+                    & Q(org__isnull=True, provider__isnull=True)
+                ),
+                name="journal_line_party",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["account", "org"], name="journal_line_org"),
+            models.Index(fields=["account", "provider"], name="journal_line_provider"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.account} Dr {self.debit} Cr {self.credit}"
+
+
+class CreditNote(models.Model):
+    """A correction of a finalised invoice: numbered `CN-YYYY-NNNNNN` (its own gapless
+    series) and frozen like an invoice from the moment it is issued (migration 0007)."""
+
+    org = models.ForeignKey("accounts.Organization", on_delete=models.PROTECT, related_name="+")
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="credit_notes")
+    number = models.CharField(max_length=30, unique=True)
+    currency = models.CharField(max_length=3)
+    reason = models.CharField(max_length=500)
+    issued_at = models.DateTimeField()
+    subtotal = models.DecimalField(max_digits=16, decimal_places=2)
+    tax = models.DecimalField(max_digits=16, decimal_places=2)
+    total = models.DecimalField(max_digits=16, decimal_places=2)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(subtotal__gt=0), name="credit_note_positive"),
+            models.CheckConstraint(
+                condition=Q(total=models.F("subtotal") + models.F("tax")),
+                name="credit_note_total",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.number
+
+
+class CreditNoteLine(models.Model):
+    credit_note = models.ForeignKey(CreditNote, on_delete=models.PROTECT, related_name="lines")
+    invoice_line = models.ForeignKey(
+        InvoiceLine, on_delete=models.PROTECT, related_name="credit_lines"
+    )
+    description = models.CharField(max_length=300)
+    # Before tax, like the invoice line it credits.
+    amount = models.DecimalField(max_digits=16, decimal_places=2)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="credit_note_line_positive")
+        ]
+
+    def __str__(self) -> str:
+        return self.description

@@ -1,14 +1,23 @@
-"""Billing reads, always scoped to one organization."""
+"""Billing reads, always scoped to one organization (the ledger's balances: to one party)."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from decimal import Decimal
 
-from django.db.models import F, Max, OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.db.models import F, Max, OuterRef, Prefetch, Q, QuerySet, Subquery, Sum
 from django.db.models.functions import Least
 from django.utils import timezone
 
-from billing.models import BillingProfile, Invoice, InvoiceLine, UsageRecord
+from billing.models import (
+    BillingProfile,
+    CreditNote,
+    Invoice,
+    InvoiceLine,
+    JournalLine,
+    LedgerAccount,
+    UsageRecord,
+)
 from common.api.pagination import Keyset
 from common.errors import DomainError
 from marketplace.models import ReservationRun
@@ -22,7 +31,8 @@ UNMETERED_ENDS_LOOKBACK = timedelta(days=2)
 
 def invoices_for_org(*, org) -> QuerySet[Invoice]:
     return Invoice.objects.filter(org=org).prefetch_related(
-        Prefetch("lines", InvoiceLine.objects.order_by("id"))
+        Prefetch("lines", InvoiceLine.objects.order_by("id")),
+        Prefetch("credit_notes", CreditNote.objects.order_by("id")),
     )
 
 
@@ -77,3 +87,48 @@ def invoices_of_period(*, org, period_start: datetime) -> QuerySet[Invoice]:
         .prefetch_related(Prefetch("lines", lines))
         .order_by("currency", "id")
     )
+
+
+def credit_notes_for_org(*, org) -> QuerySet[CreditNote]:
+    return (
+        CreditNote.objects.filter(org=org)
+        .select_related("invoice", "org")
+        .prefetch_related("lines__invoice_line")
+    )
+
+
+def credit_note_for_org(*, org, credit_note_id: int) -> CreditNote:
+    return credit_notes_for_org(org=org).get(pk=credit_note_id)
+
+
+# --- ledger balances: sums over the journal, never stored -----------------------------------
+
+
+def _balance(lines: QuerySet[JournalLine], *, credit_normal: bool) -> Decimal:
+    sums = lines.aggregate(debit=Sum("debit"), credit=Sum("credit"))
+    debit, credit = sums["debit"] or Decimal(0), sums["credit"] or Decimal(0)
+    return credit - debit if credit_normal else debit - credit
+
+
+def org_receivable(*, org, currency: str) -> Decimal:
+    """What the organization owes on its invoices (negative: what it is owed back)."""
+    lines = JournalLine.objects.filter(
+        account=LedgerAccount.ACCOUNTS_RECEIVABLE, org=org, entry__currency=currency
+    )
+    return _balance(lines, credit_normal=False)
+
+
+def org_prepaid_credit(*, org, currency: str) -> Decimal:
+    """What the platform holds for the organization, paid in advance (a liability)."""
+    lines = JournalLine.objects.filter(
+        account=LedgerAccount.PREPAID_CREDIT, org=org, entry__currency=currency
+    )
+    return _balance(lines, credit_normal=True)
+
+
+def provider_payable(*, provider, currency: str) -> Decimal:
+    """What the platform owes the provider, net of its fee (a liability)."""
+    lines = JournalLine.objects.filter(
+        account=LedgerAccount.PROVIDER_PAYABLE, provider=provider, entry__currency=currency
+    )
+    return _balance(lines, credit_normal=True)

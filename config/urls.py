@@ -72,6 +72,27 @@ api_v1 = [
         name="api-invoice-finalize",
     ),
     path(
+        "invoices/<int:invoice_id>/void/",
+        billing_api.InvoiceVoidApi.as_view(),
+        name="api-invoice-void",
+    ),
+    path(
+        "invoices/<int:invoice_id>/credit-notes/",
+        billing_api.InvoiceCreditNotesApi.as_view(),
+        name="api-invoice-credit-notes",
+    ),
+    path("credit-notes/", billing_api.CreditNoteListApi.as_view(), name="api-credit-notes"),
+    path(
+        "credit-notes/<int:credit_note_id>/",
+        billing_api.CreditNoteDetailApi.as_view(),
+        name="api-credit-note-detail",
+    ),
+    path(
+        "credit-notes/<int:credit_note_id>/pdf/",
+        billing_api.CreditNotePdfApi.as_view(),
+        name="api-credit-note-pdf",
+    ),
+    path(
         "invoices/<int:invoice_id>/csv/",
         billing_api.InvoiceCsvApi.as_view(),
         name="api-invoice-csv",

@@ -19,6 +19,7 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
 from billing.models import Invoice, InvoiceLine, InvoiceStatus
+from billing.services.credit_notes import CreditRequest, credit_note_issue
 from marketplace.models import LaunchRequest, LaunchRequestKind, Reservation
 from tests.factories import KeyedOrg, OfferFactory, ProviderFactory, make_org_with_key
 
@@ -27,6 +28,7 @@ CHECKS = [response_schema_conformance, not_a_server_error]
 NOT_JSON = {
     "/api/v1/invoices/{invoice_id}/csv/",
     "/api/v1/invoices/{invoice_id}/pdf/",
+    "/api/v1/credit-notes/{credit_note_id}/pdf/",
     "/api/v1/exports/invoices.csv",
     "/api/v1/exports/invoice-lines.csv",
     "/api/v1/exports/focus.csv",
@@ -84,7 +86,15 @@ def seeded(db) -> Seeded:
     Invoice.objects.filter(pk=invoice.pk).update(
         status=InvoiceStatus.PAID, number="GM-2026-000001", issued_at=now
     )
-    ids = {"offer_id": offer.pk, "reservation_id": reservation.pk, "invoice_id": invoice.pk}
+    note = credit_note_issue(
+        invoice_id=invoice.pk, request=CreditRequest(reason="slow GPU", amount=Decimal("1.00"))
+    )
+    ids = {
+        "offer_id": offer.pk,
+        "reservation_id": reservation.pk,
+        "invoice_id": invoice.pk,
+        "credit_note_id": note.pk,
+    }
     return Seeded(owner=owner, path_ids=ids)
 
 
@@ -143,4 +153,4 @@ def test_every_get_endpoint_answers_200_as_documented(api_schema, seeded):
         response = case.call_and_validate(checks=CHECKS)
         assert response.status_code == 200, (operation.path, response.text)
         called.append(operation.path)
-    assert len(called) == 13, called
+    assert len(called) == 15, called

@@ -13,6 +13,7 @@ import pytest
 
 from billing.models import Invoice
 from billing.services.invoices import reservation_meter_and_invoice
+from billing.services.reconciliation import billing_reconcile
 from brokers.services import launch
 from brokers.tasks import end_expired_reservations
 from marketplace.models import Reservation
@@ -109,6 +110,7 @@ def test_the_simulated_cloud_is_invoiced_at_the_quote_total(api_client):
     assert invoice.total == Decimal(quote["total"]) == Decimal("7.05")
     assert reservation.cost == Decimal("7.05")
     assert reservation.usage_seconds == TWO_HOURS
+    assert billing_reconcile() == []  # usage, egress reported and the lines agree
 
 
 def test_a_listed_provider_is_invoiced_at_the_quote_total(api_client):
@@ -147,6 +149,7 @@ def test_a_listed_provider_is_invoiced_at_the_quote_total(api_client):
     lines, invoice = _billed(reservation)
     assert lines == EXPECTED_LINES
     assert invoice.total == reservation.cost == Decimal(quote["total"]) == Decimal("7.05")
+    assert billing_reconcile() == []
 
 
 def _event(api_client, seller, reservation, event_id, kind, when, egress_gb=None):

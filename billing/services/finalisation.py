@@ -27,6 +27,7 @@ from billing.models import (
 )
 from billing.periods import month_start, next_month_start
 from billing.services.bulk import invoice_drafts_sync_period
+from billing.services.ledger import ledger_post_invoice
 from billing.tax import tax_decision
 from common.errors import DomainError
 
@@ -51,6 +52,7 @@ def invoice_finalize(*, invoice_id: int, now: datetime | None = None) -> Invoice
     _apply_tax(invoice)
     invoice.total = invoice.amount_due = invoice.subtotal + invoice.tax
     invoice.save()
+    ledger_post_invoice(invoice)
     return invoice
 
 
@@ -82,14 +84,16 @@ def invoice_parties_fill(*, invoice: Invoice, profile: BillingProfile | None) ->
     invoice.buyer_email = profile.email
 
 
-def _next_number(year: int) -> str:
+def _next_number(year: int, series: str = INVOICE_SERIES) -> str:
+    """The next number of a series (`GM` invoices, `CN` credit notes) in `year`, from its
+    counter row locked FOR UPDATE until the caller's transaction ends: gapless."""
     InvoiceNumberCounter.objects.bulk_create(
-        [InvoiceNumberCounter(series=INVOICE_SERIES, year=year)], ignore_conflicts=True
+        [InvoiceNumberCounter(series=series, year=year)], ignore_conflicts=True
     )
-    counter = InvoiceNumberCounter.objects.select_for_update().get(series=INVOICE_SERIES, year=year)
+    counter = InvoiceNumberCounter.objects.select_for_update().get(series=series, year=year)
     counter.last += 1
     counter.save(update_fields=["last"])
-    return f"{INVOICE_SERIES}-{year}-{counter.last:06d}"
+    return f"{series}-{year}-{counter.last:06d}"
 
 
 def billing_period_close(*, period: datetime, now: datetime | None = None) -> list[Invoice]:

@@ -1,4 +1,5 @@
-"""A month filed and the next one running, for the export and PDF tests."""
+"""A month filed and the next one running, for the export and PDF tests; an open invoice
+with the lines of two providers, for the ledger and credit note tests."""
 
 from __future__ import annotations
 
@@ -9,11 +10,18 @@ from decimal import ROUND_HALF_UP, Decimal
 import pytest
 import time_machine
 
-from billing.models import Invoice, InvoiceStatus
+from billing.models import Invoice, InvoiceLine, InvoiceStatus
 from billing.services.finalisation import billing_period_close
 from billing.services.invoices import reservation_meter_and_invoice
-from marketplace.models import Reservation, ReservationRun, ReservationStatus
-from tests.factories import KeyedOrg, OfferFactory, OrganizationFactory, make_org_with_key
+from billing.services.ledger import ledger_post_invoice
+from marketplace.models import Provider, Reservation, ReservationRun, ReservationStatus
+from tests.factories import (
+    KeyedOrg,
+    OfferFactory,
+    OrganizationFactory,
+    ProviderFactory,
+    make_org_with_key,
+)
 
 SEPTEMBER = datetime(2026, 9, 1, tzinfo=UTC)
 OCTOBER = datetime(2026, 10, 1, tzinfo=UTC)
@@ -98,3 +106,67 @@ def filed(db) -> Filed:
         october=invoices.get(period_start=OCTOBER, status=InvoiceStatus.DRAFT),
         other_org_invoice=Invoice.objects.get(org=other.org),
     )
+
+
+AUGUST = datetime(2026, 8, 1, tzinfo=UTC)
+ISSUED_AT = OCTOBER + timedelta(hours=2)
+
+
+@dataclass
+class TwoProviders:
+    """An open invoice of September, 12.98 + 1.30 tax = 14.28, with lines of two providers:
+    A 10.05 and an adjustment taking back 0.40 of August (A nets 9.65), B 3.33."""
+
+    finance: KeyedOrg
+    provider_a: Provider
+    provider_b: Provider
+    reservation_a: Reservation
+    reservation_b: Reservation
+    invoice: Invoice
+    line_a: InvoiceLine
+    adjustment_a: InvoiceLine
+    line_b: InvoiceLine
+
+
+def _reservation(org, provider: Provider) -> Reservation:
+    return Reservation.objects.create(
+        org=org, offer=OfferFactory(provider=provider), gpus=1, units=1, hours=Decimal(48),
+        price_per_hour=PRICE, reserved_until=SEPTEMBER + timedelta(days=2),
+    )  # fmt: skip
+
+
+def _line(invoice, reservation, kind, period, seconds, amount) -> InvoiceLine:
+    return InvoiceLine.objects.create(
+        invoice=invoice, reservation=reservation, kind=kind, service_period_start=period,
+        description=f"Reservation {reservation.pk}: {seconds} s", seconds=seconds,
+        price_per_hour=PRICE, amount=Decimal(amount),
+    )  # fmt: skip
+
+
+@pytest.fixture
+def two_providers(db, settings) -> TwoProviders:
+    settings.PLATFORM_FEE_PERCENT = Decimal("10")
+    finance = make_org_with_key(role="finance")
+    provider_a = ProviderFactory(slug="cloud-a", name="Cloud A")
+    provider_b = ProviderFactory(slug="cloud-b", name="Cloud B")
+    reservation_a = _reservation(finance.org, provider_a)
+    reservation_b = _reservation(finance.org, provider_b)
+    invoice = Invoice.objects.create(
+        org=finance.org, period_start=SEPTEMBER, period_end=OCTOBER, currency="USD",
+        subtotal=Decimal("12.98"), tax=Decimal("1.30"), total=Decimal("14.28"),
+        amount_due=Decimal("14.28"),
+    )  # fmt: skip
+    line_a = _line(invoice, reservation_a, "compute", SEPTEMBER, 10050, "10.05")
+    adjustment_a = _line(invoice, reservation_a, "adjustment", AUGUST, -400, "-0.40")
+    line_b = _line(invoice, reservation_b, "compute", SEPTEMBER, 3330, "3.33")
+    # Issued as invoice_finalize issues, with a tax of its own (tax is not computed here yet).
+    Invoice.objects.filter(pk=invoice.pk).update(
+        status=InvoiceStatus.OPEN, number="GM-2026-000001", issued_at=ISSUED_AT,
+        due_at=ISSUED_AT + timedelta(days=14),
+    )  # fmt: skip
+    invoice.refresh_from_db()
+    ledger_post_invoice(invoice)
+    return TwoProviders(
+        finance, provider_a, provider_b, reservation_a, reservation_b, invoice, line_a,
+        adjustment_a, line_b,
+    )  # fmt: skip

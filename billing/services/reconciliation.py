@@ -1,0 +1,249 @@
+"""Reconciliation: the invoices, credit notes, ledger and usage agree with one another.
+
+Each check is a few grouped queries, whatever the number of rows, and reports every
+disagreement it finds as a `Mismatch` (an empty list: all is well):
+
+1. `invoice_totals`: every finalised invoice (open, paid, uncollectible, void) has
+   Σ lines = subtotal and subtotal + tax = total.
+2. `posted`: every finalised invoice has exactly one `invoice` entry whose receivable
+   (debit − credit) is its total; a void one also exactly one `void` entry of −total; every
+   credit note exactly one `credit_note` entry of −total.
+3. `entry_balances`: every entry's debits equal its credits.
+4. `receivable`: per organization and currency, the ledger's receivable equals the totals of
+   its finalised invoices that are not void, less its credit notes and payments.
+5. `usage`: per reservation and month of usage, the seconds of its compute lines (late ones,
+   kind `adjustment`, included) equal its metered seconds; and `egress`: the GB of its
+   egress lines equal what its provider reported (at a rate above zero). Drafts count (they bill the month so far), and so do
+   void invoices: voiding forgives usage, whose lines still count as billed so that it is
+   not billed again.
+
+With a period (a month), checks 1, 2 and 5 (usage and egress) look at that month's invoices and usage; 3 and 4
+are over the whole ledger, as balances are.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from django.db.models import F, Q, Sum
+from django.db.models.functions import TruncMonth
+
+from billing.models import (
+    ChargeComponent,
+    CreditNote,
+    Invoice,
+    InvoiceLine,
+    InvoiceStatus,
+    JournalEntry,
+    JournalEntryKind,
+    JournalLine,
+    LedgerAccount,
+    UsageRecord,
+)
+from billing.periods import next_month_start
+from billing.services.ledger import source_key
+from marketplace.models import EgressReport
+
+ZERO = Decimal(0)
+FINALISED = (
+    InvoiceStatus.OPEN,
+    InvoiceStatus.PAID,
+    InvoiceStatus.UNCOLLECTIBLE,
+    InvoiceStatus.VOID,
+)
+
+
+@dataclass(frozen=True)
+class Mismatch:
+    check: str
+    subject: str
+    expected: object
+    found: object
+
+    def __str__(self) -> str:
+        return f"[{self.check}] {self.subject}: expected {self.expected}, found {self.found}"
+
+
+def billing_reconcile(*, period: datetime | None = None) -> list[Mismatch]:
+    invoices = Invoice.objects.filter(status__in=FINALISED)
+    credit_notes = CreditNote.objects.all()
+    usage = UsageRecord.objects.all()
+    egress = EgressReport.objects.filter(reservation__egress_price_per_gb__gt=0)
+    lines = InvoiceLine.objects.all()
+    if period is not None:
+        invoices = invoices.filter(period_start=period)
+        credit_notes = credit_notes.filter(invoice__period_start=period)
+        month = Q(interval_start__gte=period, interval_start__lt=next_month_start(period))
+        usage = usage.filter(month)
+        egress = egress.filter(reported_at__gte=period, reported_at__lt=next_month_start(period))
+        lines = lines.filter(service_period_start=period)
+    return [
+        *_invoice_totals(invoices),
+        *_posted(invoices, credit_notes),
+        *_entry_balances(),
+        *_receivables(),
+        *_usage(usage, lines),
+        *_egress(egress, lines),
+    ]
+
+
+def _invoice_totals(invoices) -> list[Mismatch]:
+    found = []
+    rows = invoices.annotate(lines_sum=Sum("lines__amount")).values_list(
+        "number", "subtotal", "tax", "total", "lines_sum"
+    )
+    for number, subtotal, tax, total, lines_sum in rows:
+        if (lines_sum or ZERO) != subtotal:
+            found.append(Mismatch("invoice_totals", f"{number} lines", subtotal, lines_sum))
+        if subtotal + tax != total:
+            found.append(Mismatch("invoice_totals", f"{number} total", subtotal + tax, total))
+    return found
+
+
+def _receivable_by_source(kinds: tuple[str, ...]) -> dict[str, list[Decimal]]:
+    """Per source key, the receivable movement of each of its entries (several would be a
+    fault; a unique key makes it impossible, but it is what is checked)."""
+    rows = (
+        JournalEntry.objects.filter(kind__in=kinds)
+        .annotate(
+            debit=Sum("lines__debit", filter=Q(lines__account=LedgerAccount.ACCOUNTS_RECEIVABLE)),
+            credit=Sum("lines__credit", filter=Q(lines__account=LedgerAccount.ACCOUNTS_RECEIVABLE)),
+        )
+        .values_list("source_key", "debit", "credit")
+    )
+    movements: dict[str, list[Decimal]] = defaultdict(list)
+    for key, debit, credit in rows:
+        movements[key].append((debit or ZERO) - (credit or ZERO))
+    return movements
+
+
+def _posted(invoices, credit_notes) -> list[Mismatch]:
+    movements = _receivable_by_source(
+        (JournalEntryKind.INVOICE, JournalEntryKind.VOID, JournalEntryKind.CREDIT_NOTE)
+    )
+    expected: list[tuple[str, str, Decimal]] = []
+    for pk, number, status, total in invoices.values_list("pk", "number", "status", "total"):
+        expected.append((source_key(JournalEntryKind.INVOICE, pk), number, total))
+        if status == InvoiceStatus.VOID:
+            expected.append((source_key(JournalEntryKind.VOID, pk), f"void of {number}", -total))
+    for pk, number, total in credit_notes.values_list("pk", "number", "total"):
+        expected.append((source_key(JournalEntryKind.CREDIT_NOTE, pk), number, -total))
+    found = []
+    for key, subject, amount in expected:
+        posted = movements.get(key, [])
+        if posted != [amount]:
+            found.append(Mismatch("posted", f"{subject} ({key}) receivable", [amount], posted))
+    return found
+
+
+def _entry_balances() -> list[Mismatch]:
+    rows = (
+        JournalLine.objects.values("entry__source_key")
+        .annotate(debit=Sum("debit"), credit=Sum("credit"))
+        .exclude(debit=F("credit"))
+        .values_list("entry__source_key", "debit", "credit")
+    )
+    return [Mismatch("entry_balances", key, debit, credit) for key, debit, credit in rows]
+
+
+def _receivables() -> list[Mismatch]:
+    expected: dict[tuple[int, str], Decimal] = defaultdict(Decimal)
+    owed = (
+        Invoice.objects.filter(status__in=FINALISED)
+        .exclude(status=InvoiceStatus.VOID)
+        .values_list("org_id", "currency")
+        .annotate(total=Sum("total"))
+    )
+    for org_id, currency, total in owed:
+        expected[(org_id, currency)] += total
+    credited = CreditNote.objects.values_list("org_id", "currency").annotate(total=Sum("total"))
+    for org_id, currency, total in credited:
+        expected[(org_id, currency)] -= total
+    paid = (
+        JournalLine.objects.filter(
+            entry__kind=JournalEntryKind.PAYMENT, account=LedgerAccount.ACCOUNTS_RECEIVABLE
+        )
+        .values_list("org_id", "entry__currency")
+        .annotate(total=Sum("credit") - Sum("debit"))
+    )
+    for org_id, currency, total in paid:
+        expected[(org_id, currency)] -= total
+    ledger = dict(
+        ((org_id, currency), debit - credit)
+        for org_id, currency, debit, credit in JournalLine.objects.filter(
+            account=LedgerAccount.ACCOUNTS_RECEIVABLE
+        )
+        .values_list("org_id", "entry__currency")
+        .annotate(debit=Sum("debit"), credit=Sum("credit"))
+    )
+    found = []
+    for org_id, currency in sorted(set(expected) | set(ledger)):
+        want, have = expected.get((org_id, currency), ZERO), ledger.get((org_id, currency), ZERO)
+        if want != have:
+            found.append(Mismatch("receivable", f"org {org_id} {currency}", want, have))
+    return found
+
+
+def _usage(usage, lines) -> list[Mismatch]:
+    metered = dict(
+        (
+            ((reservation_id, month), seconds)
+            for reservation_id, month, seconds in usage.annotate(
+                month=TruncMonth("interval_start", tzinfo=UTC)
+            )
+            .values_list("reservation_id", "month")
+            .annotate(seconds=Sum("seconds"))
+            .order_by()
+        )
+    )
+    billed = dict(
+        (
+            ((reservation_id, month), seconds)
+            for reservation_id, month, seconds in lines.filter(component=ChargeComponent.COMPUTE)
+            .values_list("reservation_id", "service_period_start")
+            .annotate(seconds=Sum("seconds"))
+            .order_by()
+        )
+    )
+    found = []
+    for reservation_id, month in sorted(set(metered) | set(billed)):
+        want = metered.get((reservation_id, month), 0)
+        have = billed.get((reservation_id, month), 0)
+        if want != have:
+            found.append(
+                Mismatch("usage", f"reservation {reservation_id} {month:%Y-%m} seconds", want, have)
+            )
+    return found
+
+
+def _egress(reports, lines) -> list[Mismatch]:
+    reported = dict(
+        ((reservation_id, month), gb)
+        for reservation_id, month, gb in reports.annotate(
+            month=TruncMonth("reported_at", tzinfo=UTC)
+        )
+        .values_list("reservation_id", "month")
+        .annotate(gb=Sum("gb"))
+        .order_by()
+    )
+    billed = dict(
+        ((reservation_id, month), gb)
+        for reservation_id, month, gb in lines.filter(component=ChargeComponent.EGRESS)
+        .values_list("reservation_id", "service_period_start")
+        .annotate(gb=Sum("gigabytes"))
+        .order_by()
+    )
+    found = []
+    for reservation_id, month in sorted(set(reported) | set(billed)):
+        want, have = (
+            reported.get((reservation_id, month), ZERO),
+            billed.get((reservation_id, month), ZERO),
+        )
+        if want != have:
+            found.append(
+                Mismatch("egress", f"reservation {reservation_id} {month:%Y-%m} GB", want, have)
+            )
+    return found
