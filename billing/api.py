@@ -9,20 +9,17 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.actors import actor_for_request
-from billing.downloads import CSV, attachment, invoice_csv_response, invoice_pdf_response
-from billing.models import InvoiceLineKind, InvoiceStatus
-from billing.periods import parse_period
-from billing.selectors import (
-    NEWEST_PERIOD_FIRST,
-    invoice_for_org,
-    invoices_for_org,
-    invoices_of_period,
+from billing.downloads import (
+    invoice_csv_response,
+    invoice_pdf_response,
+    period_export_response,
 )
-from billing.services.exports import focus_csv, invoice_lines_csv, invoices_csv
+from billing.models import InvoiceLineKind, InvoiceStatus
+from billing.periods import required_period
+from billing.selectors import NEWEST_PERIOD_FIRST, invoice_for_org, invoices_for_org
 from billing.services.finalisation import invoice_finalize
 from common.api.pagination import PAGE_PARAMETERS, page_params, paginate
 from common.api.serializers import DecimalString, page_serializer, with_errors
-from common.errors import DomainError
 
 
 class InvoiceLineOutput(serializers.Serializer):
@@ -109,33 +106,24 @@ PERIOD_PARAMETER = OpenApiParameter(
 )
 
 
-def _period(request):
-    text = request.query_params.get("period")
-    if not text:
-        raise DomainError("invalid_period", "The query parameter period (YYYY-MM) is required.")
-    return parse_period(text)
-
-
 class _MonthExportApi(APIView):
     """A CSV of the caller's organization's invoices of one month, drafts included."""
 
     name: str
-    write: staticmethod
 
     @extend_schema(parameters=[PERIOD_PARAMETER], responses=with_errors({(200, "text/csv"): str}))
     def get(self, request):
-        org, period = _actor(request).org, _period(request)
-        body = self.write(invoices=invoices_of_period(org=org, period_start=period))
-        return attachment(body, content_type=CSV, filename=f"{self.name}-{period:%Y-%m}.csv")
+        org, period = _actor(request).org, required_period(request.query_params.get("period"))
+        return period_export_response(org=org, name=self.name, period=period)
 
 
 class InvoicesExportApi(_MonthExportApi):
-    name, write = "invoices", staticmethod(invoices_csv)
+    name = "invoices"
 
 
 class InvoiceLinesExportApi(_MonthExportApi):
-    name, write = "invoice-lines", staticmethod(invoice_lines_csv)
+    name = "invoice-lines"
 
 
 class FocusExportApi(_MonthExportApi):
-    name, write = "focus", staticmethod(focus_csv)
+    name = "focus"

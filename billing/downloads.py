@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.http import HttpResponse
 
 from billing.models import Invoice
-from billing.services.exports import invoice_csv
+from billing.selectors import invoices_of_period
+from billing.services.exports import focus_csv, invoice_csv, invoice_lines_csv, invoices_csv
 from billing.services.invoice_pdf import invoice_pdf
 
 CSV = "text/csv; charset=utf-8"
@@ -33,3 +36,17 @@ def invoice_pdf_response(invoice: Invoice) -> HttpResponse:
         content_type="application/pdf",
         filename=f"{_file_stem(invoice)}.pdf",
     )
+
+
+# A month's exports by the name their file and URL carry.
+PERIOD_EXPORTS = {
+    "invoices": invoices_csv,
+    "invoice-lines": invoice_lines_csv,
+    "focus": focus_csv,
+}
+
+
+def period_export_response(*, org, name: str, period: datetime) -> HttpResponse:
+    """The CSV export `name` of the organization's invoices of one month, drafts included."""
+    body = PERIOD_EXPORTS[name](invoices=invoices_of_period(org=org, period_start=period))
+    return attachment(body, content_type=CSV, filename=f"{name}-{period:%Y-%m}.csv")
