@@ -458,3 +458,59 @@ def test_visitors_see_no_finance_links_and_are_sent_to_sign_in(client):
     assert 'href="/invoices/"' not in header
     response = client.get("/invoices/exports/")
     assert response.status_code == 302 and response["Location"].startswith("/login/")
+
+
+# --- in a browser ----------------------------------------------------------------------------
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_finance_filters_finalises_a_draft_and_downloads_its_pdf(live_server, page):
+    # given a finance member whose organization has an issued invoice and November's draft
+    finance = _member()
+    finance.user.email = "ledger@example.com"
+    finance.user.save(update_fields=["email"])
+    InvoiceFactory(org=finance.org, period_start=SEPTEMBER, status=S.OPEN, number="GM-2026-000099")
+    draft, _ = _draft_with_lines(finance.org)
+
+    # when they sign in and open the invoices from the navigation
+    page.goto(f"{live_server.url}/login/")
+    page.fill("#id_username", "ledger@example.com")
+    page.fill("#id_password", "a-good-password-1")
+    page.click("main button[type=submit]")
+    page.wait_for_url(f"{live_server.url}/")
+    page.click("header >> text=Invoices")
+    assert page.locator("#invoices tbody tr").count() == 2
+
+    # and keep only the drafts
+    page.select_option("#id_status", "draft")
+    page.click("#invoice-filters button[type=submit]")
+    page.wait_for_url("**/invoices/?*status=draft*")
+    rows = page.locator("#invoices tbody tr")
+    assert rows.count() == 1
+    assert "6.30" in rows.nth(0).inner_text()
+
+    # and open the draft and finalise it
+    rows.nth(0).get_by_role("link", name="Draft").click()
+    page.wait_for_url(f"{live_server.url}/invoices/{draft.pk}/")
+    page.click("#finalize")
+
+    # then it has the next number of this year and is open
+    page.wait_for_selector("#number")
+    number = page.inner_text("#number")
+    year = Invoice.objects.get(pk=draft.pk).issued_at.year
+    assert re.fullmatch(rf"GM-{year}-\d{{6}}", number)
+    assert number == f"GM-{year}-000001"
+    assert page.inner_text("#status") == "open"
+    assert f"Invoice {number} finalised." in page.inner_text(".messages")
+    assert page.locator("#finalize").count() == 0
+
+    # and its PDF downloads as a PDF
+    pdf_url = f"{live_server.url}/invoices/{draft.pk}/pdf/"
+    with page.expect_response(pdf_url) as answered, page.expect_download() as downloaded:
+        page.click("#pdf")
+    assert answered.value.status == 200
+    assert answered.value.headers["content-type"] == "application/pdf"
+    assert downloaded.value.suggested_filename == f"invoice-{number}.pdf"
+    with open(downloaded.value.path(), "rb") as pdf:
+        assert pdf.read(5) == b"%PDF-"
