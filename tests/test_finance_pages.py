@@ -190,7 +190,9 @@ def test_a_malformed_filter_shows_the_form_error(client, ledger, params, message
     assert response.status_code == 400
     html = response.content.decode()
     assert message in html
-    assert 'role="alert"' in html
+    field = next(iter(params))
+    assert f'aria-describedby="id_{field}_error"' in html  # the field points at its error
+    assert f'<span class="error" id="id_{field}_error" role="alert">' in html
     assert _listed_ids(html) == []
 
 
