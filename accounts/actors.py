@@ -75,9 +75,19 @@ def actor_for_request(request, *, org_hint: str | int | None = None) -> Actor:
             )
         return Actor(user=request.user, org=api_key.org, role=api_key.role, api_key=api_key)
     hint = org_hint if org_hint not in (None, "") else request.headers.get("X-Org")
-    membership = _membership(request.user, hint)
+    # Remembered on the request: a page's view and its navigation (`member_can`) ask the same
+    # question, and the answer costs a query.
+    remembered = request.__dict__.setdefault("_actors", {})
+    key = (request.user.pk, str(hint))
+    if key not in remembered:
+        remembered[key] = _session_actor(request.user, hint)
+    return remembered[key]
+
+
+def _session_actor(user: User, hint) -> Actor:
+    membership = _membership(user, hint)
     if membership is None:
         if hint not in (None, ""):
             raise DomainError("permission_denied", "You are not a member of that organization.")
         raise DomainError("no_organization", "Create or join an organization first.")
-    return Actor(user=request.user, org=membership.org, role=membership.role)
+    return Actor(user=user, org=membership.org, role=membership.role)

@@ -13,14 +13,13 @@ from rest_framework.views import APIView
 
 from accounts.actors import actor_for_request
 from billing.downloads import (
-    CSV,
-    attachment,
     credit_note_pdf_response,
     invoice_csv_response,
     invoice_pdf_response,
+    period_export_response,
 )
 from billing.models import ChargeComponent, InvoiceLineKind, InvoiceStatus
-from billing.periods import parse_period
+from billing.periods import required_period
 from billing.selectors import (
     NEWEST_PERIOD_FIRST,
     billing_profile_for_org,
@@ -28,10 +27,8 @@ from billing.selectors import (
     credit_notes_for_org,
     invoice_for_org,
     invoices_for_org,
-    invoices_of_period,
 )
 from billing.services.credit_notes import CreditRequest, credit_note_issue, invoice_void
-from billing.services.exports import focus_csv, invoice_lines_csv, invoices_csv
 from billing.services.finalisation import invoice_finalize
 from billing.services.profiles import BillingProfileData, billing_profile_put
 from common.api.pagination import NEWEST_FIRST, PAGE_PARAMETERS, page_params, paginate
@@ -315,33 +312,24 @@ PERIOD_PARAMETER = OpenApiParameter(
 )
 
 
-def _period(request):
-    text = request.query_params.get("period")
-    if not text:
-        raise DomainError("invalid_period", "The query parameter period (YYYY-MM) is required.")
-    return parse_period(text)
-
-
 class _MonthExportApi(APIView):
     """A CSV of the caller's organization's invoices of one month, drafts included."""
 
     name: str
-    write: staticmethod
 
     @extend_schema(parameters=[PERIOD_PARAMETER], responses=with_errors({(200, "text/csv"): str}))
     def get(self, request):
-        org, period = _actor(request).org, _period(request)
-        body = self.write(invoices=invoices_of_period(org=org, period_start=period))
-        return attachment(body, content_type=CSV, filename=f"{self.name}-{period:%Y-%m}.csv")
+        org, period = _actor(request).org, required_period(request.query_params.get("period"))
+        return period_export_response(org=org, name=self.name, period=period)
 
 
 class InvoicesExportApi(_MonthExportApi):
-    name, write = "invoices", staticmethod(invoices_csv)
+    name = "invoices"
 
 
 class InvoiceLinesExportApi(_MonthExportApi):
-    name, write = "invoice-lines", staticmethod(invoice_lines_csv)
+    name = "invoice-lines"
 
 
 class FocusExportApi(_MonthExportApi):
-    name, write = "focus", staticmethod(focus_csv)
+    name = "focus"

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.http import HttpResponse
 
 from billing.models import CreditNote, Invoice
+from billing.selectors import invoices_of_period
 from billing.services.credit_note_pdf import credit_note_pdf
-from billing.services.exports import invoice_csv
+from billing.services.exports import focus_csv, invoice_csv, invoice_lines_csv, invoices_csv
 from billing.services.invoice_pdf import invoice_pdf
 
 CSV = "text/csv; charset=utf-8"
@@ -42,3 +45,17 @@ def credit_note_pdf_response(credit_note: CreditNote) -> HttpResponse:
         content_type="application/pdf",
         filename=f"credit-note-{credit_note.number}.pdf",
     )
+
+
+# A month's exports by the name their file and URL carry.
+PERIOD_EXPORTS = {
+    "invoices": invoices_csv,
+    "invoice-lines": invoice_lines_csv,
+    "focus": focus_csv,
+}
+
+
+def period_export_response(*, org, name: str, period: datetime) -> HttpResponse:
+    """The CSV export `name` of the organization's invoices of one month, drafts included."""
+    body = PERIOD_EXPORTS[name](invoices=invoices_of_period(org=org, period_start=period))
+    return attachment(body, content_type=CSV, filename=f"{name}-{period:%Y-%m}.csv")

@@ -32,3 +32,10 @@ def parse_period(text: str) -> datetime:
             "invalid_period", f"{text!r} is not a month written YYYY-MM (e.g. 2026-11)."
         )
     return datetime(int(match[1]), int(match[2]), 1, tzinfo=UTC)
+
+
+def required_period(text: str | None) -> datetime:
+    """The `period` query parameter of a month's export, which has no default."""
+    if not text:
+        raise DomainError("invalid_period", "The query parameter period (YYYY-MM) is required.")
+    return parse_period(text)

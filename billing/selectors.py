@@ -36,6 +36,17 @@ def invoices_for_org(*, org) -> QuerySet[Invoice]:
     )
 
 
+def invoices_filtered(
+    *, org, period_start: datetime | None = None, status: str = ""
+) -> QuerySet[Invoice]:
+    """The organization's invoices without their lines (the invoices page), optionally of
+    one month and of one status."""
+    invoices = Invoice.objects.filter(org=org)
+    if period_start is not None:
+        invoices = invoices.filter(period_start=period_start)
+    return invoices.filter(status=status) if status else invoices
+
+
 def invoice_for_org(*, org, invoice_id: int) -> Invoice:
     return invoices_for_org(org=org).get(pk=invoice_id)
 

@@ -4,6 +4,18 @@ from . import views
 
 urlpatterns = [
     path("invoices/", views.invoice_list, name="invoice-list"),
+    path("invoices/exports/", views.invoice_exports, name="invoice-exports"),
+    path(
+        "invoices/exports/<slug:name>.csv",
+        views.invoice_export_download,
+        name="invoice-export-download",
+    ),
+    path("invoices/<int:invoice_id>/", views.invoice_detail, name="invoice-detail"),
+    path(
+        "invoices/<int:invoice_id>/finalize/",
+        views.invoice_finalize_action,
+        name="invoice-finalize",
+    ),
     path("invoices/<int:invoice_id>/csv/", views.invoice_csv_download, name="invoice-csv"),
     path("invoices/<int:invoice_id>/pdf/", views.invoice_pdf_download, name="invoice-pdf"),
 ]

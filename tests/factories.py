@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import factory
@@ -12,6 +12,8 @@ from django.utils import timezone
 
 from accounts.models import ApiKey, Membership, Organization, Role, User
 from accounts.services import api_key_create
+from billing.models import Invoice, InvoiceStatus
+from billing.periods import next_month_start
 from marketplace.models import GpuModel, Offer, Provider, ProviderKind, Reservation
 
 
@@ -65,6 +67,24 @@ class OfferFactory(factory.django.DjangoModelFactory):
     price_per_gpu_hour = factory.LazyAttribute(lambda o: o.price_per_hour / o.gpu_count)
     available = 4
     observed_at = factory.LazyFunction(timezone.now)
+
+
+def month_number(index: int) -> datetime:
+    """The first instant of the index-th month from January 2020."""
+    return datetime(2020 + index // 12, index % 12 + 1, 1, tzinfo=UTC)
+
+
+class InvoiceFactory(factory.django.DjangoModelFactory):
+    """An invoice written as it is, without lines: a finalised one's fields cannot change
+    after its insert (migration 0004's trigger), so give them here."""
+
+    class Meta:
+        model = Invoice
+
+    status = InvoiceStatus.PAID
+    period_start = factory.Sequence(lambda n: month_number(n % 30))
+    period_end = factory.LazyAttribute(lambda o: next_month_start(o.period_start))
+    total = Decimal("12.50")
 
 
 @dataclass

@@ -3,34 +3,18 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-import factory
 import pytest
 
 from billing.models import Invoice, InvoiceLine, InvoiceStatus
 from common.api.pagination import encode_cursor
 from marketplace.models import Reservation
-from tests.factories import OfferFactory, make_org_with_key
+from tests.factories import InvoiceFactory, OfferFactory, make_org_with_key, month_number
 
 pytestmark = pytest.mark.django_db
 
 URL = "/api/v1/invoices/"
-
-
-def _month(index: int) -> datetime:
-    return datetime(2020 + index // 12, index % 12 + 1, 1, tzinfo=UTC)
-
-
-class InvoiceFactory(factory.django.DjangoModelFactory):
-    class Meta:
-        model = Invoice
-
-    status = InvoiceStatus.PAID
-    period_start = factory.Sequence(lambda n: _month(n % 30))
-    period_end = factory.LazyAttribute(lambda o: o.period_start + timedelta(days=28))
-    total = Decimal("12.50")
 
 
 def _expected_order(invoices: list[Invoice]) -> list[int]:
@@ -72,7 +56,7 @@ def test_it_pages_with_lines_in_a_fixed_number_of_queries(
         hours=Decimal(1),
         price_per_hour=Decimal("3600"),
         max_price_per_hour=Decimal("4500"),
-        reserved_until=_month(40),
+        reserved_until=month_number(40),
     )
     for _ in range(60):
         # lines go on a draft, which is then paid (a finalised invoice's lines cannot change)

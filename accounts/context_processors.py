@@ -1,0 +1,27 @@
+"""What every page's template may ask about the signed-in member."""
+
+from __future__ import annotations
+
+from accounts.actors import actor_for_request
+from common.errors import DomainError
+
+
+class MemberCan:
+    """`{% if member_can.billing %}`: whether the member may do that in the organization they
+    act for. Looked up only when a template asks, with the actor the view already resolved."""
+
+    def __init__(self, request):
+        self._request = request
+
+    def __getitem__(self, permission: str) -> bool:
+        user = getattr(self._request, "user", None)
+        if user is None or not user.is_authenticated:
+            return False
+        try:
+            return actor_for_request(self._request).can(permission)
+        except DomainError:  # no organization, or an X-Org they are not a member of
+            return False
+
+
+def member_can(request) -> dict:
+    return {"member_can": MemberCan(request)}
