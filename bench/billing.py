@@ -76,7 +76,9 @@ def empty_tables() -> None:
     from django.db import connection
 
     tables = ["billing_invoiceline", "billing_invoice", "billing_invoicenumbercounter",
-              "billing_usagerecord", "marketplace_reservationrun", "marketplace_reservation"]  # fmt: skip
+              "billing_usagerecord", "billing_journalline", "billing_journalentry",
+              "marketplace_egressreport", "marketplace_reservationrun",
+              "marketplace_reservation"]  # fmt: skip
     with connection.cursor() as cursor:
         cursor.execute(f"TRUNCATE {', '.join(tables)} CASCADE")  # the bench database only
 
@@ -108,17 +110,28 @@ def bench_orgs(count: int) -> list[int]:
     return list(ids.values_list("pk", flat=True)[:count])
 
 
+# Every component a quote prices (docs/billing.md, "Quote = invoice"): a locked price of 6
+# decimals, 120 s of start-up, a disk at 0.013699/h and egress at 0.05/GB.
 _RESERVATIONS = """
 INSERT INTO marketplace_reservation (org_id, offer_id, gpus, units, hours, price_per_hour,
     currency, status, idempotency_key, request_fingerprint, instance_id, connection,
     failure_reason, auto_relaunch, reserved_until, running_since, ended_at, created_at,
-    updated_at)
+    updated_at, usage_seconds, cost, boot_seconds, disk_gb, disk_price_per_hour, egress_gb,
+    egress_price_per_gb)
 SELECT (%(orgs)s::bigint[])[1 + (g %% cardinality(%(orgs)s::bigint[]))], %(offer)s, 1, 1, 100,
     round(0.1 + (g * 104729 %% 9999991) / 1000000.0, 6), 'USD', %(status)s, '', '', '', '{}',
     '', false, %(start)s::timestamptz + interval '100 hours',
-    %(start)s::timestamptz + (g %% %(spread)s) * interval '1 second', NULL, now(), now()
+    %(start)s::timestamptz + (g %% %(spread)s) * interval '1 second', NULL, now(), now(),
+    0, 0, 120, 100, 0.013699, 0, 0.05
 FROM generate_series(1, %(count)s) AS g
 RETURNING id
+"""
+
+# One egress report a reservation, an hour into its run: 0.1 to 5.0 GB.
+_EGRESS = """
+INSERT INTO marketplace_egressreport (reservation_id, reported_at, total_gb, gb, created_at)
+SELECT id, running_since + interval '1 hour', (id %% 50 + 1) / 10.0, (id %% 50 + 1) / 10.0, now()
+FROM marketplace_reservation WHERE id = ANY(%(ids)s)
 """
 
 _RUNS = """
@@ -158,6 +171,7 @@ def generate_month(period: datetime, orgs: list[int], offer_id: int, args) -> li
         ids = [row[0] for row in cursor.fetchall()]
         cursor.execute(_RUNS, {"ids": ids, "length": per * 607})
         cursor.execute(_USAGE, {"ids": ids, "per": per})
+        cursor.execute(_EGRESS, {"ids": ids})
         cursor.execute(
             "UPDATE marketplace_reservationrun SET ended_at = started_at + "
             "(SELECT max(interval_end) - min(interval_start) FROM billing_usagerecord u "
@@ -190,13 +204,15 @@ def generate_running(start: datetime, orgs: list[int], offer_id: int, count: int
 
 
 def python_totals(period: datetime) -> dict[int, Decimal]:
-    """Per organization, from the raw rows: each reservation's seconds at each price summed,
-    rounded once with common.money, added up."""
+    """Per organization, from the raw rows: each reservation's seconds at each price, its disk
+    over all its seconds, its start-up once and its egress reported, each rounded once with
+    common.money, added up."""
     from django.db import connection, transaction
 
     from billing.periods import next_month_start
     from common.money import cost_of_seconds, round_amount
 
+    month = [period, next_month_start(period)]
     seconds: dict[tuple[int, int, Decimal, str], int] = defaultdict(int)
     connection.ensure_connection()
     with transaction.atomic(), connection.connection.cursor(name="bench_usage") as cursor:
@@ -204,22 +220,56 @@ def python_totals(period: datetime) -> dict[int, Decimal]:
         cursor.execute(
             "SELECT org_id, reservation_id, price_per_hour, currency, seconds "
             "FROM billing_usagerecord WHERE interval_start >= %s AND interval_start < %s",
-            [period, next_month_start(period)],
+            month,
         )
         for org_id, reservation_id, price, currency, row_seconds in cursor:
             seconds[org_id, reservation_id, price, currency] += row_seconds
     totals: dict[int, Decimal] = defaultdict(Decimal)
-    for (org_id, _reservation, price, currency), total in seconds.items():
+    metered: dict[int, int] = defaultdict(int)
+    for (org_id, reservation_id, price, currency), total in seconds.items():
         totals[org_id] += round_amount(cost_of_seconds(total, price), currency)
+        metered[reservation_id] += total
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT r.id, r.org_id, r.currency, r.boot_seconds, r.disk_price_per_hour, "
+            "r.egress_price_per_gb, run.price_per_hour, "
+            "(SELECT sum(gb) FROM marketplace_egressreport e WHERE e.reservation_id = r.id "
+            " AND e.reported_at >= %s AND e.reported_at < %s) "
+            "FROM marketplace_reservation r JOIN marketplace_reservationrun run "
+            "ON run.reservation_id = r.id AND run.number = 1 "
+            "WHERE run.started_at >= %s AND run.started_at < %s",
+            month + month,
+        )
+        for pk, org_id, currency, boot, disk_rate, egress_rate, price, gb in cursor.fetchall():
+            totals[org_id] += round_amount(cost_of_seconds(boot, price), currency)
+            totals[org_id] += round_amount(cost_of_seconds(metered[pk], disk_rate), currency)
+            totals[org_id] += round_amount((gb or 0) * egress_rate, currency)
     return dict(totals)
 
 
 _SQL_TOTALS = """
-SELECT org_id, sum(amount) FROM (
-    SELECT org_id, ROUND(sum(seconds) * price_per_hour / 3600, 2) AS amount
-    FROM billing_usagerecord WHERE interval_start >= %s AND interval_start < %s
+WITH compute AS (
+    SELECT org_id, reservation_id, price_per_hour, sum(seconds) AS seconds
+    FROM billing_usagerecord WHERE interval_start >= %(start)s AND interval_start < %(end)s
     GROUP BY org_id, reservation_id, price_per_hour
-) lines GROUP BY org_id
+), charges AS (
+    SELECT org_id, ROUND(seconds * price_per_hour / 3600, 2) AS amount FROM compute
+    UNION ALL
+    SELECT r.org_id, ROUND(sum(compute.seconds) * r.disk_price_per_hour / 3600, 2)
+    FROM compute JOIN marketplace_reservation r ON r.id = compute.reservation_id
+    GROUP BY r.org_id, r.id
+    UNION ALL
+    SELECT r.org_id, ROUND(r.boot_seconds * run.price_per_hour / 3600, 2)
+    FROM marketplace_reservation r JOIN marketplace_reservationrun run
+      ON run.reservation_id = r.id AND run.number = 1
+    WHERE run.started_at >= %(start)s AND run.started_at < %(end)s
+    UNION ALL
+    SELECT r.org_id, ROUND(sum(e.gb) * r.egress_price_per_gb, 2)
+    FROM marketplace_egressreport e JOIN marketplace_reservation r ON r.id = e.reservation_id
+    WHERE e.reported_at >= %(start)s AND e.reported_at < %(end)s
+    GROUP BY r.org_id, r.id
+)
+SELECT org_id, sum(amount) FROM charges GROUP BY org_id
 """
 
 
@@ -229,15 +279,16 @@ def sql_totals(period: datetime) -> dict[int, Decimal]:
     from billing.periods import next_month_start
 
     with connection.cursor() as cursor:
-        cursor.execute(_SQL_TOTALS, [period, next_month_start(period)])
+        cursor.execute(_SQL_TOTALS, {"start": period, "end": next_month_start(period)})
         return dict(cursor.fetchall())
 
 
 def invoice_totals(period: datetime) -> dict[int, Decimal]:
     from billing.models import Invoice, InvoiceStatus
 
+    # Before tax: the tax is decided per organization's profile, not from the usage.
     invoices = Invoice.objects.filter(period_start=period, status=InvoiceStatus.OPEN)
-    return dict(invoices.values_list("org_id", "total"))
+    return dict(invoices.values_list("org_id", "subtotal"))
 
 
 # --- phases -------------------------------------------------------------------------------------

@@ -123,42 +123,47 @@ ORDER BY 1
 # disk over the metered seconds, the first run's start-up, the egress reported), rounded
 # once over the month's quantity (numeric ROUND is half away from zero: half up for these
 # positive amounts, as common.money.round_amount), less what finalised invoices billed of it.
+# Each (reservation, month) with what its quote locked, in a table of its own so that the
+# planner knows how many rows it joins (a CTE's filtered estimate of one row made it loop).
+_MONTHS_TABLE = """
+CREATE TEMP TABLE billing_months ON COMMIT DROP AS
+SELECT pairs.*, reservation.disk_price_per_hour, reservation.boot_seconds,
+       reservation.egress_price_per_gb, reservation.currency = pairs.currency AS own_currency,
+       (pairs.period AT TIME ZONE 'UTC' + interval '1 month') AT TIME ZONE 'UTC' AS period_end
+FROM billing_pairs pairs
+JOIN marketplace_reservation reservation
+  ON reservation.id = pairs.reservation_id AND reservation.org_id = pairs.org_id
+"""
+
 _DUE_LINES = """
 CREATE TEMP TABLE billing_due ON COMMIT DROP AS
 WITH exponents AS (
     SELECT * FROM unnest(%(currencies)s::varchar[], %(exponents)s::integer[])
         AS exponent(currency, places)
-), months AS (
-    SELECT pairs.*, reservation.disk_price_per_hour, reservation.boot_seconds,
-           reservation.egress_price_per_gb, reservation.currency = pairs.currency AS own_currency,
-           (pairs.period AT TIME ZONE 'UTC' + interval '1 month') AT TIME ZONE 'UTC' AS period_end
-    FROM billing_pairs pairs
-    JOIN marketplace_reservation reservation
-      ON reservation.id = pairs.reservation_id AND reservation.org_id = pairs.org_id
 ), compute AS (
     SELECT months.reservation_id, months.org_id, months.currency, months.period,
-           usage.price_per_hour, sum(usage.seconds) AS seconds
-    FROM months
+           usage.price_per_hour, months.disk_price_per_hour, months.own_currency,
+           sum(usage.seconds) AS seconds
+    FROM billing_months months
     JOIN billing_usagerecord usage
       ON usage.reservation_id = months.reservation_id AND usage.org_id = months.org_id
      AND usage.currency = months.currency AND usage.interval_start >= months.period
      AND usage.interval_start < months.period_end
-    GROUP BY 1, 2, 3, 4, 5
+    GROUP BY 1, 2, 3, 4, 5, 6, 7
 ), metered AS (
     SELECT reservation_id, org_id, currency, period, 'compute'::varchar(20) AS component,
            price_per_hour, seconds, 0::numeric AS gigabytes
     FROM compute
     UNION ALL
-    SELECT months.reservation_id, months.org_id, months.currency, months.period, 'disk',
-           months.disk_price_per_hour, sum(compute.seconds), 0
-    FROM months
-    JOIN compute USING (reservation_id, org_id, currency, period)
-    WHERE months.own_currency AND months.disk_price_per_hour > 0
+    SELECT reservation_id, org_id, currency, period, 'disk', disk_price_per_hour,
+           sum(seconds), 0
+    FROM compute
+    WHERE own_currency AND disk_price_per_hour > 0
     GROUP BY 1, 2, 3, 4, 5, 6
     UNION ALL
     SELECT months.reservation_id, months.org_id, months.currency, months.period, 'boot',
            run.price_per_hour, months.boot_seconds, 0
-    FROM months
+    FROM billing_months months
     JOIN marketplace_reservationrun run
       ON run.reservation_id = months.reservation_id AND run.number = 1
      AND run.started_at >= months.period AND run.started_at < months.period_end
@@ -166,7 +171,7 @@ WITH exponents AS (
     UNION ALL
     SELECT months.reservation_id, months.org_id, months.currency, months.period, 'egress',
            months.egress_price_per_gb, 0, sum(egress.gb)
-    FROM months
+    FROM billing_months months
     JOIN marketplace_egressreport egress
       ON egress.reservation_id = months.reservation_id AND egress.reported_at >= months.period
      AND egress.reported_at < months.period_end
@@ -342,6 +347,8 @@ def _sync_lines(cursor, now: datetime) -> int:
     cursor.execute("SELECT DISTINCT currency FROM billing_pairs")
     currencies = [row[0] for row in cursor.fetchall()]
     exponents = [currency_exponent(currency) for currency in currencies]
+    cursor.execute(_MONTHS_TABLE)
+    cursor.execute("ANALYZE billing_months")
     cursor.execute(_DUE_LINES, {"currencies": currencies, "exponents": exponents})
     cursor.execute(_CHANGED)
     cursor.execute("SELECT count(*) FROM billing_changed")
@@ -352,7 +359,7 @@ def _sync_lines(cursor, now: datetime) -> int:
         cursor.execute(_INSERT_CHANGED)
         cursor.execute("SELECT DISTINCT reservation_id FROM billing_changed")
         reservations_record_billed(reservation_ids=[row[0] for row in cursor.fetchall()])
-    for table in ("billing_changed", "billing_due", "billing_pairs"):
+    for table in ("billing_changed", "billing_due", "billing_months", "billing_pairs"):
         cursor.execute(f"DROP TABLE {table}")
     # Usage of a month already closed is billed as an adjustment on the current draft: rare,
     # and the per-reservation path has that rule.

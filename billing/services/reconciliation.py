@@ -188,62 +188,36 @@ def _receivables() -> list[Mismatch]:
 
 
 def _usage(usage, lines) -> list[Mismatch]:
-    metered = dict(
-        (
-            ((reservation_id, month), seconds)
-            for reservation_id, month, seconds in usage.annotate(
-                month=TruncMonth("interval_start", tzinfo=UTC)
-            )
-            .values_list("reservation_id", "month")
-            .annotate(seconds=Sum("seconds"))
-            .order_by()
-        )
-    )
-    billed = dict(
-        (
-            ((reservation_id, month), seconds)
-            for reservation_id, month, seconds in lines.filter(component=ChargeComponent.COMPUTE)
-            .values_list("reservation_id", "service_period_start")
-            .annotate(seconds=Sum("seconds"))
-            .order_by()
-        )
-    )
-    found = []
-    for reservation_id, month in sorted(set(metered) | set(billed)):
-        want = metered.get((reservation_id, month), 0)
-        have = billed.get((reservation_id, month), 0)
-        if want != have:
-            found.append(
-                Mismatch("usage", f"reservation {reservation_id} {month:%Y-%m} seconds", want, have)
-            )
-    return found
+    metered = _monthly_sums(usage, TruncMonth("interval_start", tzinfo=UTC), "seconds")
+    compute = lines.filter(component=ChargeComponent.COMPUTE)
+    billed = _monthly_sums(compute, F("service_period_start"), "seconds")
+    return _disagreements("usage", "seconds", metered, billed)
 
 
 def _egress(reports, lines) -> list[Mismatch]:
-    reported = dict(
-        ((reservation_id, month), gb)
-        for reservation_id, month, gb in reports.annotate(
-            month=TruncMonth("reported_at", tzinfo=UTC)
-        )
+    reported = _monthly_sums(reports, TruncMonth("reported_at", tzinfo=UTC), "gb")
+    egress = lines.filter(component=ChargeComponent.EGRESS)
+    billed = _monthly_sums(egress, F("service_period_start"), "gigabytes")
+    return _disagreements("egress", "GB", reported, billed)
+
+
+def _monthly_sums(rows, month, field: str) -> dict[tuple[int, datetime], Decimal]:
+    """{(reservation, month): Σ field}, one grouped query."""
+    grouped = (
+        rows.annotate(month=month)
         .values_list("reservation_id", "month")
-        .annotate(gb=Sum("gb"))
+        .annotate(total=Sum(field))
         .order_by()
     )
-    billed = dict(
-        ((reservation_id, month), gb)
-        for reservation_id, month, gb in lines.filter(component=ChargeComponent.EGRESS)
-        .values_list("reservation_id", "service_period_start")
-        .annotate(gb=Sum("gigabytes"))
-        .order_by()
-    )
+    return {(reservation_id, month): total for reservation_id, month, total in grouped}
+
+
+def _disagreements(check: str, unit: str, expected: dict, billed: dict) -> list[Mismatch]:
     found = []
-    for reservation_id, month in sorted(set(reported) | set(billed)):
-        want, have = (
-            reported.get((reservation_id, month), ZERO),
-            billed.get((reservation_id, month), ZERO),
-        )
+    for reservation_id, month in sorted(set(expected) | set(billed)):
+        want = expected.get((reservation_id, month), 0)
+        have = billed.get((reservation_id, month), 0)
         if want != have:
-            found.append(
-                Mismatch("egress", f"reservation {reservation_id} {month:%Y-%m} GB", want, have)
-            )
+            label = f"reservation {reservation_id} {month:%Y-%m} {unit}"
+            found.append(Mismatch(check, label, want, have))
     return found

@@ -241,7 +241,7 @@ def test_its_queries_do_not_grow_with_the_running_reservations():
 
     # then it takes the same statements
     assert recorded == 11
-    assert len(eleven) == len(one) == 24
+    assert len(eleven) == len(one) == 27
 
 
 @pytest.mark.django_db(transaction=True)

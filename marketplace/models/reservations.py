@@ -205,7 +205,12 @@ class EgressReport(models.Model):
             ),
             models.CheckConstraint(condition=Q(gb__gt=0), name="egress_report_positive"),
         ]
-        indexes = [models.Index(fields=["reported_at"], name="egress_reported_at")]
+        indexes = [
+            # billing's month of a reservation's egress, and the reservations with egress in
+            # a month
+            models.Index(fields=["reservation", "reported_at"], name="egress_reservation_month"),
+            models.Index(fields=["reported_at"], name="egress_reported_at"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.reservation_id}: +{self.gb} GB"
