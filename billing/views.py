@@ -46,6 +46,7 @@ from billing.tax import TaxRule, country_name, tax_decision
 from common.api.errors import http_status
 from common.api.pagination import NEWEST_FIRST, CursorPage, paginate
 from common.errors import DomainError
+from common.money import round_amount
 
 PAGE_SIZE = 100
 
@@ -102,7 +103,7 @@ def invoice_detail(request, invoice_id: int):
 
 
 def _invoice_page(request, invoice, credit_form: CreditNoteForm, status: int = 200):
-    credited = invoice.amount_credited
+    credited = round_amount(invoice.amount_credited, invoice.currency)  # 0.00 when none
     context = {
         "invoice": invoice,
         "amount_credited": credited,

@@ -95,13 +95,13 @@ def test_a_finalised_invoice_shows_its_tax_parties_and_both_actions(client):
 
     # then the reverse charge, both parties as frozen, nothing credited, and both actions
     text = _text(html)
-    assert "Subtotal 6.30 Tax 0.00 Total 6.30 Amount due 6.30 Tax rate 0.00 % Credited 0" in text
+    assert "Subtotal 6.30 Tax 0.00 Total 6.30 Amount due 6.30 Tax rate 0.00 % Credited 0.00" in text
     assert (
         "Reverse charge: VAT to be accounted for by the recipient, Article 196 of Council "
         "Directive 2006/112/EC"
     ) in text
     assert (
-        "Buyer Rechenwerk GmbH Hauptstr. 1 10115 Berlin Germany DE VAT id DE123456789 "
+        "Buyer Rechenwerk GmbH Hauptstr. 1 10115 Berlin Germany VAT id DE123456789 "
         "ap@rechenwerk.example"
     ) in text
     assert "Seller GPU Market Ltd 1 Dock Road Dublin 1 IE VAT id IE6388047V" in text
@@ -198,6 +198,19 @@ def test_crediting_a_draft_is_the_409_page(client):
     html = response.content.decode()
     assert "A draft cannot be credited: it still changes with usage. Finalise it first." in html
     assert "invoice_not_finalised" in html
+    assert _state(invoice) == before
+
+
+def test_crediting_a_void_invoice_is_the_409_page(client):
+    finance = _signed_in(client)
+    invoice = _finalised(finance.org)
+    client.post(f"/invoices/{invoice.pk}/void/")
+    before = _state(invoice)
+    response = _credit(client, invoice, {"reason": "x", "amount": "1.00"})
+    assert response.status_code == 409
+    html = response.content.decode()
+    assert "invoice_not_creditable" in html
+    assert "Invoice GM-2026-000001 is void: only an open or paid invoice can be credited." in html
     assert _state(invoice) == before
 
 
@@ -507,6 +520,17 @@ def test_the_page_names_the_rule_of_the_saved_profile(client, country, vat_id, s
     assert sentence in _text(client.get("/invoices/billing-profile/").content.decode()).replace(
         "&#x27;", "'"
     )
+
+
+def test_a_platform_outside_the_eu_charges_no_vat(client, settings):
+    settings.PLATFORM_COUNTRY = "US"
+    _signed_in(client)
+    client.post("/invoices/billing-profile/", PROFILE)
+    html = client.get("/invoices/billing-profile/").content.decode()
+    assert (
+        "The platform is established in United States, outside the EU: invoices finalised now "
+        "carry no VAT."
+    ) in html
 
 
 @pytest.mark.parametrize(
