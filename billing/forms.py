@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 
 from django import forms
 
@@ -41,3 +42,90 @@ class InvoiceFilterForm(forms.Form):
 
 class PeriodForm(forms.Form):
     period = PeriodField(label="Month")
+
+
+class CreditNoteForm(forms.Form):
+    """A credit note of an invoice: a reason, and either one amount spread over its lines or
+    an amount per line (`line_<id>`, blank for nothing), before tax as the API takes them."""
+
+    reason = forms.CharField(max_length=500, label="Reason")
+    amount = forms.DecimalField(
+        required=False,
+        max_digits=16,
+        decimal_places=2,
+        min_value=Decimal("0.01"),
+        label="Amount for the whole invoice",
+        help_text="Before tax, spread over the lines in proportion to what each has left.",
+    )
+
+    def __init__(self, *args, invoice, **kwargs):
+        super().__init__(*args, **kwargs)
+        for line in invoice.lines.all():
+            if line.amount <= 0:
+                continue  # a line taking seconds back has nothing to credit
+            name = self.line_field_name(line.pk)
+            self.fields[name] = forms.DecimalField(
+                required=False,
+                max_digits=16,
+                decimal_places=2,
+                min_value=Decimal("0.01"),
+                label=f"Line {line.pk}: {line.description} ({line.amount})",
+            )
+        self.line_names = [name for name in self.fields if name.startswith("line_")]
+
+    @staticmethod
+    def line_field_name(line_id: int) -> str:
+        return f"line_{line_id}"
+
+    def line_rows(self):
+        return [self[name] for name in self.line_names]
+
+    def clean(self):
+        data = super().clean()
+        lines = [
+            (int(name.removeprefix("line_")), data[name])
+            for name in self.line_names
+            if data.get(name) is not None
+        ]
+        if self.errors:
+            return data
+        if (data.get("amount") is not None) == bool(lines):
+            raise forms.ValidationError(
+                "Give either an amount for the whole invoice or amounts per line, not both.",
+                code="invalid",
+            )
+        data["lines"] = lines
+        return data
+
+    def add_domain_error(self, error: DomainError) -> None:
+        """A refusal of the service (a 400) beside the field it is about."""
+        line = error.extra.get("line")
+        field = self.line_field_name(line) if line is not None else None
+        if field not in self.fields:
+            field = "amount" if self.cleaned_data.get("amount") is not None else None
+        self.add_error(field, forms.ValidationError(error.message, code=error.code))
+
+
+class BillingProfileForm(forms.Form):
+    """The fields of `BillingProfileInput` (billing/api.py); the service checks country and
+    VAT id."""
+
+    legal_name = forms.CharField(max_length=200, label="Legal name")
+    address_line1 = forms.CharField(max_length=200, label="Address")
+    address_line2 = forms.CharField(max_length=200, required=False, label="Address (line 2)")
+    postal_code = forms.CharField(max_length=20, label="Postal code")
+    city = forms.CharField(max_length=100, label="City")
+    country = forms.CharField(label="Country", help_text="ISO 3166-1 alpha-2 code: IE, DE, US...")
+    vat_id = forms.CharField(
+        required=False,
+        label="VAT id",
+        help_text="In the EU, with its member state's prefix (Greece: EL).",
+    )
+    email = forms.EmailField(label="Billing email")
+
+    # Which field a refusal of billing_profile_put is about.
+    FIELD_BY_CODE = {"invalid_country": "country", "invalid_vat_id": "vat_id"}
+
+    def add_domain_error(self, error: DomainError) -> None:
+        field = self.FIELD_BY_CODE.get(error.code)
+        self.add_error(field, forms.ValidationError(error.message, code=error.code))

@@ -108,6 +108,11 @@ def credit_notes_for_org(*, org) -> QuerySet[CreditNote]:
     )
 
 
+def credit_notes_listed(*, org) -> QuerySet[CreditNote]:
+    """The organization's credit notes with their invoice, without their lines (the page)."""
+    return CreditNote.objects.filter(org=org).select_related("invoice")
+
+
 def credit_note_for_org(*, org, credit_note_id: int) -> CreditNote:
     return credit_notes_for_org(org=org).get(pk=credit_note_id)
 

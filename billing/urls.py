@@ -16,6 +16,24 @@ urlpatterns = [
         views.invoice_finalize_action,
         name="invoice-finalize",
     ),
+    path(
+        "invoices/<int:invoice_id>/credit-notes/",
+        views.invoice_credit_action,
+        name="invoice-credit",
+    ),
+    path("invoices/<int:invoice_id>/void/", views.invoice_void_action, name="invoice-void"),
+    path("invoices/credit-notes/", views.credit_note_list, name="credit-note-list"),
+    path(
+        "invoices/credit-notes/<int:credit_note_id>/",
+        views.credit_note_detail,
+        name="credit-note-detail",
+    ),
+    path(
+        "invoices/credit-notes/<int:credit_note_id>/pdf/",
+        views.credit_note_pdf_download,
+        name="credit-note-pdf",
+    ),
+    path("invoices/billing-profile/", views.billing_profile, name="billing-profile"),
     path("invoices/<int:invoice_id>/csv/", views.invoice_csv_download, name="invoice-csv"),
     path("invoices/<int:invoice_id>/pdf/", views.invoice_pdf_download, name="invoice-pdf"),
 ]

@@ -1,29 +1,52 @@
-"""Finance pages: the invoices (filtered, paged), one invoice with its lines and actions, its
-files, and the month's exports. Owners, admins and finance members only (`billing`)."""
+"""Finance pages: the invoices (filtered, paged), one invoice with its lines and actions
+(finalise, credit, void), its files, the month's exports, the credit notes and the billing
+profile. Owners, admins and finance members only (`billing`)."""
 
 from __future__ import annotations
 
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.utils import timezone
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.actors import actor_for_request
 from billing.downloads import (
     PERIOD_EXPORTS,
+    credit_note_pdf_response,
     invoice_csv_response,
     invoice_pdf_response,
     period_export_response,
 )
-from billing.forms import InvoiceFilterForm, PeriodForm
+from billing.forms import BillingProfileForm, CreditNoteForm, InvoiceFilterForm, PeriodForm
 from billing.periods import previous_month_start, required_period
-from billing.selectors import NEWEST_PERIOD_FIRST, invoices_filtered, invoices_for_org
+from billing.selectors import (
+    NEWEST_PERIOD_FIRST,
+    billing_profile_for_org,
+    credit_notes_for_org,
+    credit_notes_listed,
+    invoices_filtered,
+    invoices_for_org,
+)
+from billing.services.credit_notes import (
+    CREDITABLE,
+    CreditRequest,
+    credit_note_issue,
+    invoice_require_creditable,
+    invoice_void,
+    invoice_voidable,
+)
 from billing.services.finalisation import invoice_finalize
-from common.api.pagination import CursorPage, paginate
+from billing.services.profiles import BillingProfileData, billing_profile_put
+from billing.tax import TaxRule, country_name, tax_decision
+from common.api.errors import http_status
+from common.api.pagination import NEWEST_FIRST, CursorPage, paginate
+from common.errors import DomainError
+from common.money import round_amount
 
 PAGE_SIZE = 100
 
@@ -76,7 +99,19 @@ def _invoice_of(request, invoice_id: int):
 @login_required
 def invoice_detail(request, invoice_id: int):
     invoice = _invoice_of(request, invoice_id)
-    return render(request, "billing/invoice_detail.html", {"invoice": invoice})
+    return _invoice_page(request, invoice, CreditNoteForm(invoice=invoice))
+
+
+def _invoice_page(request, invoice, credit_form: CreditNoteForm, status: int = 200):
+    credited = round_amount(invoice.amount_credited, invoice.currency)  # 0.00 when none
+    context = {
+        "invoice": invoice,
+        "amount_credited": credited,
+        "can_credit": invoice.status in CREDITABLE and credited < invoice.total,
+        "can_void": invoice_voidable(invoice),
+        "credit_form": credit_form,
+    }
+    return render(request, "billing/invoice_detail.html", context, status=status)
 
 
 # The invoice's actions: POST only, each one service call, then back to the invoice with a
@@ -88,6 +123,42 @@ def invoice_detail(request, invoice_id: int):
 def invoice_finalize_action(request, invoice_id: int):
     invoice = invoice_finalize(invoice_id=_invoice_of(request, invoice_id).pk)
     messages.success(request, f"Invoice {invoice.number} finalised.")
+    return redirect("invoice-detail", invoice_id=invoice.pk)
+
+
+@login_required
+@require_POST
+def invoice_credit_action(request, invoice_id: int):
+    """Issue a credit note from the invoice's form. Malformed input, or an amount the service
+    refuses as a 400 (more than a line has left...), is the invoice page with the error
+    beside the field; any other refusal (a draft, more than the invoice) its error page."""
+    invoice = _invoice_of(request, invoice_id)
+    invoice_require_creditable(invoice)
+    form = CreditNoteForm(request.POST, invoice=invoice)
+    if not form.is_valid():
+        return _invoice_page(request, invoice, form, status=400)
+    data = form.cleaned_data
+    try:
+        note = credit_note_issue(
+            invoice_id=invoice.pk,
+            request=CreditRequest(
+                reason=data["reason"], lines=data["lines"], amount=data["amount"]
+            ),
+        )
+    except DomainError as error:
+        if http_status(error) != 400:
+            raise
+        form.add_domain_error(error)
+        return _invoice_page(request, invoice, form, status=400)
+    messages.success(request, f"Credit note {note.number} issued on invoice {invoice.number}.")
+    return redirect("credit-note-detail", credit_note_id=note.pk)
+
+
+@login_required
+@require_POST
+def invoice_void_action(request, invoice_id: int):
+    invoice = invoice_void(invoice_id=_invoice_of(request, invoice_id).pk)
+    messages.success(request, f"Invoice {invoice.number} voided.")
     return redirect("invoice-detail", invoice_id=invoice.pk)
 
 
@@ -123,3 +194,110 @@ def invoice_export_download(request, name: str):
         raise Http404("No such export")
     period = required_period(request.GET.get("period"))
     return period_export_response(org=org, name=name, period=period)
+
+
+# --- credit notes ---------------------------------------------------------------------------
+
+
+@login_required
+def credit_note_list(request):
+    page = paginate(
+        credit_notes_listed(org=_finance_org(request)),
+        keyset=NEWEST_FIRST,
+        limit=PAGE_SIZE,
+        cursor=request.GET.get("cursor") or None,
+    )
+    context = {"credit_notes": page.rows, "page": page}
+    return render(request, "billing/credit_note_list.html", context)
+
+
+def _credit_note_of(request, credit_note_id: int):
+    note = credit_notes_for_org(org=_finance_org(request)).filter(pk=credit_note_id).first()
+    if note is None:
+        raise Http404("No such credit note")
+    return note
+
+
+@login_required
+def credit_note_detail(request, credit_note_id: int):
+    note = _credit_note_of(request, credit_note_id)
+    return render(request, "billing/credit_note_detail.html", {"note": note})
+
+
+@login_required
+def credit_note_pdf_download(request, credit_note_id: int):
+    return credit_note_pdf_response(_credit_note_of(request, credit_note_id))
+
+
+# --- the billing profile --------------------------------------------------------------------
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def billing_profile(request):
+    """The organization's billing profile, replaced whole by `billing_profile_put` (the API's
+    checks: a bad country or VAT id is a form error beside its field, nothing saved)."""
+    org = _finance_org(request)
+    try:
+        profile = billing_profile_for_org(org=org)
+    except DomainError as error:
+        if error.code != "not_found":
+            raise
+        profile = None
+    status = 200
+    if request.method == "POST":
+        form = BillingProfileForm(request.POST)
+        if form.is_valid():
+            try:
+                billing_profile_put(org=org, data=BillingProfileData(**form.cleaned_data))
+            except DomainError as error:
+                if http_status(error) != 400:
+                    raise
+                form.add_domain_error(error)
+            else:
+                messages.success(request, "Billing profile saved.")
+                return redirect("billing-profile")
+        status = 400
+    else:
+        fields = BillingProfileForm.base_fields
+        form = BillingProfileForm(
+            initial={name: getattr(profile, name) for name in fields} if profile else None
+        )
+    decision = tax_decision(seller_country=settings.PLATFORM_COUNTRY, buyer=profile)
+    context = {"form": form, "profile": profile, "tax_rule": _tax_rule_sentence(decision, profile)}
+    return render(request, "billing/billing_profile.html", context, status=status)
+
+
+def _tax_rule_sentence(decision, profile) -> str:
+    """Which rule of docs/billing.md ("Tax") applies to invoices finalised now, in a sentence."""
+    seller = settings.PLATFORM_COUNTRY
+    rate = f"{decision.rate.normalize():f} %"
+    if decision.rule == TaxRule.DOMESTIC:
+        return (
+            f"You are established in {country_name(seller)}, as the platform is: invoices "
+            f"finalised now carry its VAT at {rate}."
+        )
+    if decision.rule == TaxRule.REVERSE_CHARGE:
+        return (
+            f"You have a VAT id in {country_name(profile.country)}, another EU member state: "
+            "invoices finalised now carry no VAT (reverse charge, you account for it)."
+        )
+    if decision.rule == TaxRule.EU_CONSUMER:
+        return (
+            f"Without a VAT id you are a consumer in {country_name(profile.country)}: invoices "
+            f"finalised now carry its VAT at {rate}."
+        )
+    if decision.rule == TaxRule.OUTSIDE_EU:
+        return (
+            f"You are established in {country_name(profile.country)}, outside the EU: invoices "
+            "finalised now carry no VAT (outside the scope of EU VAT)."
+        )
+    if decision.rule == TaxRule.NO_PROFILE:
+        return (
+            "Without a billing profile the place of supply is unknown: invoices finalised now "
+            f"carry the VAT of {country_name(seller)}, the platform's country, at {rate}."
+        )
+    return (
+        f"The platform is established in {country_name(seller)}, outside the EU: invoices "
+        "finalised now carry no VAT."
+    )

@@ -43,7 +43,7 @@ def credit_note_issue(
     the invoice's rate (tax / subtotal), rounded once; an open invoice owes that much less."""
     now = now or timezone.now()
     invoice = Invoice.objects.select_for_update().get(pk=invoice_id)
-    _require_creditable(invoice)
+    invoice_require_creditable(invoice)
     lines = {line.pk: line for line in invoice.lines.order_by("id")}
     left = _left_to_credit(lines)
     credits = (
@@ -101,8 +101,9 @@ def invoice_void(*, invoice_id: int, now: datetime | None = None) -> Invoice:
     entry is reversed, and its lines stop counting in its reservations' cost. Its usage is
     not billed again (the lines of a void invoice still count as billed)."""
     invoice = Invoice.objects.select_for_update().get(pk=invoice_id)
-    paid = invoice.total - invoice.amount_due
-    if invoice.status != InvoiceStatus.OPEN or paid or invoice.credit_notes.exists():
+    # A void invoice owes nothing without anything having been paid on it.
+    paid = ZERO if invoice.status == InvoiceStatus.VOID else invoice.total - invoice.amount_due
+    if not invoice_voidable(invoice):
         raise DomainError(
             "invoice_not_voidable",
             f"Invoice {invoice.number or 'draft'} is {invoice.status}"
@@ -120,7 +121,16 @@ def invoice_void(*, invoice_id: int, now: datetime | None = None) -> Invoice:
     return invoice
 
 
-def _require_creditable(invoice: Invoice) -> None:
+def invoice_voidable(invoice: Invoice) -> bool:
+    """Whether `invoice_void` would void it (the pages show the action only then; prefetch
+    `credit_notes` for them)."""
+    paid = invoice.total - invoice.amount_due
+    return invoice.status == InvoiceStatus.OPEN and not paid and not invoice.credit_notes.all()
+
+
+def invoice_require_creditable(invoice: Invoice) -> None:
+    """`invoice_not_finalised` for a draft, `invoice_not_creditable` for a void or
+    uncollectible invoice (a credit note's page asks this before reading its form)."""
     if invoice.status == InvoiceStatus.DRAFT:
         raise DomainError(
             "invoice_not_finalised",

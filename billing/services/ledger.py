@@ -23,7 +23,8 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Sum
+from django.db.models import CharField, Exists, OuterRef, QuerySet, Sum, Value
+from django.db.models.functions import Cast, Concat
 from django.utils import timezone
 
 from billing.models import (
@@ -31,6 +32,7 @@ from billing.models import (
     CreditNoteLine,
     Invoice,
     InvoiceLine,
+    InvoiceStatus,
     JournalEntry,
     JournalEntryKind,
     JournalLine,
@@ -162,6 +164,38 @@ def ledger_post_top_up(
             Posting(LedgerAccount.PREPAID_CREDIT, -amount, org_id=org.pk),
         ],
     )
+
+
+def ledger_backfill() -> dict[str, int]:
+    """Post what is missing from the ledger: the entry of every finalised invoice, void and
+    credit note that has none (those from before the ledger existed), each through its
+    posting function above, in its own transaction. Returns how many of each it posted; a
+    second run posts nothing."""
+    posted = {kind: 0 for kind in ("invoice", "void", "credit_note")}
+    finalised = Invoice.objects.exclude(status=InvoiceStatus.DRAFT)
+    for invoice in _without_entry(finalised, JournalEntryKind.INVOICE):
+        with transaction.atomic():
+            ledger_post_invoice(invoice)
+        posted["invoice"] += 1
+    voided = Invoice.objects.filter(status=InvoiceStatus.VOID)
+    for invoice in _without_entry(voided, JournalEntryKind.VOID):
+        with transaction.atomic():
+            # Nothing changes a void invoice, so its last change is when it was voided.
+            ledger_post_void(invoice, now=invoice.updated_at)
+        posted["void"] += 1
+    notes = CreditNote.objects.select_related("invoice")
+    for note in _without_entry(notes, JournalEntryKind.CREDIT_NOTE):
+        with transaction.atomic():
+            ledger_post_credit_note(note)
+        posted["credit_note"] += 1
+    return posted
+
+
+def _without_entry(queryset: QuerySet, kind: str) -> list:
+    """The rows of `queryset` with no entry of `kind` under their source key, in id order."""
+    key = Concat(Value(f"{kind}:"), Cast("pk", CharField()))
+    entries = JournalEntry.objects.filter(source_key=OuterRef("source"))
+    return list(queryset.annotate(source=key).filter(~Exists(entries)).order_by("pk"))
 
 
 def _provider_shares(lines, provider_path: str) -> dict[int, Decimal]:
