@@ -130,17 +130,8 @@ def ledger_post_payment(
     memo: str = "",
 ) -> JournalEntry:
     """Money received against invoices (`source_id`: the payment's id, e.g. Stripe's)."""
-    return _post(
-        kind=JournalEntryKind.PAYMENT,
-        source_key=source_key(JournalEntryKind.PAYMENT, source_id),
-        currency=currency,
-        posted_at=posted_at or timezone.now(),
-        memo=memo,
-        postings=[
-            Posting(LedgerAccount.CASH, amount),
-            Posting(LedgerAccount.ACCOUNTS_RECEIVABLE, -amount, org_id=org.pk),
-        ],
-    )
+    return _post_received(JournalEntryKind.PAYMENT, LedgerAccount.ACCOUNTS_RECEIVABLE,
+                          org, amount, currency, source_id, posted_at, memo)  # fmt: skip
 
 
 def ledger_post_top_up(
@@ -153,15 +144,21 @@ def ledger_post_top_up(
     memo: str = "",
 ) -> JournalEntry:
     """Money received in advance: the platform owes it to the organization as prepaid credit."""
+    return _post_received(JournalEntryKind.TOP_UP, LedgerAccount.PREPAID_CREDIT,
+                          org, amount, currency, source_id, posted_at, memo)  # fmt: skip
+
+
+def _post_received(kind, account, org, amount, currency, source_id, posted_at, memo):
+    """Cash in, credited to the organization's `account`."""
     return _post(
-        kind=JournalEntryKind.TOP_UP,
-        source_key=source_key(JournalEntryKind.TOP_UP, source_id),
+        kind=kind,
+        source_key=source_key(kind, source_id),
         currency=currency,
         posted_at=posted_at or timezone.now(),
         memo=memo,
         postings=[
             Posting(LedgerAccount.CASH, amount),
-            Posting(LedgerAccount.PREPAID_CREDIT, -amount, org_id=org.pk),
+            Posting(account, -amount, org_id=org.pk),
         ],
     )
 
