@@ -4,6 +4,7 @@ from django.contrib import admin
 from common.errors import DomainError
 
 from .models import (
+    AuditRecord,
     BillingProfile,
     CreditNote,
     CreditNoteLine,
@@ -177,3 +178,11 @@ class JournalLineAdmin(_ReadOnly, admin.ModelAdmin):
 class CreditNoteLineAdmin(_ReadOnly, admin.ModelAdmin):
     list_display = ("credit_note", "invoice_line", "amount")
     raw_id_fields = ("credit_note", "invoice_line")
+
+
+@admin.register(AuditRecord)
+class AuditRecordAdmin(_ReadOnly, admin.ModelAdmin):
+    list_display = ("created_at", "org", "action", "subject", "user", "api_key", "session")
+    list_filter = ("action",)
+    search_fields = ("subject",)
+    raw_id_fields = ("org", "user", "api_key")

@@ -383,3 +383,54 @@ class CreditNoteLine(models.Model):
 
     def __str__(self) -> str:
         return self.description
+
+
+class AuditAction(models.TextChoices):
+    PAYMENT_METHOD_SET = "payment_method_set", "Payment method set"
+    TOP_UP_REQUESTED = "top_up_requested", "Top-up requested"
+    TOP_UP_CREDITED = "top_up_credited", "Top-up credited"
+    BUDGET_CHANGED = "budget_changed", "Budget changed"
+    INVOICE_PAYMENT_REQUESTED = "invoice_payment_requested", "Invoice payment requested"
+    INVOICE_PAID = "invoice_paid", "Invoice paid"
+    PAYMENT_FAILED = "payment_failed", "Payment failed"
+    INVOICE_UNCOLLECTIBLE = "invoice_uncollectible", "Invoice uncollectible"
+    REFUND = "refund", "Refund"
+    PAYOUT = "payout", "Payout"
+
+
+class AuditRecord(models.Model):
+    """Who did what to an organization's money, when, and through what: a user's session, an
+    API key, or the platform itself (a worker, a Stripe event) when both are empty.
+    Append-only, like the ledger."""
+
+    org = models.ForeignKey(
+        "accounts.Organization", on_delete=models.PROTECT, related_name="audit_records"
+    )
+    action = models.CharField(max_length=40, choices=AuditAction.choices)
+    # What it acted on, e.g. "invoice:42", "top_up:7", "statement:3".
+    subject = models.CharField(max_length=100)
+    user = models.ForeignKey(
+        "accounts.User", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    api_key = models.ForeignKey(
+        "accounts.ApiKey", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    # The session it came from: its key's SHA-256 prefix, never the key itself.
+    session = models.CharField(max_length=16, blank=True)
+    detail = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["org", "-created_at"], name="audit_org_created")]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.subject}"
+
+    @property
+    def via(self) -> str:
+        if self.api_key_id:
+            return f"API key {self.api_key.prefix}…" if self.api_key else "API key"
+        if self.session:
+            return "signed-in session"
+        return "platform"

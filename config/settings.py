@@ -162,6 +162,9 @@ PLATFORM_FEE_PERCENT = env_decimal("PLATFORM_FEE_PERCENT", "10", minimum="0", ma
 STRIPE_SECRET_KEY = env_str("STRIPE_SECRET_KEY", "sk_test_dev")
 STRIPE_WEBHOOK_SECRET = env_str("STRIPE_WEBHOOK_SECRET", "whsec_dev")
 STRIPE_API_BASE = env_str("STRIPE_API_BASE", "https://api.stripe.com")
+STRIPE_TIMEOUT_SECONDS = float(
+    env_decimal("STRIPE_TIMEOUT_SECONDS", "20", minimum="1", maximum="120")
+)
 # A month's drafts are finalised this long after it ends, so its last minutes are metered.
 BILLING_GRACE_SECONDS = env_int("BILLING_GRACE_SECONDS", 3600)
 BILLING_CLOSE_CHECK_SECONDS = env_int("BILLING_CLOSE_CHECK_SECONDS", 300)
