@@ -1,6 +1,6 @@
 # GPU Market developer commands. Everything runs from the project's own virtualenv; the
 # supervisor (devtools/supervisor.py) starts PostgreSQL and Redis unless DATABASE_URL /
-# REDIS_URL are set.
+# REDIS_URL are set, and localstripe unless STRIPE_API_BASE or a real Stripe key is set.
 #
 #   make run                                  dev server on http://127.0.0.1:8000 (+ Celery)
 #   make test ARGS='tests/x.py -k y'          pytest, with ARGS passed through

@@ -15,8 +15,11 @@ import signal
 import socket
 import stat
 import subprocess
+import sys
 import tempfile
 import time
+import urllib.parse
+import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
@@ -378,3 +381,62 @@ def redis_answers(host: str, port: int) -> bool:
             return sock.recv(64).startswith(b"+PONG")
     except OSError:
         return False
+
+
+# --- Stripe (localstripe) --------------------------------------------------------------------
+
+LOCAL_STRIPE_TIER = 1
+WEBHOOK_ID = "gpumarket"  # localstripe keys registered webhooks by a name of ours
+
+
+def stripe_key_is_real(key: str) -> bool:
+    """A key that reaches Stripe itself: live keys, and test keys as Stripe issues them
+    (long). The development placeholder `sk_test_dev` is not one."""
+    return key.startswith(("sk_live_", "rk_live_")) or (
+        key.startswith(("sk_test_", "rk_test_")) and len(key) > 30
+    )
+
+
+def start_localstripe(sup: Spawner, *, log_path: Path) -> str:
+    """Start localstripe on 127.0.0.1 (devtools.localstripe_server); return its base URL."""
+    for _attempt in range(3):
+        port = free_port()
+        argv = [sys.executable, "-m", "devtools.localstripe_server", "--port", str(port)]
+        with open(log_path, "ab") as log_file:
+            child = sup.spawn(
+                "localstripe", argv, output=log_file, tier=LOCAL_STRIPE_TIER, stop_timeout=5.0
+            )
+        deadline = time.monotonic() + READY_TIMEOUT
+        while not port_accepts(port):
+            if child.has_exited():
+                code = child.finish()
+                tail = log_tail(log_path)
+                if "address already in use" in tail.lower():
+                    break
+                raise ServiceError(f"localstripe exited with code {code}; {log_path}:\n{tail}")
+            if time.monotonic() > deadline:
+                raise ServiceError(
+                    f"localstripe did not listen on {HOST}:{port} within {READY_TIMEOUT:.0f} s"
+                )
+            sup.stop.sleep(0.05)
+        else:
+            log(f"localstripe ready on {HOST}:{port} (pid {child.pid})")
+            return f"http://{HOST}:{port}"
+    raise ServiceError("localstripe could not find a free port after 3 attempts")
+
+
+def register_local_webhook(api_base: str, *, url: str, secret: str) -> None:
+    """Tell localstripe where to deliver its events, signed with our webhook secret."""
+    body = urllib.parse.urlencode({"url": url, "secret": secret}).encode()
+    request = urllib.request.Request(f"{api_base}/_config/webhooks/{WEBHOOK_ID}", data=body)
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            response.read()
+    except OSError as exc:
+        raise ServiceError(f"could not register the webhook with localstripe: {exc}") from exc
+
+
+def port_accepts(port: int) -> bool:
+    with contextlib.suppress(OSError), socket.create_connection((HOST, port), timeout=0.5):
+        return True
+    return False

@@ -17,7 +17,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -37,9 +36,13 @@ from devtools.services import (
     ServiceError,
     make_scratch_dir,
     pid_is_running,
+    port_accepts,
     port_is_free,
+    register_local_webhook,
+    start_localstripe,
     start_postgres,
     start_redis,
+    stripe_key_is_real,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -47,6 +50,7 @@ ROOT = Path(__file__).resolve().parent.parent
 RUN_DIR = Path(os.environ.get("GPUMARKET_RUN_DIR") or ROOT / ".run").resolve()
 RUNNING_FILE = RUN_DIR / "services.json"  # lets `exec` join the services of a live `run`
 DEV_PG_PORT = 54329
+DEV_WEBHOOK_SECRET = "whsec_dev"  # settings' default too: localstripe signs with it
 APP_TIER = 2  # app processes stop before Redis (1) and PostgreSQL (0)
 FOREGROUND_GRACE = 10.0  # seconds a foreground command gets to exit after a signal
 USAGE = __doc__.split("\n\n")[1]
@@ -66,6 +70,7 @@ class Supervisor:
         self.env["PATH"] = os.pathsep.join([venv_bin, self.env.get("PATH", os.defpath)])
         self.scratch: Path | None = None
         self.published_running_file = False
+        self.local_stripe = False  # True once we started localstripe
 
     # --- starting and waiting ----------------------------------------------------------
 
@@ -152,8 +157,26 @@ class Supervisor:
             )
         log(f"DATABASE_URL={redact(self.env['DATABASE_URL'])}")
         log(f"REDIS_URL={redact(self.env['REDIS_URL'])}")
+        self._ensure_stripe()
         if persistent and need_pg:
             self._publish_running_services()
+
+    def _ensure_stripe(self) -> None:
+        """Point the Stripe client at localstripe (started here) unless STRIPE_API_BASE is
+        set or STRIPE_SECRET_KEY is a real key."""
+        self.env.setdefault("STRIPE_WEBHOOK_SECRET", DEV_WEBHOOK_SECRET)
+        if self.env.get("STRIPE_API_BASE"):
+            log(f"STRIPE_API_BASE={self.env['STRIPE_API_BASE']}")
+            return
+        if stripe_key_is_real(self.env.get("STRIPE_SECRET_KEY", "")):
+            log("STRIPE_SECRET_KEY is a real key: using Stripe itself")
+            return
+        if self.scratch is None:
+            self.scratch = make_scratch_dir()
+        self.env["STRIPE_API_BASE"] = start_localstripe(
+            self, log_path=self.scratch / "localstripe.log"
+        )
+        self.local_stripe = True
 
     def _start_postgres(self, persistent: bool) -> str:
         assert self.scratch is not None
@@ -175,11 +198,13 @@ class Supervisor:
         running = read_running_services()
         if running and not (self.env.get("DATABASE_URL") or self.env.get("REDIS_URL")):
             log(f"using the services of the running supervisor (pid {running['pid']})")
-            self.env["DATABASE_URL"] = running["DATABASE_URL"]
-            self.env["REDIS_URL"] = running["REDIS_URL"]
+            for name in ("DATABASE_URL", "REDIS_URL", "STRIPE_API_BASE", "STRIPE_WEBHOOK_SECRET"):
+                if name in running:
+                    self.env[name] = running[name]
 
     def _publish_running_services(self) -> None:
-        data = {"pid": os.getpid(), **{k: self.env[k] for k in ("DATABASE_URL", "REDIS_URL")}}
+        names = ("DATABASE_URL", "REDIS_URL", "STRIPE_API_BASE", "STRIPE_WEBHOOK_SECRET")
+        data = {"pid": os.getpid(), **{k: self.env[k] for k in names if k in self.env}}
         RUNNING_FILE.write_text(json.dumps(data))
         self.published_running_file = True
 
@@ -216,12 +241,6 @@ def redact(url: str) -> str:
     return url
 
 
-def port_accepts(port: int) -> bool:
-    with contextlib.suppress(OSError), socket.create_connection((HOST, port), timeout=0.5):
-        return True
-    return False
-
-
 # --- commands --------------------------------------------------------------------------------
 
 
@@ -249,6 +268,13 @@ def cmd_run(sup: Supervisor, args: list[str]) -> int:
         nonlocal announced
         if not announced and port_accepts(port):
             announced = True
+            if sup.local_stripe:
+                register_local_webhook(
+                    sup.env["STRIPE_API_BASE"],
+                    url=f"{url}api/v1/stripe/webhook/",
+                    secret=sup.env["STRIPE_WEBHOOK_SECRET"],
+                )
+                log(f"localstripe delivers its events to {url}api/v1/stripe/webhook/")
             log(f"GPU Market is up at {url}  (Ctrl-C stops everything)")
 
     return sup.supervise(announce_when_listening)

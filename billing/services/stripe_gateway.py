@@ -79,17 +79,6 @@ def from_minor_units(amount: int, currency: str) -> Decimal:
     return Decimal(amount).scaleb(-currency_exponent(currency))
 
 
-def is_local_stripe() -> bool:
-    """True unless a real Stripe key is configured (the supervisor starts localstripe)."""
-    key = settings.STRIPE_SECRET_KEY
-    return not (key.startswith(("sk_live_", "rk_live_")) or _is_real_test_key(key))
-
-
-def _is_real_test_key(key: str) -> bool:
-    # Stripe's test keys are long; our development placeholder ("sk_test_dev") is not.
-    return key.startswith("sk_test_") and len(key) > 30
-
-
 @lru_cache(maxsize=4)
 def _client_for(api_key: str, api_base: str, timeout: float) -> stripe.StripeClient:
     return stripe.StripeClient(

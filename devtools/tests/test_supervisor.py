@@ -261,3 +261,42 @@ def test_dev_data_survives_a_restart(run_dir):
     assert second.stdout.strip() == "42"
     assert "initialising" not in second.stderr
     assert not (run_dir / "services.json").exists()
+
+
+# Run by the supervisor with no STRIPE_API_BASE: makes a customer through the Stripe client,
+# as the app does, and reports where it went.
+STRIPE_PROBE = """
+import json, os, stripe
+client = stripe.StripeClient("sk_test_dev", base_addresses={"api": os.environ["STRIPE_API_BASE"]})
+customer = client.v1.customers.create({"name": "probe"})
+print(json.dumps({"base": os.environ["STRIPE_API_BASE"], "customer": customer.id,
+                  "secret": os.environ["STRIPE_WEBHOOK_SECRET"]}))
+"""
+
+
+def test_it_starts_localstripe_on_loopback_and_stops_it():
+    env = env_without_services(**given_services())
+    env.pop("STRIPE_API_BASE", None)
+    env.pop("STRIPE_SECRET_KEY", None)
+
+    result = run_supervisor("exec", "--fresh", "--", sys.executable, "-c", STRIPE_PROBE, env=env)
+
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert re.fullmatch(r"http://127\.0\.0\.1:\d+", report["base"])
+    assert report["customer"].startswith("cus_")
+    assert report["secret"] == "whsec_dev"
+    assert port_is_free(int(report["base"].rsplit(":", 1)[1]))  # stopped with the rest
+
+
+def test_a_real_stripe_key_starts_no_localstripe():
+    env = env_without_services(**given_services())
+    env.pop("STRIPE_API_BASE", None)
+    env["STRIPE_SECRET_KEY"] = "sk_test_" + "x" * 40  # shaped like a key Stripe issues
+    probe = "import os; print(os.environ.get('STRIPE_API_BASE', 'unset'))"
+
+    result = run_supervisor("exec", "--fresh", "--", sys.executable, "-c", probe, env=env)
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "unset"
+    assert "localstripe" not in result.stderr
