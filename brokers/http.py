@@ -6,6 +6,11 @@ paging and streaming downloads. Errors are `TransientHttpError` (worth trying ag
 the above, plus 500 and other 5xx, which are raised at once rather than hammered) or
 `PermanentHttpError` (4xx: retrying will not help). The API key goes in a header only, and is
 scrubbed from every message this module builds or logs, so it never reaches a sync record.
+
+A client made with `public_only=True` calls URLs that users chose (a provider's webhook):
+it connects only to public addresses (`brokers.outbound`), gives the whole exchange a
+wall-clock deadline, reads at most `MAX_USER_REPLY_BYTES` of a reply, and never puts a reply's
+body in an error: its messages carry a status and a reason of ours.
 """
 
 from __future__ import annotations
@@ -26,6 +31,14 @@ from urllib.parse import urlsplit, urlunsplit
 
 import requests
 
+from brokers.outbound import (
+    PublicOnlyAdapter,
+    UnsafeDestination,
+    deadline_passed,
+    exchange_deadline,
+)
+from common.net import check_user_url
+
 logger = logging.getLogger(__name__)
 
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
@@ -34,10 +47,12 @@ _TRANSPORT_ERRORS = (
     requests.ConnectionError,
     requests.Timeout,
     requests.exceptions.ChunkedEncodingError,
+    requests.exceptions.ContentDecodingError,
 )
 BODY_EXCERPT_CHARS = 200
 DOWNLOAD_CHUNK_BYTES = 1 << 20
 USER_AGENT = "gpu-market/0.1 (+pricing sync)"
+MAX_USER_REPLY_BYTES = 64 * 1024  # a webhook's answer is a status; its body is never kept
 
 
 class _SecretScrubber(logging.Filter):
@@ -65,6 +80,10 @@ logging.getLogger("urllib3.connectionpool").addFilter(_scrubber)
 class Download:
     path: Path | None  # None: not modified since the validator we sent
     etag: str
+
+
+class _DeadlinePassed(requests.ConnectionError):
+    """The exchange with a user's URL outlived its deadline (`ProviderHttpClient.deadline`)."""
 
 
 class HttpError(Exception):
@@ -99,6 +118,10 @@ class ProviderHttpClient:
         headers: dict[str, str] | None = None,
         sleep: Callable[[float], None] = time.sleep,
         session: requests.Session | None = None,
+        public_only: bool = False,
+        allow_http: bool = False,
+        allow_private: bool = False,
+        deadline: float = 30.0,
     ):
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
@@ -108,6 +131,12 @@ class ProviderHttpClient:
         self._api_key = api_key or ""
         self._sleep = sleep
         self._session = session or requests.Session()
+        self.public_only, self.deadline = public_only, deadline
+        self.allow_http, self.allow_private = allow_http, allow_private
+        if public_only:
+            self._session.trust_env = False  # an environment proxy would be what we check
+            for prefix in ("http://", "https://"):
+                self._session.mount(prefix, PublicOnlyAdapter())
         self._headers = {"User-Agent": USER_AGENT, "Accept": "application/json", **(headers or {})}
         if self._api_key:
             self._headers["Authorization"] = f"{auth_scheme} {self._api_key}".strip()
@@ -282,13 +311,25 @@ class ProviderHttpClient:
         url = self.url_for(path)
         safe_url = self._safe_url(url)
         attempts = self.max_retries + 1 if retry else 1
+        if self.public_only and (
+            reason := check_user_url(
+                url, allow_http=self.allow_http, allow_private=self.allow_private
+            )
+        ):
+            raise PermanentHttpError(
+                f"{method} {safe_url}: refused: the URL {reason}", url=safe_url
+            )
         for attempt in range(attempts):
             try:
-                response = self._session.request(
+                response = self._send(
                     method, url, params=params, json=json, data=data, stream=stream,
                     timeout=self.timeout, allow_redirects=allow_redirects,
                     headers={**self._headers, **(headers or {})},
                 )  # fmt: skip
+            except UnsafeDestination as exc:
+                raise PermanentHttpError(
+                    f"{method} {safe_url}: refused: {exc}", url=safe_url
+                ) from None
             except _TRANSPORT_ERRORS as exc:
                 error, wait = self._transport_error(method, safe_url, exc), self._backoff(attempt)
             else:
@@ -304,6 +345,34 @@ class ProviderHttpClient:
             logger.warning("retrying %s %s in %.1fs: %s", method, safe_url, wait, error)
             self._sleep(wait)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _send(self, method: str, url: str, **kwargs) -> requests.Response:
+        if not self.public_only:
+            return self._session.request(method, url, **kwargs)
+        # Streamed, so that the reply is read here, under the deadline and the cap.
+        kwargs.update(stream=True, allow_redirects=False)
+        with exchange_deadline(self.deadline, allow_private=self.allow_private):
+            try:
+                response = self._session.request(method, url, **kwargs)
+                with response:
+                    response._content = self._capped_body(response)
+                if deadline_passed():  # cut mid-body: what was read is not the reply
+                    raise _DeadlinePassed
+            except _TRANSPORT_ERRORS:
+                if deadline_passed():
+                    raise _DeadlinePassed from None
+                raise
+        return response
+
+    def _capped_body(self, response: requests.Response) -> bytes:
+        body = bytearray()
+        for chunk in response.iter_content(8192):
+            body += chunk
+            if len(body) > MAX_USER_REPLY_BYTES:
+                raise requests.exceptions.ContentDecodingError(
+                    f"reply larger than {MAX_USER_REPLY_BYTES // 1024} KB"
+                )
+        return bytes(body)
 
     def _backoff(self, attempt: int) -> float:
         return min(self.max_backoff, self.backoff * 2**attempt)
@@ -326,14 +395,26 @@ class ProviderHttpClient:
     # -- errors, scrubbed -----------------------------------------------------------------
 
     def _transport_error(self, method: str, safe_url: str, exc: Exception) -> TransientHttpError:
+        if self.public_only:  # our reason only: the exception's text can quote the reply
+            return TransientHttpError(
+                f"{method} {safe_url}: {self._user_url_failure(exc)}", url=safe_url
+            )
         kind = "timeout" if isinstance(exc, requests.Timeout) else "connection failed"
         detail = self._scrub(str(exc))[:BODY_EXCERPT_CHARS]
         return TransientHttpError(f"{method} {safe_url}: {kind} ({detail})", url=safe_url)
 
+    def _user_url_failure(self, exc: Exception) -> str:
+        if isinstance(exc, _DeadlinePassed):
+            return f"no complete reply within {self.deadline:g} s"
+        if isinstance(exc, requests.exceptions.ContentDecodingError):
+            return f"reply larger than {MAX_USER_REPLY_BYTES // 1024} KB"
+        return "timeout" if isinstance(exc, requests.Timeout) else "connection failed"
+
     def _status_error(self, method: str, safe_url: str, response: requests.Response) -> HttpError:
         status = response.status_code
-        body = self._excerpt(response)
-        message = f"{method} {safe_url}: HTTP {status} {response.reason or ''}".rstrip()
+        body = "" if self.public_only else self._excerpt(response)
+        reason = "" if self.public_only else response.reason or ""  # the reason is theirs
+        message = f"{method} {safe_url}: HTTP {status} {reason}".rstrip()
         message = f"{message}: {body}" if body else message
         kind = TransientHttpError if status == 429 or status >= 500 else PermanentHttpError
         return kind(message, url=safe_url, status=status, body=body)

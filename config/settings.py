@@ -184,6 +184,12 @@ QUOTE_TTL_SECONDS = env_int("QUOTE_TTL_SECONDS", 120)
 SUSPECT_PRICE_FACTOR = env_decimal("SUSPECT_PRICE_FACTOR", "0.4", minimum="0", maximum="1")
 
 # --- Providers: pricing sources and launchers ----------------------------------------------
+# A provider's webhook URL is the provider's choice, so we call it as we would a stranger
+# (brokers.outbound): https only and public addresses only. The first is lifted for a
+# development provider without TLS, the second only for tests whose providers listen on
+# loopback; never in production.
+WEBHOOK_ALLOW_HTTP = env_bool("WEBHOOK_ALLOW_HTTP", False)
+WEBHOOK_ALLOW_PRIVATE_ADDRESSES = env_bool("WEBHOOK_ALLOW_PRIVATE_ADDRESSES", False)
 # The one place brokers reads provider keys, hosts and catalog URLs from (at use time, through
 # django.conf.settings, so tests point them at local fakes with pytest-django's `settings`).
 LAMBDA_API_KEY = env_str("LAMBDA_API_KEY", "")

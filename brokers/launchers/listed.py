@@ -16,6 +16,7 @@ import json
 import logging
 from datetime import timedelta
 
+from django.conf import settings
 from django.utils import timezone
 
 from brokers.http import HttpError, ProviderHttpClient
@@ -50,6 +51,7 @@ EXPIRE_LAUNCH_REQUEST = "brokers.expire_launch_request"
 DEFAULT_ANSWER_WITHIN_SECONDS = 600
 ANSWER_WITHIN_BOUNDS = (10, 86_400)
 WEBHOOK_TIMEOUT = (5.0, 10.0)  # connect, read: a provider's endpoint should answer at once
+WEBHOOK_DEADLINE = 15.0  # seconds for the whole exchange, however slowly the reply comes
 K = LaunchRequestKind
 
 
@@ -214,8 +216,7 @@ def deliver(*, launch_request_id: int, client: ProviderHttpClient | None = None)
         "X-GPUMarket-Delivery": str(request.pk),
         "X-GPUMarket-Event": f"{request.kind}_request",
     }
-    # No retry in the client: the Celery task retries with backoff instead of sleeping.
-    client = client or ProviderHttpClient(timeout=WEBHOOK_TIMEOUT, max_retries=0)
+    client = client or webhook_client()
     try:
         client.post_bytes(provider.webhook_url, body, headers)
     except HttpError as exc:
@@ -223,6 +224,19 @@ def deliver(*, launch_request_id: int, client: ProviderHttpClient | None = None)
         raise
     launch_request_record_delivery(launch_request_id=request.pk)
     return True
+
+
+def webhook_client() -> ProviderHttpClient:
+    """The provider chose the URL: public addresses only, a deadline, the reply never kept
+    (`brokers.outbound`). No retry in the client: the Celery task retries with backoff."""
+    return ProviderHttpClient(
+        timeout=WEBHOOK_TIMEOUT,
+        max_retries=0,
+        public_only=True,
+        allow_http=settings.WEBHOOK_ALLOW_HTTP,
+        allow_private=settings.WEBHOOK_ALLOW_PRIVATE_ADDRESSES,
+        deadline=WEBHOOK_DEADLINE,
+    )
 
 
 def delivery_gave_up(*, launch_request_id: int, error: str) -> None:

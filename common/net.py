@@ -1,0 +1,46 @@
+"""Which addresses the platform may call when a user chose them (a provider's webhook).
+
+The checks that need no network: is an address public, and is a URL acceptable before
+anything resolves it. `brokers.outbound` applies the first again at connect time."""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+from urllib.parse import urlsplit
+
+
+def is_public_address(address: str) -> bool:
+    ip = ipaddress.ip_address(address.split("%", 1)[0])  # drop an IPv6 zone id
+    if ip.version == 6 and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_global and not ip.is_multicast
+
+
+def check_user_url(url: str, *, allow_http: bool, allow_private: bool = False) -> str | None:
+    """Why a URL a user gave for us to call is refused, or None. What can be known without
+    resolving it: https (http only when allowed, for development), no credentials, a host
+    that is not a literal non-public address nor a name for this machine. The connect-time
+    check (brokers.outbound) is the one that counts; this one answers the user at once."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return "is not a valid URL"
+    if parts.scheme != "https" and not (allow_http and parts.scheme == "http"):
+        return "must be an https:// URL"
+    if parts.username or parts.password:
+        return "must not carry a user name or password"
+    host = (parts.hostname or "").rstrip(".").lower()
+    if not host:
+        return "has no host"
+    if port == 0:
+        return "has no valid port"
+    if allow_private:
+        return None
+    if host == "localhost" or host.endswith((".localhost", ".local", ".internal")):
+        return "must name a public host"
+    with contextlib.suppress(ValueError):
+        if not is_public_address(host):
+            return "must name a public address"
+    return None
