@@ -236,6 +236,11 @@ LOGGING = {
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
 
+# --- Health ------------------------------------------------------------------------------
+# /healthz shows each check's detail to staff and to callers with this token (a monitor).
+HEALTHZ_TOKEN = env_str("HEALTHZ_TOKEN", "")
+HEALTHZ_WORKER_CACHE_SECONDS = env_int("HEALTHZ_WORKER_CACHE_SECONDS", 5)
+
 # --- Schedules (Celery beat) --------------------------------------------------------------
 # Each pricing source runs on its own schedule: "name:seconds[:path or URL]" entries,
 # comma-separated (README, configuration).

@@ -1,13 +1,28 @@
 from __future__ import annotations
 
 import pytest
+from django.core.cache import cache
+
+from config.celery import app as celery_app
+from config.health import WORKER_CACHE_KEY
 
 pytestmark = pytest.mark.django_db
 
 
+MONITOR_TOKEN = "monitor-token-for-tests"
+
+
+@pytest.fixture
+def monitor(settings):
+    settings.HEALTHZ_TOKEN = MONITOR_TOKEN
+    cache.delete(WORKER_CACHE_KEY)
+    yield {"HTTP_AUTHORIZATION": f"Bearer {MONITOR_TOKEN}"}
+    cache.delete(WORKER_CACHE_KEY)
+
+
 @pytest.mark.worker
-def test_it_reports_healthy_with_a_live_worker(client, celery_worker_process):
-    response = client.get("/healthz")
+def test_it_reports_healthy_with_a_live_worker(client, celery_worker_process, monitor):
+    response = client.get("/healthz", **monitor)
     assert response.status_code == 200
     body = response.json()
     assert body["status"] == "ok"
@@ -15,14 +30,42 @@ def test_it_reports_healthy_with_a_live_worker(client, celery_worker_process):
     assert body["checks"]["worker"].startswith("ok")
 
 
-def test_it_reports_503_naming_the_broken_part(client, settings):
+def test_it_reports_503_naming_the_broken_part(client, settings, monitor):
     settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens on port 1
-    response = client.get("/healthz")
+    response = client.get("/healthz", **monitor)
     assert response.status_code == 503
     body = response.json()
     assert body["status"] == "unavailable"
     assert body["checks"]["database"] == "ok"
     assert body["checks"]["redis"].startswith("error")
+
+
+@pytest.mark.parametrize("authorization", [None, "Bearer wrong-token", "Bearer "])
+def test_it_tells_the_public_the_status_only(client, settings, monitor, authorization):
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"  # broken: its error names a host and port
+    headers = {"HTTP_AUTHORIZATION": authorization} if authorization else {}
+    response = client.get("/healthz", **headers)
+    assert response.status_code == 503
+    assert response.json() == {"status": "unavailable"}
+
+
+def test_it_shows_staff_the_checks(client, monitor, django_user_model):
+    staff = django_user_model.objects.create_user("ops@example.com", "pw-123456789", is_staff=True)
+    client.force_login(staff)
+    assert "checks" in client.get("/healthz").json()
+
+
+def test_it_pings_the_workers_once_per_cache_window(client, monitor, monkeypatch):
+    pings = []
+
+    def ping(timeout):
+        pings.append(timeout)
+        return [{"worker@a": {"ok": "pong"}}]
+
+    monkeypatch.setattr(celery_app.control, "ping", ping)
+    for _ in range(5):
+        assert client.get("/healthz", **monitor).json()["checks"]["worker"] == "ok (1 worker)"
+    assert len(pings) == 1
 
 
 def test_it_serves_the_openapi_schema_and_docs(client):
