@@ -1,10 +1,13 @@
 """Pages show a DomainError the way the API does: its status, its message, never an empty page.
+API views never reach that: DRF's exception handler (`common.api.errors`) answers them first.
 
-API views never reach this: DRF's exception handler (`common.api.errors`) answers them first.
+And the API's body limit, checked before anything parses a body.
 """
 
 from __future__ import annotations
 
+from django.conf import settings
+from django.http import JsonResponse
 from django.shortcuts import render
 
 from common.api.errors import http_status
@@ -30,3 +33,37 @@ class DomainErrorPageMiddleware:
             "message": exception.message,
         }
         return render(request, "error.html", context, status=status)
+
+
+class ApiBodyLimitMiddleware:
+    """Refuse an API request whose body is larger than API_MAX_BODY_BYTES before anything
+    reads it: 413 in the error format. DRF parses the raw stream, which Django's
+    DATA_UPLOAD_MAX_MEMORY_SIZE does not limit. Django reads no more than Content-Length
+    (and nothing without it), so the header is the size to check."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if request.path.startswith("/api/"):
+            refused = self._refusal(request.META.get("CONTENT_LENGTH") or "0")
+            if refused is not None:
+                return refused
+        return self.get_response(request)
+
+    def _refusal(self, declared: str) -> JsonResponse | None:
+        limit = settings.API_MAX_BODY_BYTES
+        if not (declared.isascii() and declared.isdigit()):
+            return _error(400, "invalid_content_length", "Content-Length must be a number.")
+        if int(declared) > limit:
+            return _error(
+                413,
+                "body_too_large",
+                f"The request body is {int(declared)} bytes; at most {limit} are accepted.",
+                limit=limit,
+            )
+        return None
+
+
+def _error(status: int, code: str, message: str, **extra) -> JsonResponse:
+    return JsonResponse({"error": {"code": code, "message": message, **extra}}, status=status)
