@@ -107,10 +107,11 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 # larger one is refused with 413 before it is read.
 API_MAX_BODY_BYTES = env_int("API_MAX_BODY_BYTES", 4 * 1024 * 1024)
 REST_FRAMEWORK = {
+    # API keys and the browser's session; no HTTP Basic: it would take a password on every
+    # request, unthrottled, a free password-guessing oracle.
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "accounts.authentication.ApiKeyAuthentication",
         "rest_framework.authentication.SessionAuthentication",
-        "rest_framework.authentication.BasicAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     # DRF's defaults, with a JSON parser that refuses absurdly nested bodies with a 400

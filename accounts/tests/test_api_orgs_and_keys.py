@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import base64
+
 import pytest
 
 from accounts.models import ApiKey, Membership, Role, User
@@ -145,4 +147,15 @@ def test_it_answers_malformed_json_with_400(api_client):
 def test_it_needs_authentication_for_org_endpoints(api_client):
     response = api_client.get("/api/v1/orgs/")
     assert response.status_code in (401, 403)
+    assert response.json()["error"]["code"] == "not_authenticated"
+
+
+def test_http_basic_authentication_is_not_accepted(client, django_user_model):
+    # a password on every request would be an unthrottled password-guessing oracle
+    django_user_model.objects.create_user("basic@example.com", "correct-horse-battery")
+    credentials = base64.b64encode(b"basic@example.com:correct-horse-battery").decode()
+
+    response = client.get("/api/v1/orgs/", HTTP_AUTHORIZATION=f"Basic {credentials}")
+
+    assert response.status_code == 401
     assert response.json()["error"]["code"] == "not_authenticated"
