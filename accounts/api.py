@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
@@ -22,7 +24,7 @@ from common.errors import DomainError
 from .actors import actor_for_request
 from .models import ApiKey, Role
 from .selectors import api_keys_for_orgs, memberships_for_user
-from .services import api_key_create, api_key_revoke, organization_create
+from .services import api_key_create, api_key_revoke, api_key_rotate, organization_create
 
 
 class ApiKeyScheme(OpenApiAuthenticationExtension):
@@ -77,7 +79,19 @@ class OrgListCreateApi(APIView):
 class ApiKeyInput(StrictSerializer):
     org = serializers.CharField(max_length=80, help_text="Organization id or slug.")
     name = serializers.CharField(max_length=100)
-    role = serializers.ChoiceField(choices=Role.choices)
+    role = serializers.ChoiceField(
+        choices=Role.choices, help_text="At most your own (an admin cannot issue owner keys)."
+    )
+    expires_at = serializers.DateTimeField(
+        required=False, allow_null=True, help_text="Optional; the key stops working then."
+    )
+
+
+class ApiKeyRotateInput(StrictSerializer):
+    overlap_seconds = serializers.IntegerField(
+        required=False, default=0, min_value=0, max_value=604800,
+        help_text="How long the old key keeps working (0: revoked at once; at most 7 days).",
+    )  # fmt: skip
 
 
 class ApiKeyOutput(serializers.Serializer):
@@ -89,6 +103,7 @@ class ApiKeyOutput(serializers.Serializer):
     created_at = serializers.DateTimeField()
     last_used_at = serializers.DateTimeField(allow_null=True)
     revoked_at = serializers.DateTimeField(allow_null=True)
+    expires_at = serializers.DateTimeField(allow_null=True)
 
 
 class ApiKeyCreatedOutput(ApiKeyOutput):
@@ -112,11 +127,10 @@ class ApiKeyListCreateApi(APIView):
         data = serializer.validated_data
         actor = actor_for_request(request, org_hint=data["org"])
         actor.require("manage_org")
-        if data["role"] == Role.OWNER and actor.role != Role.OWNER:
-            raise DomainError("permission_denied", "Only an owner can issue owner keys.")
         issued = api_key_create(
-            org=actor.org, created_by=request.user, name=data["name"], role=data["role"]
-        )
+            org=actor.org, created_by=request.user, name=data["name"], role=data["role"],
+            expires_at=data.get("expires_at"), creator_role=actor.role,
+        )  # fmt: skip
         body = ApiKeyOutput(issued.api_key).data | {"key": issued.secret}
         return Response(body, status=status.HTTP_201_CREATED)
 
@@ -130,3 +144,23 @@ class ApiKeyDetailApi(APIView):
         if api_key is None:
             raise DomainError("not_found", f"API key {key_id} does not exist.")
         return Response(ApiKeyOutput(api_key_revoke(api_key=api_key)).data)
+
+
+class ApiKeyRotateApi(APIView):
+    @extend_schema(
+        request=ApiKeyRotateInput, responses=with_errors({201: ApiKeyCreatedOutput}, 404, 409)
+    )
+    def post(self, request, key_id: int):
+        serializer = ApiKeyRotateInput(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        actor = actor_for_request(request)
+        actor.require("manage_org")
+        api_key = api_keys_for_orgs(org_ids=[actor.org.pk]).filter(pk=key_id).first()
+        if api_key is None:
+            raise DomainError("not_found", f"API key {key_id} does not exist.")
+        issued = api_key_rotate(
+            api_key=api_key, rotated_by=request.user, rotator_role=actor.role,
+            overlap=timedelta(seconds=serializer.validated_data["overlap_seconds"]),
+        )  # fmt: skip
+        body = ApiKeyOutput(issued.api_key).data | {"key": issued.secret}
+        return Response(body, status=status.HTTP_201_CREATED)

@@ -49,6 +49,18 @@ class Role(models.TextChoices):
     PROVIDER = "provider", "Provider"
 
 
+# What each role may hand to an API key: its own role, and every role below it. Owner is
+# above admin, admin above the three working roles, which are side by side.
+_ROLE_RANK = {Role.OWNER: 2, Role.ADMIN: 1, Role.BUYER: 0, Role.FINANCE: 0, Role.PROVIDER: 0}
+
+
+def role_covers(holder: str | None, granted: str) -> bool:
+    """Whether a member with role `holder` may hold (and so issue) a key of role `granted`."""
+    if holder is None:
+        return False
+    return holder == granted or _ROLE_RANK[holder] > _ROLE_RANK[granted]
+
+
 class Organization(models.Model):
     name = models.CharField(max_length=200)
     slug = models.SlugField(max_length=80, unique=True)
@@ -90,10 +102,15 @@ class ApiKey(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    # Optional: the key stops working then (also set on the old key of a rotation, so both
+    # work while clients move to the new one).
+    expires_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"
 
     @property
     def is_active(self) -> bool:
-        return self.revoked_at is None
+        return self.revoked_at is None and (
+            self.expires_at is None or self.expires_at > timezone.now()
+        )

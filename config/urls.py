@@ -18,6 +18,11 @@ api_v1 = [
     path("orgs/", accounts_api.OrgListCreateApi.as_view(), name="api-orgs"),
     path("api-keys/", accounts_api.ApiKeyListCreateApi.as_view(), name="api-keys"),
     path("api-keys/<int:key_id>/", accounts_api.ApiKeyDetailApi.as_view(), name="api-key-detail"),
+    path(
+        "api-keys/<int:key_id>/rotate/",
+        accounts_api.ApiKeyRotateApi.as_view(),
+        name="api-key-rotate",
+    ),
     path("providers/", providers.ProviderListCreateApi.as_view(), name="api-providers"),
     path(
         "provider/offers/",
