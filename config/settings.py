@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from kombu import Queue
+
 from billing.tax import country_code
 from brokers.schedule import parse_pricing_schedule
 
@@ -156,6 +158,34 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "unacked_restore_throttle": 1,
 }
 CELERY_TIMEZONE = "UTC"
+# Queues by what a task waits on, so that slow providers cannot starve metering and billing:
+# `provider` (calls a provider's API or webhook, at its pace), `launches` (start and stop
+# instances), `pricing` (catalog syncs, minutes each), `billing` (metering, invoices,
+# payments), `celery` (the rest: quick sweeps). A worker started without -Q consumes all of
+# them; `make run` gives the provider-facing three a worker of their own.
+CELERY_QUEUE_NAMES = ("celery", "billing", "launches", "provider", "pricing")
+CELERY_TASK_QUEUES = [Queue(name) for name in CELERY_QUEUE_NAMES]
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+CELERY_TASK_ROUTES = {
+    "billing.*": {"queue": "billing"},
+    "brokers.launch_reservation": {"queue": "launches"},
+    "brokers.terminate_reservation": {"queue": "launches"},
+    "brokers.poll_reservation": {"queue": "provider"},
+    "brokers.check_running_reservation": {"queue": "provider"},
+    "brokers.deliver_launch_request": {"queue": "provider"},
+    "brokers.refresh_prices": {"queue": "pricing"},
+}
+# Every task has a soft limit (SoftTimeLimitExceeded is raised inside it, so it can fail
+# cleanly) and a hard one (its process is killed; acks_late hands the message back). A
+# catalog sync or a period close may take minutes; the rest take seconds.
+CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 120)
+CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 150)
+_LONG_TASK_LIMITS = {"soft_time_limit": 1800, "time_limit": 1860}
+CELERY_TASK_ANNOTATIONS = {
+    "brokers.refresh_prices": _LONG_TASK_LIMITS,
+    "brokers.offers_upkeep": _LONG_TASK_LIMITS,
+    "billing.close_billing_periods": _LONG_TASK_LIMITS,
+}
 USAGE_INTERVAL_SECONDS = env_int("USAGE_INTERVAL_SECONDS", 60)
 # A reservation still terminating this long after its terminate task was queued has its task
 # queued again (a broker blip or used-up retries may have lost it); the sweep looks this often.

@@ -50,7 +50,14 @@ ROOT = Path(__file__).resolve().parent.parent
 RUN_DIR = Path(os.environ.get("GPUMARKET_RUN_DIR") or ROOT / ".run").resolve()
 RUNNING_FILE = RUN_DIR / "services.json"  # lets `exec` join the services of a live `run`
 DEV_PG_PORT = 54329
-DEV_WEBHOOK_SECRET = "whsec_dev"  # settings' default too: localstripe signs with it
+DEV_WEBHOOK_SECRET = "whsec_dev"
+# The Celery queues (config.settings.CELERY_QUEUE_NAMES), split between make run's workers.
+OWN_QUEUES = ("celery", "billing")
+PROVIDER_QUEUES = (
+    "launches",
+    "provider",
+    "pricing",
+)  # settings' default too: localstripe signs with it
 APP_TIER = 2  # app processes stop before Redis (1) and PostgreSQL (0)
 FOREGROUND_GRACE = 10.0  # seconds a foreground command gets to exit after a signal
 USAGE = __doc__.split("\n\n")[1]
@@ -282,11 +289,13 @@ def cmd_run(sup: Supervisor, args: list[str]) -> int:
 
 def start_app_processes(sup: Supervisor, port: int) -> None:
     python = sys.executable
-    queues = os.environ.get("CELERY_QUEUES", "celery")
     celery = [python, "-m", "celery", "-A", "config"]
+    worker = [*celery, "worker", "-l", "info", "--concurrency", "2", "-Q"]
     commands = {
         "web": [python, "manage.py", "runserver", f"{HOST}:{port}", "--noreload"],
-        "worker": [*celery, "worker", "-l", "info", "--concurrency", "2", "-Q", queues],
+        # Two workers, so that providers that answer slowly never hold up billing.
+        "worker": [*worker, ",".join(OWN_QUEUES), "-n", "own@%h"],
+        "worker-providers": [*worker, ",".join(PROVIDER_QUEUES), "-n", "providers@%h"],
         "beat": [*celery, "beat", "-l", "info", "--schedule", str(RUN_DIR / "celerybeat-schedule")],
     }
     for name, argv in commands.items():
