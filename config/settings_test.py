@@ -2,6 +2,7 @@
 database of their own, so a test run never feeds a development worker or reads its cache."""
 
 import os
+from decimal import Decimal
 from urllib.parse import urlsplit, urlunsplit
 
 from .settings import *  # noqa: F403
@@ -28,3 +29,6 @@ LOGGING = {"version": 1, "disable_existing_loggers": False, "root": {"level": "W
 # exports check their figures without tax; the tax tests (billing/tests/test_tax*.py) set
 # the seller's country they are about.
 PLATFORM_COUNTRY = "US"
+# Funds are checked at every reservation (billing.receivers): the tests about anything else
+# reserve on credit; the funds tests set the limit they are about.
+ORG_CREDIT_LIMIT = Decimal("1000000")
