@@ -25,7 +25,7 @@ from billing.selectors import org_prepaid_credit
 from billing.selectors_funds import org_balance, org_uncollectible_invoice
 from billing.services.audit import audit_record
 from billing.services.budgets import budget_check_reservation
-from billing.services.ledger import ledger_post_credit_applied, source_key
+from billing.services.ledger import ledger_post_credit_applied, ledger_post_top_up, source_key
 from common.errors import DomainError
 
 ZERO = Decimal(0)
@@ -94,3 +94,24 @@ def prepaid_credit_apply(invoice: Invoice) -> Decimal:
         )
     invoice.save(update_fields=["amount_due", "status", "updated_at"])
     return applied
+
+
+DEMO_CREDIT = Decimal("25.00")
+
+
+@transaction.atomic
+def demo_credit_grant(*, org, amount: Decimal = DEMO_CREDIT, currency: str = "USD") -> bool:
+    """The demo organization's prepaid credit (seed_demo), posted as a top-up once per
+    organization, whatever the number of runs. Returns whether it was posted now."""
+    key = f"demo-seed-{org.pk}"
+    if JournalEntry.objects.filter(source_key=source_key(JournalEntryKind.TOP_UP, key)).exists():
+        return False
+    ledger_post_top_up(org=org, amount=amount, currency=currency, source_id=key,
+                       memo="Demo prepaid credit")  # fmt: skip
+    audit_record(
+        org=org,
+        action=AuditAction.TOP_UP_CREDITED,
+        subject=f"top_up:{key}",
+        detail={"amount": str(amount), "currency": currency, "by": "seed_demo"},
+    )
+    return True
