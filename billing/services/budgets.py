@@ -27,6 +27,7 @@ from billing.periods import month_start
 from billing.selectors_funds import budget_for_org, org_month_invoiced, org_month_spend
 from billing.services.audit import audit_record
 from common.errors import DomainError
+from common.money import round_amount
 from marketplace.models import Reservation, ReservationStatus
 from marketplace.services.reservations import reservation_request_termination
 
@@ -94,7 +95,7 @@ def budget_check_reservation(*, org, currency: str, amount: Decimal) -> None:
     budget = budget_for_org(org=org)
     if budget is None or not budget.hard_stop or budget.currency != currency:
         return
-    spend = org_month_spend(org=org, currency=currency)
+    spend = round_amount(org_month_spend(org=org, currency=currency), currency)
     if spend + amount > budget.monthly_limit:
         raise DomainError(
             "budget_exceeded",
