@@ -16,6 +16,7 @@ from django.db.models import DecimalField, OuterRef, Q, QuerySet, Subquery, Sum,
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
+from accounts.models import Organization
 from billing.models import Budget, Invoice, InvoiceLine, InvoiceStatus
 from billing.periods import month_start
 from billing.selectors import org_prepaid_credit
@@ -122,3 +123,34 @@ def org_month_spend(*, org, currency: str, now: datetime | None = None) -> Decim
     return org_month_invoiced(org=org, currency=currency, now=now) + org_committed(
         org=org, currency=currency
     )
+
+
+def org_funds_notice(*, org, now: datetime | None = None) -> str:
+    """The notice the organization's pages show about its money, or "": an uncollectible
+    invoice first (it blocks reservations), then the month's budget alerts. One query."""
+    period = month_start(now or timezone.now()).date()
+    uncollectible = (
+        Invoice.objects.filter(org=OuterRef("pk"), status=InvoiceStatus.UNCOLLECTIBLE)
+        .order_by("issued_at", "id")
+        .values("number")[:1]
+    )
+    row = (
+        Organization.objects.filter(pk=org.pk)
+        .values("budget__hard_stop", "budget__alerted_80_period", "budget__alerted_100_period")
+        .annotate(uncollectible=Subquery(uncollectible))
+        .first()
+    )
+    if row is None:
+        return ""
+    if row["uncollectible"]:
+        return (
+            f"Invoice {row['uncollectible']} is uncollectible — new reservations are blocked "
+            "until it is paid."
+        )
+    if row["budget__alerted_100_period"] == period:
+        if row["budget__hard_stop"]:
+            return "Budget reached — new reservations blocked."
+        return "Budget reached."
+    if row["budget__alerted_80_period"] == period:
+        return "Budget 80 % reached."
+    return ""
