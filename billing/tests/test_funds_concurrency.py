@@ -51,7 +51,10 @@ def _post_all_at_once(headers: dict, bodies: list[dict]) -> list[tuple[int, dict
         return list(pool.map(post, bodies))
 
 
-def test_two_concurrent_reservations_cannot_both_spend_the_last_dollars(settings, queued_launches):
+@pytest.mark.parametrize("round_number", range(3))
+def test_two_concurrent_reservations_cannot_both_spend_the_last_dollars(
+    round_number, settings, queued_launches
+):
     # given an organization whose funds cover exactly one hour, and two offers with room
     settings.ORG_CREDIT_LIMIT = Decimal(0)
     buyer = make_org_with_key(role="buyer")
