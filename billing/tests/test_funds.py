@@ -244,3 +244,29 @@ def test_the_legs_of_one_plan_see_each_other(no_credit):
     assert raised.value.extra["available"] == "2.00"
     assert not Reservation.objects.filter(org=buyer.org).exists()
     assert [Offer.objects.get(pk=offer.pk).available for offer in offers] == [1, 1]
+
+
+def test_a_quote_is_reserved_only_if_the_funds_cover_its_total(api_client, no_credit):
+    # given a quote for an hour of a 2.50/h H100 (2.58 all in), and 2.57 of credit
+    buyer = make_org_with_key(role="buyer")
+    top_up(buyer.org, "2.57")
+    offer = OfferFactory(available=1)
+    quote = api_client.post(
+        "/api/v1/quotes/", {"gpu": "H100", "hours": 1}, format="json", **buyer.headers
+    ).json()["quotes"][0]
+    assert quote["total"] == ONE_HOUR
+
+    # when it is reserved, then again with a cent more of credit
+    refused = api_client.post(
+        "/api/v1/reservations/", {"quote": quote["id"]}, format="json", **buyer.headers
+    )
+    top_up(buyer.org, "0.01", source="t2")
+    accepted = api_client.post(
+        "/api/v1/reservations/", {"quote": quote["id"]}, format="json", **buyer.headers
+    )
+
+    # then
+    assert refused.status_code == 402
+    assert refused.json()["error"]["required"] == ONE_HOUR
+    assert Offer.objects.get(pk=offer.pk).available == 0
+    assert accepted.status_code == 201, accepted.content
