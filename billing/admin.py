@@ -6,8 +6,10 @@ from common.errors import DomainError
 from .models import (
     AuditRecord,
     BillingProfile,
+    Budget,
     CreditNote,
     CreditNoteLine,
+    FundsLock,
     Invoice,
     InvoiceLine,
     InvoiceNumberCounter,
@@ -186,3 +188,27 @@ class AuditRecordAdmin(_ReadOnly, admin.ModelAdmin):
     list_filter = ("action",)
     search_fields = ("subject",)
     raw_id_fields = ("org", "user", "api_key")
+
+
+@admin.register(Budget)
+class BudgetAdmin(admin.ModelAdmin):
+    """Shown for operators; changed through the API, which validates and audits each change."""
+
+    list_display = ("org", "monthly_limit", "currency", "hard_stop", "terminate_running",
+                    "alerted_80_period", "alerted_100_period", "updated_at")  # fmt: skip
+    list_filter = ("hard_stop", "currency")
+    raw_id_fields = ("org", "updated_by")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(FundsLock)
+class FundsLockAdmin(_ReadOnly, admin.ModelAdmin):
+    """One row per organization that has reserved: only locked, never edited."""
+
+    list_display = ("org",)
+    raw_id_fields = ("org",)

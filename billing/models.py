@@ -272,6 +272,7 @@ class JournalEntryKind(models.TextChoices):
     PAYMENT = "payment", "Payment"
     TOP_UP = "top_up", "Top-up"
     PAYOUT = "payout", "Payout"
+    CREDIT_APPLIED = "credit_applied", "Prepaid credit applied"
 
 
 class JournalEntry(models.Model):
@@ -434,3 +435,46 @@ class AuditRecord(models.Model):
         if self.session:
             return "signed-in session"
         return "platform"
+
+
+class FundsLock(models.Model):
+    """One row per organization, locked FOR UPDATE by every reservation it makes while its
+    funds and budget are checked (billing.services.funds): two reservations of one
+    organization take turns, so they cannot both spend its last dollars."""
+
+    org = models.OneToOneField(
+        "accounts.Organization", primary_key=True, on_delete=models.CASCADE, related_name="+"
+    )
+
+    def __str__(self) -> str:
+        return f"funds lock of org {self.org_id}"
+
+
+class Budget(models.Model):
+    """An organization's monthly spending limit in one currency (docs/billing.md, "Funds and
+    budgets"). Alerts at 80 % and 100 % go out once per month: the month they went out in is
+    kept. With `hard_stop`, a reservation that would pass the limit is refused; with
+    `terminate_running` too, running reservations are terminated once it is reached."""
+
+    org = models.OneToOneField(
+        "accounts.Organization", on_delete=models.CASCADE, related_name="budget"
+    )
+    monthly_limit = models.DecimalField(max_digits=16, decimal_places=2)
+    currency = models.CharField(max_length=3, default="USD")
+    hard_stop = models.BooleanField(default=False)
+    terminate_running = models.BooleanField(default=False)
+    # The first day of the month whose alert went out (empty: never).
+    alerted_80_period = models.DateField(null=True, blank=True)
+    alerted_100_period = models.DateField(null=True, blank=True)
+    updated_by = models.ForeignKey(
+        "accounts.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(monthly_limit__gt=0), name="budget_limit_positive")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.monthly_limit} {self.currency} a month"

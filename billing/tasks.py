@@ -5,6 +5,7 @@ from __future__ import annotations
 from celery import shared_task
 
 from billing.selectors import reservations_with_unmetered_run_ends
+from billing.services.budgets import budgets_check
 from billing.services.bulk import usage_meter_open_runs
 from billing.services.finalisation import billing_period_close, billing_periods_due
 from billing.services.invoices import reservation_meter_and_invoice
@@ -32,3 +33,11 @@ def record_usage() -> int:
 def close_billing_periods() -> int:
     """Beat: finalise the drafts of every month that ended more than the grace ago."""
     return sum(len(billing_period_close(period=period)) for period in billing_periods_due())
+
+
+# acks_late + reject_on_worker_lost: a worker killed mid-check hands the message back; each
+# alert is claimed once per month and a reservation already terminating is left alone.
+@shared_task(name="billing.check_budgets", acks_late=True, reject_on_worker_lost=True)
+def check_budgets() -> int:
+    """Beat: every budget's 80 % and 100 % alerts (once each a month) and hard stops."""
+    return budgets_check()

@@ -71,6 +71,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "accounts.context_processors.member_can",
+                "billing.context_processors.funds_notice",
             ],
         },
     },
@@ -212,6 +213,17 @@ PLATFORM_VAT_ID = env_str("PLATFORM_VAT_ID", "")
 # Where the seller is established for VAT (ISO 3166-1 alpha-2): billing.tax decides each
 # invoice's rate from it and the buyer's billing profile.
 PLATFORM_COUNTRY = env_parsed("PLATFORM_COUNTRY", "IE", country_code)
+# Funds (docs/billing.md, "Funds and budgets"): what an organization may spend beyond its
+# prepaid credit, in each currency it reserves in. 0: prepaid only (DESIGN.md, Money).
+ORG_CREDIT_LIMIT = env_decimal("ORG_CREDIT_LIMIT", "0", minimum="0")
+# How often the budgets' 80 % / 100 % alerts and hard stops are checked (billing.check_budgets).
+BUDGET_CHECK_SECONDS = env_int("BUDGET_CHECK_SECONDS", 300)
+# Budget alerts are mailed (billing.services.budgets): printed on the console unless a real
+# backend is configured (django.core.mail.backends.smtp.EmailBackend and EMAIL_HOST...).
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "GPU Market <billing@gpumarket.local>")
 
 # --- Marketplace ---------------------------------------------------------------------
 QUOTE_TTL_SECONDS = env_int("QUOTE_TTL_SECONDS", 120)
@@ -286,6 +298,7 @@ CELERY_BEAT_SCHEDULE = {
         "task": "billing.close_billing_periods",
         "schedule": BILLING_CLOSE_CHECK_SECONDS,
     },
+    "check-budgets": {"task": "billing.check_budgets", "schedule": BUDGET_CHECK_SECONDS},
     "end-expired-reservations": {"task": "brokers.end_expired_reservations", "schedule": 60},
     "retry-stuck-terminations": {
         "task": "brokers.retry_stuck_terminations",

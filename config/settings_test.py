@@ -2,6 +2,7 @@
 database of their own, so a test run never feeds a development worker or reads its cache."""
 
 import os
+from decimal import Decimal
 from urllib.parse import urlsplit, urlunsplit
 
 from .settings import *  # noqa: F403
@@ -31,3 +32,6 @@ PLATFORM_COUNTRY = "US"
 # Test providers listen on loopback without TLS; the outbound tests set them back to False.
 WEBHOOK_ALLOW_HTTP = True
 WEBHOOK_ALLOW_PRIVATE_ADDRESSES = True
+# Funds are checked at every reservation (billing.receivers): the tests about anything else
+# reserve on credit; the funds tests set the limit they are about.
+ORG_CREDIT_LIMIT = Decimal("1000000")

@@ -4,6 +4,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from accounts import api as accounts_api
 from billing import api as billing_api
+from billing import api_funds
 from config.health import healthz
 from marketplace.api import (
     catalog,
@@ -118,6 +119,9 @@ api_v1 = [
         name="api-export-invoice-lines",
     ),
     path("exports/focus.csv", billing_api.FocusExportApi.as_view(), name="api-export-focus"),
+    # Funds and budgets
+    path("billing/balance/", api_funds.BalanceApi.as_view(), name="api-billing-balance"),
+    path("orgs/<int:org_id>/budget/", api_funds.BudgetApi.as_view(), name="api-org-budget"),
 ]
 
 urlpatterns = [

@@ -12,3 +12,10 @@ from django.dispatch import Signal
 # `run` is the ReservationRun. Billing trims the usage metered past the end here, so a run
 # never stays billed past its end, whatever happens to later tasks.
 run_closed = Signal()
+
+# Sent by `_create_locked` in the reservation's transaction, before the offer's capacity is
+# taken: `org`, `currency` (the offer's) and `amount` (the reservation's quoted total, or
+# None when nothing priced it). Billing checks the organization's funds and budget here and
+# refuses with a DomainError (`insufficient_funds`, `budget_exceeded`, `account_past_due`),
+# which rolls the reservation back; its lock orders the reservations of one organization.
+reservation_creating = Signal()

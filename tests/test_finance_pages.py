@@ -213,9 +213,9 @@ def test_the_list_reads_in_a_fixed_number_of_queries(
     first = client.get("/invoices/", {"status": "open"}).content.decode()
     next_url = re.search(r'<a href="(\?[^"]+)" rel="next">', first).group(1).replace("&amp;", "&")
 
-    # when a filtered page after a cursor is read: then four queries (session, user, the
-    # membership with its organization, the invoices), the navigation included
-    with django_assert_max_num_queries(4):
+    # when a filtered page after a cursor is read: then five queries (session, user, the
+    # membership with its organization, the invoices, the funds notice), the navigation included
+    with django_assert_max_num_queries(5):
         html = client.get("/invoices/" + next_url).content.decode()
     assert len(_listed_ids(html)) == 10
     assert 'href="/invoices/exports/"' in html

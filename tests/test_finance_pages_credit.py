@@ -388,9 +388,9 @@ def test_the_credit_notes_list_pages_in_a_fixed_number_of_queries(
     first = client.get("/invoices/credit-notes/").content.decode()
     next_url = re.search(r'<a href="(\?[^"]+)" rel="next">', first).group(1).replace("&amp;", "&")
 
-    # when the second page is read: four queries (session, user, membership, credit notes
-    # with their invoices), the navigation included
-    with django_assert_max_num_queries(4):
+    # when the second page is read: five queries (session, user, membership, credit notes
+    # with their invoices, the funds notice), the navigation included
+    with django_assert_max_num_queries(5):
         html = client.get("/invoices/credit-notes/" + next_url).content.decode()
     listed = re.findall(r'<th scope="row"><a href="/invoices/credit-notes/(\d+)/">', html)
     assert listed == [str(n.pk) for n in reversed(notes)][5:10]
@@ -596,8 +596,9 @@ def test_the_reservations_list_shows_what_each_was_billed_and_quoted(
     for _ in range(10):
         _reservation(member.org, cost="1.00", quoted="1.00")
 
-    # session, user, membership, the reservations with their offers: no query per row
-    with django_assert_max_num_queries(4):
+    # session, user, membership, the reservations with their offers, the funds notice: no
+    # query per row
+    with django_assert_max_num_queries(5):
         html = client.get("/reservations/").content.decode()
 
     text = _text(html)

@@ -27,6 +27,7 @@ from billing.models import (
 )
 from billing.periods import month_start, next_month_start
 from billing.services.bulk import invoice_drafts_sync_period
+from billing.services.funds import prepaid_credit_apply
 from billing.services.ledger import ledger_post_invoice
 from billing.tax import tax_decision
 from common.errors import DomainError
@@ -53,6 +54,7 @@ def invoice_finalize(*, invoice_id: int, now: datetime | None = None) -> Invoice
     invoice.total = invoice.amount_due = invoice.subtotal + invoice.tax
     invoice.save()
     ledger_post_invoice(invoice)
+    prepaid_credit_apply(invoice)
     return invoice
 
 

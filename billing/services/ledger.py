@@ -12,6 +12,7 @@ once. Balances are sums over the lines (billing.selectors), never stored.
 | invoice voided | the exact reverse of the invoice's entry | |
 | payment | cash | accounts_receivable(org) |
 | top-up | cash | prepaid_credit(org) |
+| prepaid credit applied to an invoice at finalisation | prepaid_credit(org) | accounts_receivable(org) |
 """
 
 from __future__ import annotations
@@ -146,6 +147,23 @@ def ledger_post_top_up(
     """Money received in advance: the platform owes it to the organization as prepaid credit."""
     return _post_received(JournalEntryKind.TOP_UP, LedgerAccount.PREPAID_CREDIT,
                           org, amount, currency, source_id, posted_at, memo)  # fmt: skip
+
+
+def ledger_post_credit_applied(*, invoice: Invoice, amount: Decimal) -> JournalEntry:
+    """Prepaid credit used to pay (part of) a finalised invoice: the platform owes the
+    organization that much less, and the organization owes that much less on the invoice.
+    Posted once per invoice (`credit_applied:<invoice id>`)."""
+    return _post(
+        kind=JournalEntryKind.CREDIT_APPLIED,
+        source_key=source_key(JournalEntryKind.CREDIT_APPLIED, invoice.pk),
+        currency=invoice.currency,
+        posted_at=invoice.issued_at or timezone.now(),
+        memo=f"Prepaid credit applied to invoice {invoice.number}",
+        postings=[
+            Posting(LedgerAccount.PREPAID_CREDIT, amount, org_id=invoice.org_id),
+            Posting(LedgerAccount.ACCOUNTS_RECEIVABLE, -amount, org_id=invoice.org_id),
+        ],
+    )
 
 
 def _post_received(kind, account, org, amount, currency, source_id, posted_at, memo):

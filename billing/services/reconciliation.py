@@ -10,7 +10,8 @@ disagreement it finds as a `Mismatch` (an empty list: all is well):
    credit note exactly one `credit_note` entry of −total.
 3. `entry_balances`: every entry's debits equal its credits.
 4. `receivable`: per organization and currency, the ledger's receivable equals the totals of
-   its finalised invoices that are not void, less its credit notes and payments.
+   its finalised invoices that are not void, less its credit notes, payments and the
+   prepaid credit applied to them.
 5. `usage`: per reservation and month of usage, the seconds of its compute lines (late ones,
    kind `adjustment`, included) equal its metered seconds; and `egress`: the GB of its
    egress lines equal what its provider reported (at a rate above zero). Drafts count (they bill the month so far), and so do
@@ -162,9 +163,11 @@ def _receivables() -> list[Mismatch]:
     credited = CreditNote.objects.values_list("org_id", "currency").annotate(total=Sum("total"))
     for org_id, currency, total in credited:
         expected[(org_id, currency)] -= total
+    # Paid in money, or with prepaid credit at finalisation.
     paid = (
         JournalLine.objects.filter(
-            entry__kind=JournalEntryKind.PAYMENT, account=LedgerAccount.ACCOUNTS_RECEIVABLE
+            entry__kind__in=(JournalEntryKind.PAYMENT, JournalEntryKind.CREDIT_APPLIED),
+            account=LedgerAccount.ACCOUNTS_RECEIVABLE,
         )
         .values_list("org_id", "entry__currency")
         .annotate(total=Sum("credit") - Sum("debit"))

@@ -22,10 +22,13 @@ from common.errors import DomainError
 STATUS_BY_CODE = {
     "not_authenticated": 401,
     "authentication_failed": 401,
+    "insufficient_funds": 402,
+    "account_past_due": 402,
     "permission_denied": 403,
     "no_organization": 403,
     "no_provider": 403,
     "not_found": 404,
+    "budget_exceeded": 409,
     "capacity_unavailable": 409,
     "conflict": 409,
     "credit_exceeds_invoice": 409,

@@ -32,6 +32,7 @@ from marketplace.models.reservations import ALLOWED_TRANSITIONS, CAPACITY_HOLDIN
 from marketplace.quoting.costs import ProviderRates, Usage, leg_cost
 from marketplace.selectors.failover import default_price_limit
 from marketplace.services.runs import reserved_end, run_close, run_open
+from marketplace.signals import reservation_creating
 
 S = ReservationStatus
 MAX_HOURS = Decimal(24 * 366)
@@ -244,9 +245,12 @@ def _create_locked(
     offer = _get_reservable_offer(request.offer_id)
     _check_expected_price(offer, request.expected_price_per_hour)
     units = _units_for(offer, request.gpus)
-    offer = _take_capacity(offer, units)
     # A quote's leg keeps what the quote priced; otherwise today's offer price and rates.
     priced = priced or PricedLeg.of_offer(offer, units, request.hours)
+    reservation_creating.send(
+        sender=Reservation, org=org, currency=offer.currency, amount=priced.total
+    )
+    offer = _take_capacity(offer, units)
     max_price_per_hour = _price_limit(request.max_price_per_hour, priced.price_per_hour)
     now = timezone.now()
     reservation = Reservation.objects.create(

@@ -1,11 +1,13 @@
 """python manage.py seed_demo: demo offers (through the real pricing path) and a demo user.
 
-Safe to run again: offers are upserted, the user and organization are created once.
+Safe to run again: offers are upserted, the user and organization are created once, and
+its prepaid credit is given once.
 """
 
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
 from accounts.models import Organization, Role, User
@@ -37,6 +39,9 @@ class Command(BaseCommand):
         if org is None:
             org = organization_create(user=user, name="Demo Co")
         self.stdout.write(f"demo login: {DEMO_EMAIL} / {DEMO_PASSWORD} (organization {org.slug})")
+        # Its prepaid credit, so that it may reserve with ORG_CREDIT_LIMIT 0; by command name,
+        # as brokers may not import billing.
+        call_command("seed_demo_credit", org.slug, stdout=self.stdout)
         if not org.api_keys.exists():
             issued = api_key_create(org=org, created_by=user, name="demo", role=Role.OWNER)
             self.stdout.write(f"demo API key (shown once): {issued.secret}")
