@@ -16,6 +16,9 @@ from .models import (
     InvoiceStatus,
     JournalEntry,
     JournalLine,
+    ProviderPayoutAccount,
+    ProviderStatement,
+    StatementLine,
     UsageRecord,
 )
 from .tax import country_normalised, vat_id_normalised
@@ -212,3 +215,37 @@ class FundsLockAdmin(_ReadOnly, admin.ModelAdmin):
 
     list_display = ("org",)
     raw_id_fields = ("org",)
+
+
+# Provider payouts: shown, never edited here. Statements are made and paid by the services
+# (their figures must stay what the ledger and the transfer carried); a payout account is set
+# by its provider through the API, which audits the change.
+
+
+@admin.register(ProviderPayoutAccount)
+class ProviderPayoutAccountAdmin(_ReadOnly, admin.ModelAdmin):
+    list_display = ("provider", "stripe_account", "updated_at")
+    raw_id_fields = ("provider",)
+
+
+class StatementLineInline(_ReadOnly, admin.TabularInline):
+    model = StatementLine
+    raw_id_fields = ("invoice_line", "credit_note_line")
+
+
+@admin.register(ProviderStatement)
+class ProviderStatementAdmin(_ReadOnly, admin.ModelAdmin):
+    list_display = (
+        "id", "provider", "period_start", "currency", "gross", "fee", "net", "status",
+        "transfer", "paid_at", "error",
+    )  # fmt: skip
+    list_filter = ("status", "currency")
+    search_fields = ("transfer", "provider__slug")
+    raw_id_fields = ("provider", "carried_to")
+    inlines = [StatementLineInline]
+
+
+@admin.register(StatementLine)
+class StatementLineAdmin(_ReadOnly, admin.ModelAdmin):
+    list_display = ("statement", "invoice_line", "credit_note_line", "gross", "fee", "net")
+    raw_id_fields = ("statement", "invoice_line", "credit_note_line")

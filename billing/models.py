@@ -397,6 +397,7 @@ class AuditAction(models.TextChoices):
     INVOICE_UNCOLLECTIBLE = "invoice_uncollectible", "Invoice uncollectible"
     REFUND = "refund", "Refund"
     PAYOUT = "payout", "Payout"
+    PAYOUT_ACCOUNT_SET = "payout_account_set", "Payout account set"
 
 
 class AuditRecord(models.Model):
@@ -478,3 +479,148 @@ class Budget(models.Model):
 
     def __str__(self) -> str:
         return f"{self.monthly_limit} {self.currency} a month"
+
+
+# --- provider payouts -----------------------------------------------------------------------
+
+
+class ProviderPayoutAccount(models.Model):
+    """Where a provider's earnings are sent: its Stripe Connect account. A billing row of its
+    own rather than a field of `marketplace.Provider`: Stripe is billing's business (the
+    marketplace knows nothing of payments, and import-linter keeps it so), and
+    `Provider.config` holds launcher settings only."""
+
+    provider = models.OneToOneField(
+        "marketplace.Provider", on_delete=models.CASCADE, related_name="payout_account"
+    )
+    stripe_account = models.CharField(max_length=255, help_text="acct_...")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(stripe_account__regex=r"^acct_[A-Za-z0-9]+$"),
+                name="payout_account_stripe_id",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.provider_id}: {self.stripe_account}"
+
+
+class StatementStatus(models.TextChoices):
+    # Awaiting its transfer: the next payout run sends it (a failure is kept in `error`).
+    PAYABLE = "payable", "Payable"
+    PAID = "paid", "Paid"
+    # Net zero or less (clawbacks outweigh earnings): nothing is sent; the amount is carried
+    # into the provider's next statement in that currency (`carried_to`).
+    CARRIED_OVER = "carried_over", "Nothing to pay (carried over)"
+
+
+class ProviderStatement(models.Model):
+    """What the platform owes one provider for one month in one currency: the provider's
+    share of the lines of invoices paid by buyers (less the platform fee at
+    `fee_percent`, the setting when the statement was made), less what credit notes took
+    back, plus a negative balance carried from an earlier statement. One Connect transfer
+    pays it, with the idempotency key `statement-<id>`. Its lines are frozen once paid."""
+
+    provider = models.ForeignKey(
+        "marketplace.Provider", on_delete=models.PROTECT, related_name="statements"
+    )
+    period_start = models.DateTimeField()
+    period_end = models.DateTimeField(help_text="Exclusive: the period is [start, end).")
+    currency = models.CharField(max_length=3)
+    fee_percent = models.DecimalField(max_digits=5, decimal_places=2)
+    gross = models.DecimalField(max_digits=16, decimal_places=2, default=0)
+    fee = models.DecimalField(max_digits=16, decimal_places=2, default=0)
+    # A negative net of earlier statements brought forward (zero or less).
+    carried = models.DecimalField(max_digits=16, decimal_places=2, default=0)
+    net = models.DecimalField(max_digits=16, decimal_places=2, default=0)
+    status = models.CharField(
+        max_length=20, choices=StatementStatus.choices, default=StatementStatus.PAYABLE
+    )
+    carried_to = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="carried_from"
+    )
+    transfer = models.CharField(max_length=255, blank=True, help_text="Stripe's tr_... id.")
+    paid_at = models.DateTimeField(null=True, blank=True)
+    # The last payout attempt's failure ("no_payout_account: ...", "stripe_unavailable: ...").
+    error = models.CharField(max_length=500, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-period_start", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["provider", "period_start", "currency"], name="uniq_provider_statement"
+            ),
+            models.CheckConstraint(
+                condition=Q(net=models.F("gross") - models.F("fee") + models.F("carried")),
+                name="statement_net",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="paid") | Q(paid_at__isnull=False, net__gt=0),
+                name="statement_paid",
+            ),
+        ]
+        indexes = [models.Index(fields=["status"], name="statement_status")]
+
+    def __str__(self) -> str:
+        return f"{self.provider_id} {self.period_start:%Y-%m} {self.currency}"
+
+    @property
+    def idempotency_key(self) -> str:
+        return f"statement-{self.pk}"
+
+    @property
+    def lines_net(self):
+        """What its own lines come to, before anything carried in."""
+        return self.gross - self.fee
+
+
+class StatementLine(models.Model):
+    """One invoice line's share, or (negative) one credit note line taken back. Each is on
+    one statement at most (the unique keys): a line is paid out once, clawed back once."""
+
+    statement = models.ForeignKey(ProviderStatement, on_delete=models.PROTECT, related_name="lines")
+    invoice_line = models.OneToOneField(
+        InvoiceLine, null=True, blank=True, on_delete=models.PROTECT, related_name="statement_line"
+    )
+    credit_note_line = models.OneToOneField(
+        CreditNoteLine,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="statement_line",
+    )
+    # Before tax, as the invoice line; negative for a clawback (or a late adjustment).
+    gross = models.DecimalField(max_digits=16, decimal_places=2)
+    fee = models.DecimalField(max_digits=16, decimal_places=2)
+    net = models.DecimalField(max_digits=16, decimal_places=2)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(invoice_line__isnull=False, credit_note_line__isnull=True)
+                | Q(invoice_line__isnull=True, credit_note_line__isnull=False),
+                name="statement_line_source",
+            ),
+            models.CheckConstraint(
+                condition=Q(net=models.F("gross") - models.F("fee")), name="statement_line_net"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.statement_id}: {self.gross}"
+
+    @property
+    def kind(self) -> str:
+        return "earning" if self.invoice_line_id else "clawback"
+
+    @property
+    def source_line(self) -> InvoiceLine:
+        """The invoice line it pays, or whose credit it takes back (select it related)."""
+        return self.invoice_line or self.credit_note_line.invoice_line

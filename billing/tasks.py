@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-from celery import shared_task
+from datetime import timedelta
 
+from celery import shared_task
+from django.conf import settings
+from django.utils import timezone
+
+from billing.periods import previous_month_start
 from billing.selectors import reservations_with_unmetered_run_ends
 from billing.services.budgets import budgets_check
 from billing.services.bulk import usage_meter_open_runs
 from billing.services.finalisation import billing_period_close, billing_periods_due
 from billing.services.invoices import reservation_meter_and_invoice
+from billing.services.payouts import statement_pay, statements_build, statements_payable_ids
 
 
 @shared_task(name="billing.record_reservation_usage", acks_late=True)
@@ -41,3 +47,33 @@ def close_billing_periods() -> int:
 def check_budgets() -> int:
     """Beat: every budget's 80 % and 100 % alerts (once each a month) and hard stops."""
     return budgets_check()
+
+
+@shared_task(name="billing.build_statements")
+def build_statements() -> int:
+    """Beat (daily): last month's provider statements, once it has ended and its invoices
+    were given the billing grace; new paid lines join a statement not yet sent, others wait
+    for the next month's. Safe to run twice. Payable ones are queued for payment."""
+    now = timezone.now()
+    period = previous_month_start(now - timedelta(seconds=settings.BILLING_GRACE_SECONDS))
+    built = statements_build(period=period, now=now)
+    pay_statements.delay()
+    return len(built)
+
+
+# acks_late + reject_on_worker_lost: a worker killed inside the transfer call hands the
+# message back; the retry sends the same idempotency key, and Stripe answers with the
+# transfer it made, so the provider is paid once.
+@shared_task(name="billing.pay_statement", acks_late=True, reject_on_worker_lost=True)
+def pay_statement(statement_id: int) -> str:
+    return statement_pay(statement_id=statement_id).status
+
+
+@shared_task(name="billing.pay_statements")
+def pay_statements() -> int:
+    """Beat: queue the payment of every payable statement with a payout account (a Stripe
+    failure recorded on one is retried here, with the same key)."""
+    ids = statements_payable_ids()
+    for statement_id in ids:
+        pay_statement.delay(statement_id)
+    return len(ids)

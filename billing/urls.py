@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import views, views_payouts
 
 urlpatterns = [
     path("invoices/", views.invoice_list, name="invoice-list"),
@@ -36,4 +36,10 @@ urlpatterns = [
     path("invoices/billing-profile/", views.billing_profile, name="billing-profile"),
     path("invoices/<int:invoice_id>/csv/", views.invoice_csv_download, name="invoice-csv"),
     path("invoices/<int:invoice_id>/pdf/", views.invoice_pdf_download, name="invoice-pdf"),
+    path("provider/statements/", views_payouts.provider_statements, name="provider-statements"),
+    path(
+        "provider/statements/<int:statement_id>/",
+        views_payouts.provider_statement_detail,
+        name="provider-statement-detail",
+    ),
 ]

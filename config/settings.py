@@ -186,6 +186,7 @@ CELERY_TASK_ANNOTATIONS = {
     "brokers.refresh_prices": _LONG_TASK_LIMITS,
     "brokers.offers_upkeep": _LONG_TASK_LIMITS,
     "billing.close_billing_periods": _LONG_TASK_LIMITS,
+    "billing.build_statements": _LONG_TASK_LIMITS,
 }
 USAGE_INTERVAL_SECONDS = env_int("USAGE_INTERVAL_SECONDS", 60)
 # A reservation still terminating this long after its terminate task was queued has its task
@@ -224,6 +225,12 @@ EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.Emai
 EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
 EMAIL_PORT = env_int("EMAIL_PORT", 25)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "GPU Market <billing@gpumarket.local>")
+
+# Provider payouts: statements are built daily for the month that ended (after the grace
+# above), and payable ones (a Stripe failure included, retried with the same key) are sent
+# this often.
+STATEMENTS_BUILD_SECONDS = env_int("STATEMENTS_BUILD_SECONDS", 86400)
+PAYOUTS_RETRY_SECONDS = env_int("PAYOUTS_RETRY_SECONDS", 3600)
 
 # --- Marketplace ---------------------------------------------------------------------
 QUOTE_TTL_SECONDS = env_int("QUOTE_TTL_SECONDS", 120)
@@ -299,6 +306,8 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": BILLING_CLOSE_CHECK_SECONDS,
     },
     "check-budgets": {"task": "billing.check_budgets", "schedule": BUDGET_CHECK_SECONDS},
+    "build-statements": {"task": "billing.build_statements", "schedule": STATEMENTS_BUILD_SECONDS},
+    "pay-statements": {"task": "billing.pay_statements", "schedule": PAYOUTS_RETRY_SECONDS},
     "end-expired-reservations": {"task": "brokers.end_expired_reservations", "schedule": 60},
     "retry-stuck-terminations": {
         "task": "brokers.retry_stuck_terminations",

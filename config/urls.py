@@ -4,7 +4,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from accounts import api as accounts_api
 from billing import api as billing_api
-from billing import api_funds
+from billing import api_funds, api_payouts
 from config.health import healthz
 from marketplace.api import (
     catalog,
@@ -122,6 +122,22 @@ api_v1 = [
     # Funds and budgets
     path("billing/balance/", api_funds.BalanceApi.as_view(), name="api-billing-balance"),
     path("orgs/<int:org_id>/budget/", api_funds.BudgetApi.as_view(), name="api-org-budget"),
+    # Provider payouts (billing/api_payouts.py)
+    path(
+        "provider/payout-account/",
+        api_payouts.PayoutAccountApi.as_view(),
+        name="api-provider-payout-account",
+    ),
+    path(
+        "provider/statements/",
+        api_payouts.StatementListApi.as_view(),
+        name="api-provider-statements",
+    ),
+    path(
+        "provider/statements/<int:statement_id>/",
+        api_payouts.StatementDetailApi.as_view(),
+        name="api-provider-statement-detail",
+    ),
 ]
 
 urlpatterns = [

@@ -19,7 +19,9 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
 from billing.models import Invoice, InvoiceLine, InvoiceStatus
+from billing.periods import previous_month_start
 from billing.services.credit_notes import CreditRequest, credit_note_issue
+from billing.services.payouts import payout_account_put, statements_build
 from marketplace.models import LaunchRequest, LaunchRequestKind, Reservation
 from tests.factories import KeyedOrg, OfferFactory, ProviderFactory, make_org_with_key
 
@@ -89,7 +91,11 @@ def seeded(db) -> Seeded:
     note = credit_note_issue(
         invoice_id=invoice.pk, request=CreditRequest(reason="slow GPU", amount=Decimal("1.00"))
     )
+    # the provider's payout account, and a statement of the line and its credit
+    payout_account_put(provider=provider, stripe_account="acct_1OwnRig")
+    (statement,) = statements_build(period=previous_month_start(now), now=now)
     ids = {
+        "statement_id": statement.pk,
         "offer_id": offer.pk,
         "reservation_id": reservation.pk,
         "invoice_id": invoice.pk,
@@ -153,4 +159,4 @@ def test_every_get_endpoint_answers_200_as_documented(api_schema, seeded):
         response = case.call_and_validate(checks=CHECKS)
         assert response.status_code == 200, (operation.path, response.text)
         called.append(operation.path)
-    assert len(called) == 16, called
+    assert len(called) == 19, called

@@ -13,6 +13,7 @@ once. Balances are sums over the lines (billing.selectors), never stored.
 | payment | cash | accounts_receivable(org) |
 | top-up | cash | prepaid_credit(org) |
 | prepaid credit applied to an invoice at finalisation | prepaid_credit(org) | accounts_receivable(org) |
+| payout (a provider statement paid) | provider_payable(provider): the statement's net | cash |
 """
 
 from __future__ import annotations
@@ -166,6 +167,24 @@ def ledger_post_credit_applied(*, invoice: Invoice, amount: Decimal) -> JournalE
     )
 
 
+def ledger_post_payout(statement) -> JournalEntry:
+    """A provider statement paid by a Connect transfer: the platform owes the provider that
+    much less, and the money left its Stripe balance."""
+    return _post(
+        kind=JournalEntryKind.PAYOUT,
+        source_key=source_key(JournalEntryKind.PAYOUT, statement.pk),
+        currency=statement.currency,
+        posted_at=statement.paid_at,
+        memo=f"Payout of statement {statement.pk} ({statement.transfer})",
+        postings=[
+            Posting(
+                LedgerAccount.PROVIDER_PAYABLE, statement.net, provider_id=statement.provider_id
+            ),
+            Posting(LedgerAccount.CASH, -statement.net),
+        ],
+    )
+
+
 def _post_received(kind, account, org, amount, currency, source_id, posted_at, memo):
     """Cash in, credited to the organization's `account`."""
     return _post(
@@ -219,6 +238,12 @@ def _provider_shares(lines, provider_path: str) -> dict[int, Decimal]:
     return {row[provider_path]: row["amount"] for row in rows}
 
 
+def platform_fee(share: Decimal, currency: str, percent: Decimal) -> Decimal:
+    """The platform's fee on a provider's share, rounded once: the one rule of the invoice's
+    entry (below) and of the provider statements (services/payouts.py), so they agree."""
+    return round_amount(share * percent / 100, currency)
+
+
 def _split(
     shares: dict[int, Decimal], net_of_tax: Decimal, currency: str, *, sign: int
 ) -> list[Posting]:
@@ -229,7 +254,7 @@ def _split(
     postings = []
     payable_total = ZERO
     for provider_id, share in shares.items():
-        payable = share - round_amount(share * percent / 100, currency)
+        payable = share - platform_fee(share, currency, percent)
         payable_total += payable
         postings.append(
             Posting(LedgerAccount.PROVIDER_PAYABLE, sign * payable, provider_id=provider_id)

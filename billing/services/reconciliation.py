@@ -17,9 +17,18 @@ disagreement it finds as a `Mismatch` (an empty list: all is well):
    egress lines equal what its provider reported (at a rate above zero). Drafts count (they bill the month so far), and so do
    void invoices: voiding forgives usage, whose lines still count as billed so that it is
    not billed again.
+6. `payouts`: every paid provider statement has exactly one `payout` entry whose
+   provider_payable debit is its net, and every payout entry is of a paid statement.
+7. `provider_payable`: per provider and currency, the ledger's provider_payable equals what
+   it earned and was not paid out, computed from the invoices, credit notes and statements:
+   the net of every statement line, plus the share net of the fee (rounded once per invoice
+   or credit note, as the ledger does, at today's PLATFORM_FEE_PERCENT) of the finalised,
+   not void, invoices' lines not on a statement, less that of the credit note lines not on
+   one, less the nets of the paid statements. (Changing the fee percent while invoices wait
+   for their statement shows here: they were posted at the old one.)
 
-With a period (a month), checks 1, 2 and 5 (usage and egress) look at that month's invoices and usage; 3 and 4
-are over the whole ledger, as balances are.
+With a period (a month), checks 1, 2 and 5 (usage and egress) look at that month's invoices and usage; 3, 4, 6
+and 7 are over the whole ledger, as balances are.
 """
 
 from __future__ import annotations
@@ -29,12 +38,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 
+from django.conf import settings
 from django.db.models import F, Q, Sum
 from django.db.models.functions import TruncMonth
 
 from billing.models import (
     ChargeComponent,
     CreditNote,
+    CreditNoteLine,
     Invoice,
     InvoiceLine,
     InvoiceStatus,
@@ -42,10 +53,13 @@ from billing.models import (
     JournalEntryKind,
     JournalLine,
     LedgerAccount,
+    ProviderStatement,
+    StatementLine,
+    StatementStatus,
     UsageRecord,
 )
 from billing.periods import next_month_start
-from billing.services.ledger import source_key
+from billing.services.ledger import platform_fee, source_key
 from marketplace.models import EgressReport
 
 ZERO = Decimal(0)
@@ -88,6 +102,8 @@ def billing_reconcile(*, period: datetime | None = None) -> list[Mismatch]:
         *_receivables(),
         *_usage(usage, lines),
         *_egress(egress, lines),
+        *_payouts(),
+        *_provider_payables(),
     ]
 
 
@@ -223,4 +239,80 @@ def _disagreements(check: str, unit: str, expected: dict, billed: dict) -> list[
         if want != have:
             label = f"reservation {reservation_id} {month:%Y-%m} {unit}"
             found.append(Mismatch(check, label, want, have))
+    return found
+
+
+def _payouts() -> list[Mismatch]:
+    rows = (
+        JournalEntry.objects.filter(kind=JournalEntryKind.PAYOUT)
+        .annotate(
+            debit=Sum("lines__debit", filter=Q(lines__account=LedgerAccount.PROVIDER_PAYABLE)),
+            credit=Sum("lines__credit", filter=Q(lines__account=LedgerAccount.PROVIDER_PAYABLE)),
+        )
+        .values_list("source_key", "debit", "credit")
+    )
+    posted: dict[str, list[Decimal]] = defaultdict(list)
+    for key, debit, credit in rows:
+        posted[key].append((debit or ZERO) - (credit or ZERO))
+    found = []
+    paid = ProviderStatement.objects.filter(status=StatementStatus.PAID)
+    for pk, net in paid.values_list("pk", "net"):
+        key = source_key(JournalEntryKind.PAYOUT, pk)
+        amounts = posted.pop(key, [])
+        if amounts != [net]:
+            found.append(Mismatch("payouts", f"statement {pk} ({key})", [net], amounts))
+    for key, amounts in sorted(posted.items()):
+        found.append(Mismatch("payouts", f"{key} without a paid statement", [], amounts))
+    return found
+
+
+def _provider_payables() -> list[Mismatch]:
+    expected: dict[tuple[int, str], Decimal] = defaultdict(Decimal)
+    stated = StatementLine.objects.values_list(
+        "statement__provider_id", "statement__currency"
+    ).annotate(net=Sum("net"))
+    for provider_id, currency, net in stated:
+        expected[(provider_id, currency)] += net
+    paid = (
+        ProviderStatement.objects.filter(status=StatementStatus.PAID)
+        .values_list("provider_id", "currency")
+        .annotate(net=Sum("net"))
+    )
+    for provider_id, currency, net in paid:
+        expected[(provider_id, currency)] -= net
+    percent = settings.PLATFORM_FEE_PERCENT
+    earned = (
+        InvoiceLine.objects.filter(invoice__status__in=FINALISED, statement_line__isnull=True)
+        .exclude(invoice__status=InvoiceStatus.VOID)
+        .values_list("reservation__offer__provider_id", "invoice__currency", "invoice_id")
+        .annotate(share=Sum("amount"))
+    )
+    for provider_id, currency, _, share in earned:
+        expected[(provider_id, currency)] += share - platform_fee(share, currency, percent)
+    credited = (
+        CreditNoteLine.objects.filter(statement_line__isnull=True)
+        .values_list(
+            "invoice_line__reservation__offer__provider_id", "credit_note__currency",
+            "credit_note_id",
+        )
+        .annotate(share=Sum("amount"))
+    )  # fmt: skip
+    for provider_id, currency, _, share in credited:
+        expected[(provider_id, currency)] -= share - platform_fee(share, currency, percent)
+    ledger = {
+        (provider_id, currency): credit - debit
+        for provider_id, currency, debit, credit in JournalLine.objects.filter(
+            account=LedgerAccount.PROVIDER_PAYABLE
+        )
+        .values_list("provider_id", "entry__currency")
+        .annotate(debit=Sum("debit"), credit=Sum("credit"))
+    }
+    found = []
+    for provider_id, currency in sorted(set(expected) | set(ledger)):
+        want = expected.get((provider_id, currency), ZERO)
+        have = ledger.get((provider_id, currency), ZERO)
+        if want != have:
+            found.append(
+                Mismatch("provider_payable", f"provider {provider_id} {currency}", want, have)
+            )
     return found

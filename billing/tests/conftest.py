@@ -170,3 +170,8 @@ def two_providers(db, settings) -> TwoProviders:
         finance, provider_a, provider_b, reservation_a, reservation_b, invoice, line_a,
         adjustment_a, line_b,
     )  # fmt: skip
+
+
+# The payout tests' fixtures (owned providers with paid earnings; the local Stripe Connect).
+from billing.tests.payouts_fixtures import earnings  # noqa: E402, F401
+from tests.stripe_connect_fake import stripe_connect  # noqa: E402, F401

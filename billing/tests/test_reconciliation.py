@@ -71,18 +71,22 @@ def test_a_line_slipped_onto_a_filed_invoice_is_reported(filed):
 
     out, error = _reconcile()
 
+    # (the provider is owed the slipped line's share by the invoices, not by the ledger)
+    provider = filed.first.offer.provider_id
     assert billing_reconcile() == [
         Mismatch("invoice_totals", "GM-2026-000001 lines", D("0.14"), D("3.74")),
         Mismatch("usage", f"reservation {filed.first.pk} 2026-09 seconds", 100, 3700),
+        Mismatch("provider_payable", f"provider {provider} USD", D("3.37"), D("0.13")),
     ]
-    assert error == "all periods: 2 mismatch(es)."
+    assert error == "all periods: 3 mismatch(es)."
     assert out.splitlines() == [
         "[invoice_totals] GM-2026-000001 lines: expected 0.14, found 3.74",
         f"[usage] reservation {filed.first.pk} 2026-09 seconds: expected 100, found 3700",
+        f"[provider_payable] provider {provider} USD: expected 3.37, found 0.13",
     ]
-    # the other month alone is clean
-    assert _reconcile("--period", "2026-10")[1] is None
-    assert _reconcile("--period", "2026-09")[1] == "2026-09: 2 mismatch(es)."
+    # the other month's own checks are clean (the balances are over the whole ledger)
+    assert _reconcile("--period", "2026-10")[1] == "2026-10: 1 mismatch(es)."
+    assert _reconcile("--period", "2026-09")[1] == "2026-09: 3 mismatch(es)."
 
 
 def test_usage_with_no_line_is_reported(filed):
@@ -135,6 +139,9 @@ def test_an_invoice_never_posted_is_reported(filed):
             "posted", f"GM-2026-000001 (invoice:{filed.september.pk}) receivable", [D("0.14")], []
         ),
         Mismatch("receivable", f"org {filed.finance.org.pk} USD", D("0.14"), D("0")),
+        Mismatch(
+            "provider_payable", f"provider {filed.first.offer.provider_id} USD", D("0.13"), D("0")
+        ),
     ]
 
 

@@ -79,6 +79,14 @@ def provider_reservation(*, actor: Actor, reservation_id: int) -> Reservation:
     return reservation
 
 
+def providers_of_user(*, user) -> QuerySet[Provider]:
+    """The providers owned by the organizations where the user may `provide` (the provider
+    pages, which span all of them, as the incoming reservations do)."""
+    return Provider.objects.filter(
+        org__memberships__user=user, org__memberships__role__in=PERMISSIONS["provide"]
+    ).distinct()
+
+
 def reservations_incoming(*, user) -> QuerySet[Reservation]:
     """Reservations of offers listed by the organizations where the user may `provide`."""
     return (
