@@ -65,8 +65,9 @@ def test_the_statement_page_shows_its_lines(client, earnings, django_assert_num_
     september, _ = _two_months_one_paid(earnings)
     _signed_in(client, earnings.owner_a.org)
 
-    # session, user, the statement, its lines with their invoices, the navigation's membership
-    with django_assert_num_queries(5):
+    # session, user, the statement, its lines with their invoices, the navigation's
+    # membership, the funds notice
+    with django_assert_num_queries(6):
         response = client.get(f"/provider/statements/{september.pk}/")
 
     assert response.status_code == 200
