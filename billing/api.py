@@ -79,6 +79,13 @@ class InvoiceOutput(serializers.Serializer):
     tax = DecimalString()
     total = DecimalString()
     amount_due = DecimalString()
+    paid_at = serializers.DateTimeField(allow_null=True)
+    collection_error = serializers.CharField(
+        help_text="Why the last charge failed (empty once paid or before any)."
+    )
+    next_collection_at = serializers.DateTimeField(
+        allow_null=True, help_text="When the payment method is charged next (dunning)."
+    )
     tax_rate = DecimalString(help_text="Percent; decided at finalisation (0 on a draft).")
     tax_note = serializers.CharField(
         help_text="Why this rate (reverse charge, outside the scope of EU VAT...); may be empty."

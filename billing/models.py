@@ -126,6 +126,12 @@ class Invoice(models.Model):
     seller_country = models.CharField(max_length=2, blank=True, db_default="")
     # As PLATFORM_VAT_ID is set, not normalised: room for separators.
     seller_vat_id = models.CharField(max_length=40, blank=True, db_default="")
+    # Collection (billing.services.payments): when it was paid in full; when the next
+    # attempt to charge its payment method is due (dunning, or a call whose outcome is not
+    # known yet); why the last attempt failed, shown on the finance page.
+    paid_at = models.DateTimeField(null=True, blank=True)
+    next_collection_at = models.DateTimeField(null=True, blank=True)
+    collection_error = models.CharField(max_length=300, blank=True, db_default="")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -273,6 +279,8 @@ class JournalEntryKind(models.TextChoices):
     TOP_UP = "top_up", "Top-up"
     PAYOUT = "payout", "Payout"
     CREDIT_APPLIED = "credit_applied", "Prepaid credit applied"
+    REFUND = "refund", "Refund"
+    CREDIT_RETURNED = "credit_returned", "Credit returned as prepaid credit"
 
 
 class JournalEntry(models.Model):
@@ -624,3 +632,137 @@ class StatementLine(models.Model):
     def source_line(self) -> InvoiceLine:
         """The invoice line it pays, or whose credit it takes back (select it related)."""
         return self.invoice_line or self.credit_note_line.invoice_line
+
+
+# --- payments (billing.services.payments) -----------------------------------------------------
+
+
+class PaymentAccount(models.Model):
+    """An organization's Stripe customer and the payment method its invoices and top-ups are
+    charged to (Stripe's ids; the card's brand and last digits only for display)."""
+
+    org = models.OneToOneField(
+        "accounts.Organization", on_delete=models.CASCADE, related_name="payment_account"
+    )
+    stripe_customer = models.CharField(max_length=255)
+    payment_method = models.CharField(max_length=255, blank=True)
+    card_brand = models.CharField(max_length=30, blank=True)
+    card_last4 = models.CharField(max_length=4, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.stripe_customer} ({self.card_brand} {self.card_last4})"
+
+
+class ChargeStatus(models.TextChoices):
+    # Sent, or about to be, with its idempotency key; the outcome is not known yet. A retry
+    # sends the same key, so Stripe answers with what the first request made.
+    PENDING = "pending", "Pending"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+
+
+class PaymentAttempt(models.Model):
+    """One try at collecting an invoice: a PaymentIntent whose idempotency key is
+    `invoice-<number>-attempt-<n>`. At most one attempt of an invoice is pending."""
+
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="attempts")
+    number = models.PositiveIntegerField()
+    idempotency_key = models.CharField(max_length=100, unique=True)
+    amount = models.DecimalField(max_digits=16, decimal_places=2)
+    currency = models.CharField(max_length=3)
+    # Sent again as it was first sent: Stripe refuses a reused key with other parameters.
+    payment_method = models.CharField(max_length=255)
+    payment_intent = models.CharField(max_length=255, blank=True, db_index=True)
+    status = models.CharField(max_length=20, choices=ChargeStatus.choices, default="pending")
+    error_code = models.CharField(max_length=100, blank=True)
+    error_message = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["invoice", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["invoice", "number"], name="uniq_attempt_number"),
+            models.UniqueConstraint(
+                fields=["invoice"], condition=Q(status="pending"), name="one_pending_attempt"
+            ),
+            models.CheckConstraint(condition=Q(amount__gt=0), name="attempt_amount_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return self.idempotency_key
+
+
+class TopUp(models.Model):
+    """Prepaid credit bought with the organization's payment method: credit only once Stripe
+    confirms the payment (key `top-up-<id>`)."""
+
+    org = models.ForeignKey("accounts.Organization", on_delete=models.PROTECT, related_name="+")
+    amount = models.DecimalField(max_digits=16, decimal_places=2)
+    currency = models.CharField(max_length=3)
+    status = models.CharField(max_length=20, choices=ChargeStatus.choices, default="pending")
+    payment_method = models.CharField(max_length=255)
+    payment_intent = models.CharField(max_length=255, blank=True, db_index=True)
+    error_code = models.CharField(max_length=100, blank=True)
+    error_message = models.CharField(max_length=300, blank=True)
+    requested_by = models.ForeignKey(
+        "accounts.User", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    credited_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="top_up_amount_positive")
+        ]
+
+    def __str__(self) -> str:
+        return f"top-up {self.pk}: {self.amount} {self.currency} ({self.status})"
+
+    @property
+    def idempotency_key(self) -> str:
+        return f"top-up-{self.pk}"
+
+
+class Refund(models.Model):
+    """What a credit note gives back to the card that paid the invoice (key
+    `credit-note-<number>`); the rest of the note, paid from prepaid credit, returns there."""
+
+    credit_note = models.OneToOneField(CreditNote, on_delete=models.PROTECT, related_name="refund")
+    payment_intent = models.CharField(max_length=255)
+    amount = models.DecimalField(max_digits=16, decimal_places=2)
+    currency = models.CharField(max_length=3)
+    status = models.CharField(max_length=20, choices=ChargeStatus.choices, default="pending")
+    stripe_refund = models.CharField(max_length=255, blank=True)
+    error_message = models.CharField(max_length=300, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="refund_amount_positive")
+        ]
+
+    def __str__(self) -> str:
+        return f"refund of {self.credit_note}: {self.amount} {self.currency} ({self.status})"
+
+    @property
+    def idempotency_key(self) -> str:
+        return f"credit-note-{self.credit_note.number}"
+
+
+class StripeEvent(models.Model):
+    """Each Stripe event handled once: its id is unique, and the row is written in the
+    transaction that handles it, so a redelivery finds it and does nothing."""
+
+    event_id = models.CharField(max_length=255, unique=True)
+    type = models.CharField(max_length=100)
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.event_id} {self.type}"

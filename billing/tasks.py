@@ -10,10 +10,16 @@ from django.utils import timezone
 
 from billing.periods import previous_month_start
 from billing.selectors import reservations_with_unmetered_run_ends
+from billing.selectors_payments import (
+    invoice_ids_due_for_collection,
+    refund_ids_due,
+    top_up_ids_unsettled,
+)
 from billing.services.budgets import budgets_check
 from billing.services.bulk import usage_meter_open_runs
 from billing.services.finalisation import billing_period_close, billing_periods_due
 from billing.services.invoices import reservation_meter_and_invoice
+from billing.services.payments import invoice_collect, refund_send, top_up_charge
 from billing.services.payouts import statement_pay, statements_build, statements_payable_ids
 
 
@@ -77,3 +83,41 @@ def pay_statements() -> int:
     for statement_id in ids:
         pay_statement.delay(statement_id)
     return len(ids)
+
+
+# acks_late + reject_on_worker_lost: a worker killed inside the charge hands the message
+# back; the attempt is still pending, so the retry sends the same idempotency key and Stripe
+# answers with the PaymentIntent it made: one charge. A message lost altogether is caught by
+# the beat below, once the invoice's lease runs out.
+@shared_task(name="billing.collect_invoice", acks_late=True, reject_on_worker_lost=True)
+def collect_invoice(invoice_id: int) -> str:
+    attempt = invoice_collect(invoice_id=invoice_id)
+    return attempt.status if attempt is not None else "nothing_to_collect"
+
+
+@shared_task(name="billing.refund_credit_note", acks_late=True, reject_on_worker_lost=True)
+def refund_credit_note(refund_id: int) -> str:
+    return refund_send(refund_id=refund_id).status
+
+
+@shared_task(name="billing.charge_top_up", acks_late=True, reject_on_worker_lost=True)
+def charge_top_up(top_up_id: int) -> str:
+    return top_up_charge(top_up_id=top_up_id).status
+
+
+@shared_task(name="billing.retry_collections")
+def retry_collections() -> int:
+    """Beat: queue what is due: dunning retries and charges whose outcome was lost (same
+    key), refunds not sent or failed transiently, top-ups whose outcome is unknown."""
+    now = timezone.now()
+    invoices = invoice_ids_due_for_collection(now=now)
+    for invoice_id in invoices:
+        collect_invoice.delay(invoice_id)
+    refunds = refund_ids_due(now=now)
+    for refund_id in refunds:
+        refund_credit_note.delay(refund_id)
+    before = now - timedelta(seconds=settings.BILLING_PENDING_RETRY_SECONDS)
+    top_ups = top_up_ids_unsettled(before=before)
+    for top_up_id in top_ups:
+        charge_top_up.delay(top_up_id)
+    return len(invoices) + len(refunds) + len(top_ups)

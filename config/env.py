@@ -72,6 +72,17 @@ def env_list(name: str, default: str) -> list[str]:
     return [item.strip() for item in raw.split(",") if item.strip()]
 
 
+def seconds_list(raw: str) -> list[int]:
+    """ "86400, 259200" -> [86400, 259200]: positive whole seconds, comma-separated."""
+    try:
+        values = [int(item) for item in raw.split(",") if item.strip()]
+    except ValueError:
+        raise ValueError(f"must be whole seconds separated by commas, got {raw!r}") from None
+    if not values or min(values) <= 0:
+        raise ValueError(f"must list one or more positive numbers of seconds, got {raw!r}")
+    return values
+
+
 def env_parsed(name: str, default: str, parse: Callable[[str], T]) -> T:
     """The variable (or `default`) read by `parse`, whose ValueError stops start-up naming
     the variable: `parse` says what is wrong, this says where."""

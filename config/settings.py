@@ -18,6 +18,7 @@ from .env import (
     env_parsed,
     env_str,
     env_url,
+    seconds_list,
 )
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -226,6 +227,16 @@ EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
 EMAIL_PORT = env_int("EMAIL_PORT", 25)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "GPU Market <billing@gpumarket.local>")
 
+# Payments (docs/billing.md, "Payments"). Dunning: after the n-th declined collection of an
+# invoice, the next is tried BILLING_RETRY_SCHEDULE[n-1] seconds later; once the schedule is
+# used up the invoice is uncollectible and the organization cannot reserve until it pays.
+BILLING_RETRY_SCHEDULE = env_parsed("BILLING_RETRY_SCHEDULE", "86400,259200,604800", seconds_list)
+# A charge or refund whose outcome is not known (Stripe timed out or failed, the worker died)
+# is sent again, with the same idempotency key, this long after it was sent.
+BILLING_PENDING_RETRY_SECONDS = env_int("BILLING_PENDING_RETRY_SECONDS", 300)
+# How often the beat looks for collections and refunds that are due (billing.retry_collections).
+BILLING_COLLECTIONS_CHECK_SECONDS = env_int("BILLING_COLLECTIONS_CHECK_SECONDS", 60)
+
 # Provider payouts: statements are built daily for the month that ended (after the grace
 # above), and payable ones (a Stripe failure included, retried with the same key) are sent
 # this often.
@@ -308,6 +319,10 @@ CELERY_BEAT_SCHEDULE = {
     "check-budgets": {"task": "billing.check_budgets", "schedule": BUDGET_CHECK_SECONDS},
     "build-statements": {"task": "billing.build_statements", "schedule": STATEMENTS_BUILD_SECONDS},
     "pay-statements": {"task": "billing.pay_statements", "schedule": PAYOUTS_RETRY_SECONDS},
+    "retry-collections": {
+        "task": "billing.retry_collections",
+        "schedule": BILLING_COLLECTIONS_CHECK_SECONDS,
+    },
     "end-expired-reservations": {"task": "brokers.end_expired_reservations", "schedule": 60},
     "retry-stuck-terminations": {
         "task": "brokers.retry_stuck_terminations",

@@ -4,7 +4,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from accounts import api as accounts_api
 from billing import api as billing_api
-from billing import api_funds, api_payouts
+from billing import api_funds, api_payments, api_payouts
 from config.health import healthz
 from marketplace.api import (
     catalog,
@@ -122,6 +122,19 @@ api_v1 = [
     # Funds and budgets
     path("billing/balance/", api_funds.BalanceApi.as_view(), name="api-billing-balance"),
     path("orgs/<int:org_id>/budget/", api_funds.BudgetApi.as_view(), name="api-org-budget"),
+    # Payments (billing/api_payments.py)
+    path(
+        "billing/payment-method/",
+        api_payments.PaymentMethodApi.as_view(),
+        name="api-billing-payment-method",
+    ),
+    path("billing/top-ups/", api_payments.TopUpListCreateApi.as_view(), name="api-top-ups"),
+    path(
+        "invoices/<int:invoice_id>/pay/",
+        api_payments.InvoicePayApi.as_view(),
+        name="api-invoice-pay",
+    ),
+    path("stripe/webhook/", api_payments.StripeWebhookApi.as_view(), name="api-stripe-webhook"),
     # Provider payouts (billing/api_payouts.py)
     path(
         "provider/payout-account/",

@@ -17,6 +17,7 @@ from billing.models import CreditNote, CreditNoteLine, Invoice, InvoiceLine, Inv
 from billing.services.finalisation import _next_number
 from billing.services.invoices import reservations_record_billed
 from billing.services.ledger import ledger_post_credit_note, ledger_post_void
+from billing.services.payments import credit_note_pay_back, invoice_mark_paid
 from common.errors import DomainError
 from common.money import round_amount
 
@@ -86,12 +87,18 @@ def credit_note_issue(
         )
         for line_id, amount in credits.items()
     )
-    if invoice.status == InvoiceStatus.OPEN:
-        invoice.amount_due = max(invoice.amount_due - note.total, ZERO)
+    # What the note takes back of what is still owed lowers the invoice's due; the rest was
+    # paid already, and goes back to the card or the prepaid credit that paid it.
+    owed_back = (
+        min(invoice.amount_due, note.total) if invoice.status == InvoiceStatus.OPEN else ZERO
+    )
+    if owed_back:
+        invoice.amount_due -= owed_back
         if invoice.amount_due == 0:
-            invoice.status = InvoiceStatus.PAID  # nothing is left to collect
-        invoice.save(update_fields=["amount_due", "status", "updated_at"])
+            invoice_mark_paid(invoice, now=now, by="credit_note", amount=ZERO)
+        invoice.save()
     ledger_post_credit_note(note)
+    credit_note_pay_back(note, paid_back=note.total - owed_back)
     return note
 
 

@@ -29,6 +29,7 @@ from billing.periods import month_start, next_month_start
 from billing.services.bulk import invoice_drafts_sync_period
 from billing.services.funds import prepaid_credit_apply
 from billing.services.ledger import ledger_post_invoice
+from billing.services.payments import invoice_collection_schedule
 from billing.tax import tax_decision
 from common.errors import DomainError
 
@@ -55,6 +56,7 @@ def invoice_finalize(*, invoice_id: int, now: datetime | None = None) -> Invoice
     invoice.save()
     ledger_post_invoice(invoice)
     prepaid_credit_apply(invoice)
+    invoice_collection_schedule(invoice)
     return invoice
 
 

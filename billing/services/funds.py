@@ -12,12 +12,12 @@ from __future__ import annotations
 from decimal import Decimal
 
 from django.db import transaction
+from django.utils import timezone
 
 from billing.models import (
     AuditAction,
     FundsLock,
     Invoice,
-    InvoiceStatus,
     JournalEntry,
     JournalEntryKind,
 )
@@ -26,6 +26,7 @@ from billing.selectors_funds import org_balance, org_uncollectible_invoice
 from billing.services.audit import audit_record
 from billing.services.budgets import budget_check_reservation
 from billing.services.ledger import ledger_post_credit_applied, ledger_post_top_up, source_key
+from billing.services.payments import invoice_mark_paid
 from common.errors import DomainError
 
 ZERO = Decimal(0)
@@ -85,14 +86,10 @@ def prepaid_credit_apply(invoice: Invoice) -> Decimal:
     ledger_post_credit_applied(invoice=invoice, amount=applied)
     invoice.amount_due -= applied
     if invoice.amount_due == 0:
-        invoice.status = InvoiceStatus.PAID  # paid_at: set here too once Invoice has it
-        audit_record(
-            org=invoice.org,
-            action=AuditAction.INVOICE_PAID,
-            subject=f"invoice:{invoice.pk}",
-            detail={"by": "prepaid_credit", "amount": str(applied), "number": invoice.number},
-        )
-    invoice.save(update_fields=["amount_due", "status", "updated_at"])
+        invoice_mark_paid(invoice, now=timezone.now(), by="prepaid_credit", amount=applied)
+    invoice.save(
+        update_fields=["amount_due", "status", "paid_at", "next_collection_at", "updated_at"]
+    )
     return applied
 
 

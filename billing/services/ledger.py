@@ -167,6 +167,42 @@ def ledger_post_credit_applied(*, invoice: Invoice, amount: Decimal) -> JournalE
     )
 
 
+def ledger_post_refund(refund) -> JournalEntry:
+    """A credit note's money sent back to the card that paid: the platform no longer owes
+    the organization what the note took back, and the money left its Stripe balance."""
+    note = refund.credit_note
+    return _post(
+        kind=JournalEntryKind.REFUND,
+        source_key=source_key(JournalEntryKind.REFUND, refund.pk),
+        currency=refund.currency,
+        posted_at=timezone.now(),
+        memo=f"Refund for credit note {note.number} ({refund.stripe_refund})",
+        postings=[
+            Posting(LedgerAccount.ACCOUNTS_RECEIVABLE, refund.amount, org_id=note.org_id),
+            Posting(LedgerAccount.CASH, -refund.amount),
+        ],
+    )
+
+
+def ledger_post_credit_returned(
+    *, org_id: int, amount: Decimal, currency: str, source_id: str, memo: str
+) -> JournalEntry:
+    """Money the organization paid and is owed back (a credit note on what it paid from its
+    prepaid credit, a charge that found the invoice already settled) kept as prepaid
+    credit: spent on its next reservations and invoices."""
+    return _post(
+        kind=JournalEntryKind.CREDIT_RETURNED,
+        source_key=source_key(JournalEntryKind.CREDIT_RETURNED, source_id),
+        currency=currency,
+        posted_at=timezone.now(),
+        memo=memo,
+        postings=[
+            Posting(LedgerAccount.ACCOUNTS_RECEIVABLE, amount, org_id=org_id),
+            Posting(LedgerAccount.PREPAID_CREDIT, -amount, org_id=org_id),
+        ],
+    )
+
+
 def ledger_post_payout(statement) -> JournalEntry:
     """A provider statement paid by a Connect transfer: the platform owes the provider that
     much less, and the money left its Stripe balance."""

@@ -23,7 +23,7 @@ from billing.models import (
     InvoiceStatus,
     JournalEntry,
 )
-from billing.selectors import org_receivable, provider_payable
+from billing.selectors import org_prepaid_credit, org_receivable, provider_payable
 from billing.services.credit_notes import CreditRequest, credit_note_issue, invoice_void
 from billing.services.finalisation import invoice_finalize
 from billing.services.invoices import reservations_record_billed
@@ -196,7 +196,9 @@ def test_crediting_what_is_left_to_pay_settles_an_open_invoice(api_client, two_p
     assert again.status_code == 409, again.json()
 
 
-def test_a_paid_invoice_can_be_credited_and_the_organization_is_owed_it(api_client, two_providers):
+def test_a_paid_invoice_credited_gives_back_prepaid_credit_when_no_card_paid_it(
+    api_client, two_providers
+):
     t = two_providers
     Invoice.objects.filter(pk=t.invoice.pk).update(status=InvoiceStatus.PAID, amount_due=0)
 
@@ -204,8 +206,10 @@ def test_a_paid_invoice_can_be_credited_and_the_organization_is_owed_it(api_clie
 
     invoice = Invoice.objects.get(pk=t.invoice.pk)
     assert (invoice.status, invoice.amount_due) == (InvoiceStatus.PAID, D("0.00"))
-    # no payment was posted here: receivable 14.28 - 1.10
-    assert org_receivable(org=t.finance.org, currency="USD") == D("13.18")
+    # 1.00 + 10 % tax owed back, kept as prepaid credit (no card charge to refund); no
+    # payment was posted here, so the receivable stays the invoice's 14.28
+    assert org_prepaid_credit(org=t.finance.org, currency="USD") == D("1.10")
+    assert org_receivable(org=t.finance.org, currency="USD") == D("14.28")
 
 
 @pytest.mark.parametrize(

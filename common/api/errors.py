@@ -24,6 +24,10 @@ STATUS_BY_CODE = {
     "authentication_failed": 401,
     "insufficient_funds": 402,
     "account_past_due": 402,
+    "card_declined": 402,
+    "payment_method_required": 409,
+    "invoice_not_payable": 409,
+    "stripe_unavailable": 503,
     "permission_denied": 403,
     "no_organization": 403,
     "no_provider": 403,
@@ -47,6 +51,10 @@ STATUS_BY_CODE = {
     "quote_expired": 409,
     "slug_taken": 409,
 }
+
+
+# What a 503 tells the client to wait: a dependency (Stripe) failed or could not be reached.
+RETRY_AFTER_UNAVAILABLE_SECONDS = 30
 
 
 def http_status(error: DomainError) -> int:
@@ -101,7 +109,10 @@ def api_exception_handler(exc, context):
     if isinstance(exc, DomainError):
         set_rollback()  # as DRF does for its own exceptions
         body = error_body(exc.code, exc.message, **exc.extra)
-        return Response(body, status=http_status(exc))
+        response = Response(body, status=http_status(exc))
+        if response.status_code == 503:
+            response["Retry-After"] = str(RETRY_AFTER_UNAVAILABLE_SECONDS)
+        return response
     exc = _normalise(exc)
     response = exception_handler(exc, context)
     if response is None:
