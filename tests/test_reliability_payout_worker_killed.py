@@ -1,7 +1,7 @@
 """A worker killed in the middle of a payout: `billing.pay_statement` is `acks_late` and
 `reject_on_worker_lost`, so its message comes back, and the statement is paid exactly once.
 
-The local Stripe (tests/stripe_connect_fake.py) makes the transfer and then holds its answer:
+The local Stripe (tests/stripe_fake.py) makes the transfer and then holds its answer:
 the worker is killed while Stripe has made the transfer and we have not heard of it. The
 restarted worker sends the same idempotency key, and Stripe answers with that transfer.
 
@@ -32,14 +32,14 @@ from billing.tests.payouts_fixtures import NOVEMBER, SEPTEMBER, issued_invoice, 
 from config.celery import app
 from conftest import wait_until
 from tests.factories import make_org_with_key
-from tests.stripe_connect_fake import connect_served
+from tests.stripe_fake import stripe_served
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture
 def connect():
-    with connect_served() as fake:
+    with stripe_served() as fake:
         yield fake
 
 

@@ -174,4 +174,4 @@ def two_providers(db, settings) -> TwoProviders:
 
 # The payout tests' fixtures (owned providers with paid earnings; the local Stripe Connect).
 from billing.tests.payouts_fixtures import earnings  # noqa: E402, F401
-from tests.stripe_connect_fake import stripe_connect  # noqa: E402, F401
+from tests.stripe_fake import fake_stripe  # noqa: E402, F401

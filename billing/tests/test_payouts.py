@@ -1,5 +1,5 @@
 """Paying statements by Stripe Connect transfers, against a local fake that speaks Stripe's
-wire format and records each request (tests/stripe_connect_fake.py): the net in minor
+wire format and records each request (tests/stripe_fake.py): the net in minor
 units, one idempotency key per statement kept across retries (a 500, a timeout), paid once,
 the ledger's payout entry and the audit record.
 
@@ -43,7 +43,7 @@ def _account(provider, acct: str = "acct_1AcmeConnect") -> None:
     ProviderPayoutAccount.objects.create(provider=provider, stripe_account=acct)
 
 
-def test_it_transfers_the_net_in_minor_units_to_the_connected_account(earnings, stripe_connect):
+def test_it_transfers_the_net_in_minor_units_to_the_connected_account(earnings, fake_stripe):
     # given A's September statement (net 8.73) and its connected account
     statement = _statement_of_a(earnings)
     _account(earnings.provider_a)
@@ -52,7 +52,7 @@ def test_it_transfers_the_net_in_minor_units_to_the_connected_account(earnings, 
     paid = statement_pay(statement_id=statement.pk, now=PAID_AT)
 
     # then one transfer of 873 cents went to the account, keyed by the statement
-    (request,) = stripe_connect.requests
+    (request,) = fake_stripe.requests
     assert request.path == "/v1/transfers"
     assert request.idempotency_key == f"statement-{statement.pk}"
     assert request.form["amount"] == "873"
@@ -80,21 +80,21 @@ def test_it_transfers_the_net_in_minor_units_to_the_connected_account(earnings, 
     assert (record.user_id, record.api_key_id) == (None, None)
 
 
-def test_a_statement_is_paid_once(earnings, stripe_connect):
+def test_a_statement_is_paid_once(earnings, fake_stripe):
     statement = _statement_of_a(earnings)
     _account(earnings.provider_a)
     statement_pay(statement_id=statement.pk, now=PAID_AT)
     statement_pay(statement_id=statement.pk, now=PAID_AT + timedelta(hours=1))
-    assert len(stripe_connect.requests) == 1
+    assert len(fake_stripe.requests) == 1
     assert JournalEntry.objects.filter(kind="payout").count() == 1
     assert statements_payable_ids() == []
 
 
-def test_after_a_stripe_500_the_retry_sends_the_same_key(earnings, stripe_connect):
+def test_after_a_stripe_500_the_retry_sends_the_same_key(earnings, fake_stripe):
     # given Stripe failing the first request
     statement = _statement_of_a(earnings)
     _account(earnings.provider_a)
-    stripe_connect.script = ["500"]
+    fake_stripe.script = ["500"]
 
     # when the statement is paid: the failure is recorded, it stays payable
     failed = statement_pay(statement_id=statement.pk, now=PAID_AT)
@@ -107,20 +107,18 @@ def test_after_a_stripe_500_the_retry_sends_the_same_key(earnings, stripe_connec
     paid = statement_pay(statement_id=statement.pk, now=PAID_AT)
 
     # then both requests carried the same key and amount; one transfer was made
-    keys = [(r.idempotency_key, r.form["amount"]) for r in stripe_connect.requests]
+    keys = [(r.idempotency_key, r.form["amount"]) for r in fake_stripe.requests]
     assert keys == [(f"statement-{statement.pk}", "873")] * 2
     assert (paid.status, paid.transfer, paid.error, paid.attempts) == (
         "paid", "tr_fake000001", "", 2,
     )  # fmt: skip
 
 
-def test_after_a_timeout_the_retry_gets_the_transfer_stripe_made(
-    earnings, stripe_connect, settings
-):
+def test_after_a_timeout_the_retry_gets_the_transfer_stripe_made(earnings, fake_stripe, settings):
     # given Stripe making the transfer but answering after our timeout
     settings.STRIPE_TIMEOUT_SECONDS = 0.5
-    stripe_connect.script = ["stall"]
-    stripe_connect.stall_seconds = 3
+    fake_stripe.script = ["stall"]
+    fake_stripe.stall_seconds = 3
     statement = _statement_of_a(earnings)
     _account(earnings.provider_a)
 
@@ -132,24 +130,24 @@ def test_after_a_timeout_the_retry_gets_the_transfer_stripe_made(
     paid = statement_pay(statement_id=statement.pk, now=PAID_AT)
 
     # then the same key found the one transfer Stripe made
-    assert {r.idempotency_key for r in stripe_connect.requests} == {f"statement-{statement.pk}"}
-    assert len(stripe_connect.transfers) == 1
+    assert {r.idempotency_key for r in fake_stripe.requests} == {f"statement-{statement.pk}"}
+    assert len(fake_stripe.transfers) == 1
     assert (paid.status, paid.transfer) == ("paid", "tr_fake000001")
 
 
-def test_without_a_payout_account_it_records_why_and_stays_payable(earnings, stripe_connect):
+def test_without_a_payout_account_it_records_why_and_stays_payable(earnings, fake_stripe):
     statement = _statement_of_a(earnings)
     unpaid = statement_pay(statement_id=statement.pk, now=PAID_AT)
     assert unpaid.status == StatementStatus.PAYABLE
     assert unpaid.error.startswith("no_payout_account:")
-    assert stripe_connect.requests == []
+    assert fake_stripe.requests == []
     # the payout run leaves it out until an account is set
     assert statements_payable_ids() == []
     _account(earnings.provider_a)
     assert statements_payable_ids() == [statement.pk]
 
 
-def test_a_negative_net_is_not_paid(earnings, stripe_connect):
+def test_a_negative_net_is_not_paid(earnings, fake_stripe):
     # given A's September paid, then a credit of 6.00 on it in October: net -5.40
     statement = _statement_of_a(earnings)
     _account(earnings.provider_a)
@@ -164,13 +162,13 @@ def test_a_negative_net_is_not_paid(earnings, stripe_connect):
     result = statement_pay(statement_id=october.pk, now=PAID_AT)
     # then nothing is sent: it is carried over
     assert result.status == StatementStatus.CARRIED_OVER
-    assert len(stripe_connect.requests) == 1
+    assert len(fake_stripe.requests) == 1
     # and the ledger owes A -5.40 (it owes the platform), which reconciliation agrees with
     assert provider_payable(provider=earnings.provider_a, currency="USD") == D("-5.40")
     assert _payout_mismatches() == []
 
 
-def test_the_beat_queues_every_payable_statement(earnings, stripe_connect, monkeypatch):
+def test_the_beat_queues_every_payable_statement(earnings, fake_stripe, monkeypatch):
     # the queued tasks run here, in this process
     monkeypatch.setattr(
         tasks.pay_statement, "delay", lambda pk: tasks.pay_statement.apply(args=[pk])
@@ -179,7 +177,7 @@ def test_the_beat_queues_every_payable_statement(earnings, stripe_connect, monke
     _account(earnings.provider_a)
     _account(earnings.provider_b, "acct_2BoltConnect")
     assert tasks.pay_statements() == 2
-    amounts = sorted((r.form["destination"], r.form["amount"]) for r in stripe_connect.requests)
+    amounts = sorted((r.form["destination"], r.form["amount"]) for r in fake_stripe.requests)
     assert amounts == [("acct_1AcmeConnect", "873"), ("acct_2BoltConnect", "300")]
     assert set(ProviderStatement.objects.values_list("status", flat=True)) == {"paid"}
     assert tasks.pay_statements() == 0
@@ -190,9 +188,7 @@ def _payout_mismatches() -> list:
     return [m for m in billing_reconcile() if m.check in ("payouts", "provider_payable")]
 
 
-def test_reconciliation_reports_a_payout_that_disagrees_with_its_statement(
-    earnings, stripe_connect
-):
+def test_reconciliation_reports_a_payout_that_disagrees_with_its_statement(earnings, fake_stripe):
     # given A's statement paid, and B's waiting (the ledger agrees with both)
     statement = _statement_of_a(earnings)
     _account(earnings.provider_a)
