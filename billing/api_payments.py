@@ -153,7 +153,7 @@ class StripeWebhookApi(APIView):
             event = gateway.webhook_event(request.body, request.headers.get("Stripe-Signature"))
         except gateway.InvalidSignature as error:
             raise DomainError("invalid_signature", f"Not a delivery from Stripe: {error}") from None
-        if not isinstance(event.get("id"), str) or not event["id"]:
-            raise DomainError("invalid_event", "The event has no id.")
+        except gateway.InvalidEvent as error:
+            raise DomainError("invalid_event", str(error)) from None
         outcome = stripe_event_handle(event)
         return Response({"received": True, "duplicate": not outcome.handled})

@@ -591,24 +591,24 @@ def stripe_event_handle(event: dict) -> EventOutcome:
     """Handle a verified event once: its id is stored in the same transaction, so a
     redelivery (or two deliveries at once) finds it and has no second effect. Events of
     other types are stored and ignored."""
-    kind = event.get("type") or ""
+    kind = event["type"]
     try:
         with transaction.atomic():
-            StripeEvent.objects.create(event_id=str(event["id"])[:255], type=kind[:100])
+            StripeEvent.objects.create(event_id=event["id"][:255], type=kind[:100])
     except IntegrityError:
         return EventOutcome(handled=False, type=kind)
     handler = _EVENT_HANDLERS.get(kind)
     if handler is not None:
-        handler(((event.get("data") or {}).get("object")) or {})
+        handler(event["data"]["object"])
     return EventOutcome(handled=True, type=kind)
 
 
 def _intent_succeeded(intent: dict) -> None:
     attempt, top_up = _intent_subject(intent)
     if attempt is not None:
-        attempt_succeeded(attempt_id=attempt.pk, payment_intent=intent["id"])
+        attempt_succeeded(attempt_id=attempt.pk, payment_intent=intent.get("id", ""))
     elif top_up is not None:
-        top_up_succeeded(top_up_id=top_up.pk, payment_intent=intent["id"])
+        top_up_succeeded(top_up_id=top_up.pk, payment_intent=intent.get("id", ""))
 
 
 def _intent_failed(intent: dict) -> None:
@@ -618,10 +618,10 @@ def _intent_failed(intent: dict) -> None:
     attempt, top_up = _intent_subject(intent)
     if attempt is not None:
         attempt_failed(attempt_id=attempt.pk, code=code, message=message,
-                       payment_intent=intent["id"])  # fmt: skip
+                       payment_intent=intent.get("id", ""))  # fmt: skip
     elif top_up is not None:
         top_up_failed(top_up_id=top_up.pk, code=code, message=message,
-                      payment_intent=intent["id"])  # fmt: skip
+                      payment_intent=intent.get("id", ""))  # fmt: skip
 
 
 def _intent_subject(intent: dict) -> tuple[PaymentAttempt | None, TopUp | None]:

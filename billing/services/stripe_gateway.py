@@ -14,6 +14,7 @@ try again, always with the same key.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import lru_cache
@@ -43,6 +44,10 @@ class GatewayError(Exception):
 
 class InvalidSignature(Exception):
     """A webhook delivery whose signature does not verify, or whose timestamp is too old."""
+
+
+class InvalidEvent(Exception):
+    """A signed webhook delivery whose body is not a Stripe event."""
 
 
 @dataclass(frozen=True)
@@ -267,15 +272,30 @@ def transfer_create(
 
 def webhook_event(payload: bytes, signature_header: str | None) -> dict:
     """The event of a webhook delivery, once its signature and timestamp verify (300 s
-    tolerance); `InvalidSignature` otherwise. Returns the event as a plain dict."""
+    tolerance; `InvalidSignature` otherwise) and it has an event's shape: an id, a type and
+    `data.object` (`InvalidEvent` otherwise). Returns the event as a plain dict."""
     if not signature_header:
         raise InvalidSignature("The Stripe-Signature header is missing.")
     try:
-        event = stripe.Webhook.construct_event(
-            payload, signature_header, settings.STRIPE_WEBHOOK_SECRET, tolerance=300
+        stripe.WebhookSignature.verify_header(
+            payload.decode("utf-8", "replace"),
+            signature_header,
+            settings.STRIPE_WEBHOOK_SECRET,
+            tolerance=300,
         )
     except stripe.SignatureVerificationError as error:
         raise InvalidSignature(str(error)) from error
+    try:
+        event = json.loads(payload)
     except ValueError as error:
-        raise InvalidSignature("The body is not a Stripe event.") from error
-    return event.to_dict()
+        raise InvalidEvent("The body is not JSON.") from error
+    if not (
+        isinstance(event, dict)
+        and isinstance(event.get("id"), str)
+        and event["id"]
+        and isinstance(event.get("type"), str)
+        and isinstance(event.get("data"), dict)
+        and isinstance(event["data"].get("object"), dict)
+    ):
+        raise InvalidEvent("The body is not a Stripe event (id, type, data.object).")
+    return event
