@@ -16,9 +16,14 @@ from .models import (
     InvoiceStatus,
     JournalEntry,
     JournalLine,
+    PaymentAccount,
+    PaymentAttempt,
     ProviderPayoutAccount,
     ProviderStatement,
+    Refund,
     StatementLine,
+    StripeEvent,
+    TopUp,
     UsageRecord,
 )
 from .tax import country_normalised, vat_id_normalised
@@ -249,3 +254,52 @@ class ProviderStatementAdmin(_ReadOnly, admin.ModelAdmin):
 class StatementLineAdmin(_ReadOnly, admin.ModelAdmin):
     list_display = ("statement", "invoice_line", "credit_note_line", "gross", "fee", "net")
     raw_id_fields = ("statement", "invoice_line", "credit_note_line")
+
+
+# Payments: shown for operators, changed only by the payment services (billing.services.
+# payments), which keep them in step with Stripe and the ledger.
+
+
+class _ShownOnly:
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(PaymentAccount)
+class PaymentAccountAdmin(_ShownOnly, admin.ModelAdmin):
+    list_display = ("org", "stripe_customer", "card_brand", "card_last4", "updated_at")
+    search_fields = ("stripe_customer", "org__name")
+    raw_id_fields = ("org",)
+
+
+@admin.register(PaymentAttempt)
+class PaymentAttemptAdmin(_ShownOnly, admin.ModelAdmin):
+    list_display = ("idempotency_key", "amount", "currency", "status", "error_code", "created_at")
+    list_filter = ("status",)
+    search_fields = ("idempotency_key", "payment_intent")
+    raw_id_fields = ("invoice",)
+
+
+@admin.register(TopUp)
+class TopUpAdmin(_ShownOnly, admin.ModelAdmin):
+    list_display = ("pk", "org", "amount", "currency", "status", "created_at", "credited_at")
+    list_filter = ("status",)
+    search_fields = ("payment_intent",)
+    raw_id_fields = ("org", "requested_by")
+
+
+@admin.register(Refund)
+class RefundAdmin(_ShownOnly, admin.ModelAdmin):
+    list_display = ("credit_note", "amount", "currency", "status", "attempts", "error_message")
+    list_filter = ("status",)
+    raw_id_fields = ("credit_note",)
+
+
+@admin.register(StripeEvent)
+class StripeEventAdmin(_ReadOnly, admin.ModelAdmin):
+    list_display = ("event_id", "type", "received_at")
+    search_fields = ("event_id",)
+    list_filter = ("type",)

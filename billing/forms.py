@@ -129,3 +129,23 @@ class BillingProfileForm(forms.Form):
     def add_domain_error(self, error: DomainError) -> None:
         field = self.FIELD_BY_CODE.get(error.code)
         self.add_error(field, forms.ValidationError(error.message, code=error.code))
+
+
+class PaymentMethodForm(forms.Form):
+    payment_method = forms.RegexField(
+        regex=r"^[A-Za-z0-9_]{3,255}$",
+        label="Stripe payment method",
+        help_text="A PaymentMethod id, pm_...; in test mode pm_card_visa is a working card.",
+        error_messages={"invalid": "Enter a Stripe id such as pm_card_visa."},
+    )
+
+
+class TopUpForm(forms.Form):
+    amount = forms.DecimalField(
+        label="Amount (USD)",
+        max_digits=12,
+        decimal_places=2,
+        min_value=Decimal("1.00"),
+        max_value=Decimal("100000"),
+        help_text="Charged to the payment method now; credit once Stripe confirms it.",
+    )

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views, views_payouts
+from . import views, views_payments, views_payouts
 
 urlpatterns = [
     path("invoices/", views.invoice_list, name="invoice-list"),
@@ -34,6 +34,14 @@ urlpatterns = [
         name="credit-note-pdf",
     ),
     path("invoices/billing-profile/", views.billing_profile, name="billing-profile"),
+    path("invoices/payment/", views_payments.payment, name="billing-payment"),
+    path(
+        "invoices/payment/method/",
+        views_payments.payment_method_action,
+        name="billing-payment-method",
+    ),
+    path("invoices/payment/top-up/", views_payments.top_up_action, name="billing-top-up"),
+    path("invoices/<int:invoice_id>/pay/", views_payments.invoice_pay_action, name="invoice-pay"),
     path("invoices/<int:invoice_id>/csv/", views.invoice_csv_download, name="invoice-csv"),
     path("invoices/<int:invoice_id>/pdf/", views.invoice_pdf_download, name="invoice-pdf"),
     path("provider/statements/", views_payouts.provider_statements, name="provider-statements"),

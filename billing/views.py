@@ -32,6 +32,7 @@ from billing.selectors import (
     invoices_filtered,
     invoices_for_org,
 )
+from billing.selectors_payments import attempts_of_invoice, payment_account_of
 from billing.services.credit_notes import (
     CREDITABLE,
     CreditRequest,
@@ -110,6 +111,8 @@ def _invoice_page(request, invoice, credit_form: CreditNoteForm, status: int = 2
         "can_credit": invoice.status in CREDITABLE and credited < invoice.total,
         "can_void": invoice_voidable(invoice),
         "credit_form": credit_form,
+        "attempts": attempts_of_invoice(invoice),
+        "payment_account": payment_account_of(org=invoice.org),
     }
     return render(request, "billing/invoice_detail.html", context, status=status)
 
