@@ -27,8 +27,12 @@ disagreement it finds as a `Mismatch` (an empty list: all is well):
    one, less the nets of the paid statements. (Changing the fee percent while invoices wait
    for their statement shows here: they were posted at the old one.)
 
-With a period (a month), checks 1, 2 and 5 (usage and egress) look at that month's invoices and usage; 3, 4, 6
-and 7 are over the whole ledger, as balances are.
+8. `money_moves`: every charge, top-up and refund Stripe confirmed (billing.services.
+   payments) has exactly one entry of its amount, and no card payment of an invoice is
+   posted without its succeeded attempt.
+
+With a period (a month), checks 1, 2 and 5 (usage and egress) look at that month's invoices
+and usage; 3, 4, 6, 7 and 8 are over the whole ledger, as balances are.
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ from django.db.models.functions import TruncMonth
 
 from billing.models import (
     ChargeComponent,
+    ChargeStatus,
     CreditNote,
     CreditNoteLine,
     Invoice,
@@ -53,9 +58,12 @@ from billing.models import (
     JournalEntryKind,
     JournalLine,
     LedgerAccount,
+    PaymentAttempt,
     ProviderStatement,
+    Refund,
     StatementLine,
     StatementStatus,
+    TopUp,
     UsageRecord,
 )
 from billing.periods import next_month_start
@@ -104,6 +112,7 @@ def billing_reconcile(*, period: datetime | None = None) -> list[Mismatch]:
         *_egress(egress, lines),
         *_payouts(),
         *_provider_payables(),
+        *_money_moves(),
     ]
 
 
@@ -179,10 +188,16 @@ def _receivables() -> list[Mismatch]:
     credited = CreditNote.objects.values_list("org_id", "currency").annotate(total=Sum("total"))
     for org_id, currency, total in credited:
         expected[(org_id, currency)] -= total
-    # Paid in money, or with prepaid credit at finalisation.
+    # Paid in money, or with prepaid credit at finalisation; given back by a refund, or as
+    # prepaid credit (these debit the receivable: negative here).
     paid = (
         JournalLine.objects.filter(
-            entry__kind__in=(JournalEntryKind.PAYMENT, JournalEntryKind.CREDIT_APPLIED),
+            entry__kind__in=(
+                JournalEntryKind.PAYMENT,
+                JournalEntryKind.CREDIT_APPLIED,
+                JournalEntryKind.REFUND,
+                JournalEntryKind.CREDIT_RETURNED,
+            ),
             account=LedgerAccount.ACCOUNTS_RECEIVABLE,
         )
         .values_list("org_id", "entry__currency")
@@ -243,17 +258,7 @@ def _disagreements(check: str, unit: str, expected: dict, billed: dict) -> list[
 
 
 def _payouts() -> list[Mismatch]:
-    rows = (
-        JournalEntry.objects.filter(kind=JournalEntryKind.PAYOUT)
-        .annotate(
-            debit=Sum("lines__debit", filter=Q(lines__account=LedgerAccount.PROVIDER_PAYABLE)),
-            credit=Sum("lines__credit", filter=Q(lines__account=LedgerAccount.PROVIDER_PAYABLE)),
-        )
-        .values_list("source_key", "debit", "credit")
-    )
-    posted: dict[str, list[Decimal]] = defaultdict(list)
-    for key, debit, credit in rows:
-        posted[key].append((debit or ZERO) - (credit or ZERO))
+    posted = _posted_amounts(JournalEntryKind.PAYOUT, LedgerAccount.PROVIDER_PAYABLE)
     found = []
     paid = ProviderStatement.objects.filter(status=StatementStatus.PAID)
     for pk, net in paid.values_list("pk", "net"):
@@ -264,6 +269,48 @@ def _payouts() -> list[Mismatch]:
     for key, amounts in sorted(posted.items()):
         found.append(Mismatch("payouts", f"{key} without a paid statement", [], amounts))
     return found
+
+
+# What Stripe confirmed, each with the entry it must have: (entry kind, the ledger account
+# whose debit − credit is the amount, the rows, the source id of a row).
+_MONEY_MOVES = (
+    (JournalEntryKind.PAYMENT, LedgerAccount.CASH, PaymentAttempt, "idempotency_key"),
+    (JournalEntryKind.TOP_UP, LedgerAccount.CASH, TopUp, "pk"),
+    (JournalEntryKind.REFUND, LedgerAccount.ACCOUNTS_RECEIVABLE, Refund, "pk"),
+)
+
+
+def _money_moves() -> list[Mismatch]:
+    """8. `money_moves`: every charge, top-up and refund Stripe confirmed has exactly one
+    entry of its amount, and no card payment of an invoice is posted without its attempt."""
+    found = []
+    for kind, account, model, source_field in _MONEY_MOVES:
+        posted = _posted_amounts(kind, account)
+        confirmed = model.objects.filter(status=ChargeStatus.SUCCEEDED)
+        for source, amount in confirmed.values_list(source_field, "amount"):
+            key = source_key(kind, source)
+            amounts = posted.pop(key, [])
+            if amounts != [amount]:
+                found.append(Mismatch("money_moves", key, [amount], amounts))
+        for key, amounts in sorted(posted.items()):
+            if key.startswith(f"{JournalEntryKind.PAYMENT}:invoice-"):
+                found.append(Mismatch("money_moves", f"{key} without its charge", [], amounts))
+    return found
+
+
+def _posted_amounts(kind: str, account: str) -> dict[str, list[Decimal]]:
+    rows = (
+        JournalEntry.objects.filter(kind=kind)
+        .annotate(
+            debit=Sum("lines__debit", filter=Q(lines__account=account)),
+            credit=Sum("lines__credit", filter=Q(lines__account=account)),
+        )
+        .values_list("source_key", "debit", "credit")
+    )
+    posted: dict[str, list[Decimal]] = defaultdict(list)
+    for key, debit, credit in rows:
+        posted[key].append((debit or ZERO) - (credit or ZERO))
+    return posted
 
 
 def _provider_payables() -> list[Mismatch]:

@@ -27,6 +27,7 @@ from billing.models import (
 )
 from billing.selectors import org_prepaid_credit, org_receivable
 from billing.services.ledger import ledger_post_top_up
+from billing.services.reconciliation import billing_reconcile
 from billing.tasks import collect_invoice, refund_credit_note
 from billing.tests.payouts_fixtures import SEPTEMBER, issued_invoice, reservation_of
 from tests.factories import OfferFactory, ProviderFactory, make_org_with_key
@@ -48,6 +49,12 @@ def invoice(finance) -> Invoice:
         finance.org, SEPTEMBER, "GM-2026-000007", [(reservation_of(finance.org, provider), "10.00")],
         tax="1.00",
     )  # fmt: skip
+
+
+def money_mismatches():
+    """What reconciliation finds, but usage: these invoices' lines were made without
+    metered usage."""
+    return [found for found in billing_reconcile() if found.check != "usage"]
 
 
 def add_card(client, keyed, payment_method="pm_card_visa"):
@@ -294,6 +301,7 @@ def test_a_credit_note_on_a_card_paid_invoice_is_refunded_to_the_card(api_client
     assert org_receivable(org=finance.org, currency="USD") == 0
     assert org_prepaid_credit(org=finance.org, currency="USD") == 0
     assert AuditRecord.objects.filter(action="refund").count() == 1
+    assert money_mismatches() == []
 
 
 def test_a_credit_note_on_an_invoice_paid_by_prepaid_credit_returns_the_credit(api_client, finance):
@@ -319,6 +327,26 @@ def test_a_credit_note_on_an_invoice_paid_by_prepaid_credit_returns_the_credit(a
 
     assert not Refund.objects.exists()
     assert org_prepaid_credit(org=finance.org, currency="USD") == D("24.00")
+    assert money_mismatches() == []
+
+
+def test_reconciliation_reports_a_confirmed_charge_with_no_entry(api_client, finance, invoice):
+    add_card(api_client, finance)
+    pay(api_client, finance, invoice)
+    assert money_mismatches() == []
+    attempt = PaymentAttempt.objects.get()
+    # a second charge recorded as succeeded by a bug that forgot its entry
+    PaymentAttempt.objects.create(
+        invoice=invoice, number=2, idempotency_key="invoice-GM-2026-000007-attempt-2",
+        amount=D("11.00"), currency="USD", payment_method=attempt.payment_method,
+        status=ChargeStatus.SUCCEEDED,
+    )  # fmt: skip
+
+    found = money_mismatches()
+
+    assert [(m.check, m.subject, m.expected, m.found) for m in found] == [
+        ("money_moves", "payment:invoice-GM-2026-000007-attempt-2", [D("11.00")], [])
+    ]
 
 
 def _closed_port() -> int:
