@@ -17,6 +17,7 @@ import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from accounts.models import Organization, Role
+from billing import downloads
 from billing.models import ProviderStatement
 from billing.services.credit_notes import CreditRequest, credit_note_issue
 from billing.services.payouts import statements_build
@@ -166,6 +167,14 @@ class World:
 @pytest.fixture
 def world() -> World:
     return World()
+
+
+@pytest.fixture(autouse=True)
+def _quick_pdfs(monkeypatch):
+    """Who may download is the question here, not what the file holds (test_invoice_pdf.py):
+    rendering a PDF takes seconds, and the table asks for one ten times."""
+    monkeypatch.setattr(downloads, "invoice_pdf", lambda **_: b"%PDF-1.7 stub")
+    monkeypatch.setattr(downloads, "credit_note_pdf", lambda **_: b"%PDF-1.7 stub")
 
 
 def _sign_in(client, world: World, role: str):
