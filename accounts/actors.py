@@ -1,6 +1,8 @@
 """Who is acting, for which organization, with which role.
 
-An API key carries its organization and role. A signed-in user acts for the organization
+`PERMISSIONS` is the one table of what each role may do, for the API and the pages alike
+(pages: `accounts.decorators.member_required`; templates: `member_can`). An API key carries
+its organization and role. A signed-in user acts for the organization
 named by the `X-Org` header (id or slug) or, failing that, their first one, with the role
 of their membership there.
 """
@@ -21,6 +23,9 @@ ORG_ID = re.compile(r"[0-9]{1,18}")  # a bigint; longer digit strings are read a
 PERMISSIONS: dict[str, frozenset[str]] = {
     "reserve": frozenset({Role.OWNER, Role.ADMIN, Role.BUYER}),
     "read_reservations": frozenset({Role.OWNER, Role.ADMIN, Role.BUYER, Role.FINANCE}),
+    # How to reach a running instance (ssh host, user, port) is for those who run workloads:
+    # finance reads reservations to check the bill, not to log in to them.
+    "connect": frozenset({Role.OWNER, Role.ADMIN, Role.BUYER}),
     "billing": frozenset({Role.OWNER, Role.ADMIN, Role.FINANCE}),
     "manage_org": frozenset({Role.OWNER, Role.ADMIN}),
     "provide": frozenset({Role.OWNER, Role.ADMIN, Role.PROVIDER}),

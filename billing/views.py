@@ -8,13 +8,13 @@ from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.actors import actor_for_request
+from accounts.decorators import member_required
 from billing.downloads import (
     PERIOD_EXPORTS,
     credit_note_pdf_response,
@@ -53,12 +53,11 @@ PAGE_SIZE = 100
 
 
 def _finance_org(request):
-    actor = actor_for_request(request)
-    actor.require("billing")
-    return actor.org
+    """Whose finances the page shows; every view here is `member_required("billing")`."""
+    return actor_for_request(request).org
 
 
-@login_required
+@member_required("billing")
 def invoice_list(request):
     org = _finance_org(request)
     form = InvoiceFilterForm(request.GET)
@@ -97,7 +96,7 @@ def _invoice_of(request, invoice_id: int):
     return invoice
 
 
-@login_required
+@member_required("billing")
 def invoice_detail(request, invoice_id: int):
     invoice = _invoice_of(request, invoice_id)
     return _invoice_page(request, invoice, CreditNoteForm(invoice=invoice))
@@ -121,7 +120,7 @@ def _invoice_page(request, invoice, credit_form: CreditNoteForm, status: int = 2
 # message. A refusal (DomainError) is the error page with its status, nothing changed.
 
 
-@login_required
+@member_required("billing")
 @require_POST
 def invoice_finalize_action(request, invoice_id: int):
     invoice = invoice_finalize(invoice_id=_invoice_of(request, invoice_id).pk)
@@ -129,7 +128,7 @@ def invoice_finalize_action(request, invoice_id: int):
     return redirect("invoice-detail", invoice_id=invoice.pk)
 
 
-@login_required
+@member_required("billing")
 @require_POST
 def invoice_credit_action(request, invoice_id: int):
     """Issue a credit note from the invoice's form. Malformed input, or an amount the service
@@ -157,7 +156,7 @@ def invoice_credit_action(request, invoice_id: int):
     return redirect("credit-note-detail", credit_note_id=note.pk)
 
 
-@login_required
+@member_required("billing")
 @require_POST
 def invoice_void_action(request, invoice_id: int):
     invoice = invoice_void(invoice_id=_invoice_of(request, invoice_id).pk)
@@ -165,17 +164,17 @@ def invoice_void_action(request, invoice_id: int):
     return redirect("invoice-detail", invoice_id=invoice.pk)
 
 
-@login_required
+@member_required("billing")
 def invoice_csv_download(request, invoice_id: int):
     return invoice_csv_response(_invoice_of(request, invoice_id))
 
 
-@login_required
+@member_required("billing")
 def invoice_pdf_download(request, invoice_id: int):
     return invoice_pdf_response(_invoice_of(request, invoice_id))
 
 
-@login_required
+@member_required("billing")
 def invoice_exports(request):
     """The month's exports: a month picker (last month unless chosen) and a link to each."""
     _finance_org(request)
@@ -190,7 +189,7 @@ def invoice_exports(request):
     return render(request, "billing/invoice_exports.html", context, status=200 if valid else 400)
 
 
-@login_required
+@member_required("billing")
 def invoice_export_download(request, name: str):
     org = _finance_org(request)
     if name not in PERIOD_EXPORTS:
@@ -202,7 +201,7 @@ def invoice_export_download(request, name: str):
 # --- credit notes ---------------------------------------------------------------------------
 
 
-@login_required
+@member_required("billing")
 def credit_note_list(request):
     page = paginate(
         credit_notes_listed(org=_finance_org(request)),
@@ -221,13 +220,13 @@ def _credit_note_of(request, credit_note_id: int):
     return note
 
 
-@login_required
+@member_required("billing")
 def credit_note_detail(request, credit_note_id: int):
     note = _credit_note_of(request, credit_note_id)
     return render(request, "billing/credit_note_detail.html", {"note": note})
 
 
-@login_required
+@member_required("billing")
 def credit_note_pdf_download(request, credit_note_id: int):
     return credit_note_pdf_response(_credit_note_of(request, credit_note_id))
 
@@ -235,7 +234,7 @@ def credit_note_pdf_download(request, credit_note_id: int):
 # --- the billing profile --------------------------------------------------------------------
 
 
-@login_required
+@member_required("billing")
 @require_http_methods(["GET", "POST"])
 def billing_profile(request):
     """The organization's billing profile, replaced whole by `billing_profile_put` (the API's

@@ -1,14 +1,15 @@
 """Provider pages: its statements (earnings, the platform's fee, payouts) and one statement
-with its lines. For members who may `provide` in the organizations owning the providers, as
-the incoming reservations page (marketplace/views.py); another's statement is not found."""
+with its lines. For members who may `provide` in the organization they act for; the pages
+span the providers of every organization where they may (as the incoming reservations page,
+marketplace/views.py); another's statement is not found."""
 
 from __future__ import annotations
 
-from django.contrib.auth.decorators import login_required
 from django.db.models import Q, Sum
 from django.http import Http404
 from django.shortcuts import render
 
+from accounts.decorators import member_required
 from billing.models import ProviderPayoutAccount, StatementStatus
 from billing.selectors import NEWEST_PERIOD_FIRST
 from billing.selectors_payouts import statements_of, statements_with_lines
@@ -18,7 +19,7 @@ from marketplace.selectors.providers import providers_of_user
 PAGE_SIZE = 100
 
 
-@login_required
+@member_required("provide")
 def provider_statements(request):
     providers = providers_of_user(user=request.user)
     statements = statements_of(providers=providers)
@@ -55,7 +56,7 @@ def _totals(statements) -> list[dict]:
     )
 
 
-@login_required
+@member_required("provide")
 def provider_statement_detail(request, statement_id: int):
     statement = (
         statements_with_lines(providers=providers_of_user(user=request.user))

@@ -5,13 +5,13 @@ from __future__ import annotations
 from urllib.parse import urlencode
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.db.models import Count, Min
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from accounts.actors import actor_for_request
+from accounts.decorators import member_required
 from common.api.pagination import NEWEST_FIRST, CursorPage, paginate
 from common.errors import DomainError
 from marketplace.forms import ReserveForm
@@ -116,7 +116,7 @@ def _offers_url(query: str, sort: str, cursor: str | None = None) -> str:
     return "?" + urlencode({k: v for k, v in params.items() if v})
 
 
-@login_required
+@member_required("read_reservations")
 def reservation_list(request):
     org = actor_for_request(request).org
     page = paginate(
@@ -137,11 +137,14 @@ def _own_reservation(request, reservation_id):
     return reservation
 
 
-@login_required
+@member_required("read_reservations")
 def reservation_detail(request, reservation_id: int):
     reservation = _own_reservation(request, reservation_id)
+    may_connect = actor_for_request(request).can("connect")
     context = {
         "reservation": reservation,
+        # Left out of the page, not only of the template, for roles that may not `connect`.
+        "connection": reservation.connection if may_connect else None,
         "events": reservation.events.all(),
         "attempts": reservation.attempts.select_related("offer", "offer__provider"),
         "runs": reservation.runs.all(),
@@ -149,7 +152,7 @@ def reservation_detail(request, reservation_id: int):
     return render(request, "marketplace/reservation_detail.html", context)
 
 
-@login_required
+@member_required("reserve")
 @require_POST
 def reservation_terminate(request, reservation_id: int):
     reservation = _own_reservation(request, reservation_id)
@@ -161,9 +164,10 @@ def reservation_terminate(request, reservation_id: int):
     return redirect("reservation-detail", reservation_id=reservation.pk)
 
 
-@login_required
+@member_required("provide")
 def provider_reservations(request):
-    """For providers: reservations of the offers their organizations list."""
+    """For providers: reservations of the offers their organizations list (all of those where
+    they may `provide`; the page is for members who may in the organization they act for)."""
     page = paginate(
         reservations_incoming(user=request.user),
         keyset=NEWEST_FIRST,
@@ -174,7 +178,7 @@ def provider_reservations(request):
     return render(request, "marketplace/provider_reservations.html", context)
 
 
-@login_required
+@member_required("reserve")
 def offer_reserve(request, offer_id: int):
     """Reserve an offer from the browser: the same service as POST /api/v1/reservations/."""
     offer = Offer.objects.select_related("provider", "gpu").filter(pk=offer_id).first()
@@ -185,7 +189,6 @@ def offer_reserve(request, offer_id: int):
     if request.method == "POST" and form.is_valid():
         try:
             actor = actor_for_request(request)
-            actor.require("reserve")
             reservation, _ = reservation_create(
                 org=actor.org,
                 user=request.user,

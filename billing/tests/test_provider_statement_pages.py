@@ -82,10 +82,12 @@ def test_another_organizations_statement_is_not_found(client, earnings):
     theirs = ProviderStatement.objects.get(provider=earnings.provider_b)
     _signed_in(client, earnings.owner_a.org)
     assert client.get(f"/provider/statements/{theirs.pk}/").status_code == 404
-    # nor by a member of A's organization who may not provide (finance)
+    # and a member of A's organization who may not provide (finance) is refused its own
     mine = ProviderStatement.objects.get(provider=earnings.provider_a)
     _signed_in(client, earnings.owner_a.org, role=Role.FINANCE)
-    assert client.get(f"/provider/statements/{mine.pk}/").status_code == 404
+    refused = client.get(f"/provider/statements/{mine.pk}/")
+    assert refused.status_code == 403
+    assert "9.70" not in refused.content.decode()
 
 
 def test_the_incoming_reservations_page_links_to_statements(client, earnings):

@@ -64,6 +64,20 @@ class ReservationInput(StrictSerializer):
         return attrs
 
 
+class ConnectionField(serializers.JSONField):
+    """How to reach the instance, for roles that may `connect` (`may_connect` in the
+    serializer's context); `{}` for the others, as before it runs. Hidden unless told."""
+
+    def to_representation(self, value):
+        if not self.context.get("may_connect", False):
+            return {}
+        return super().to_representation(value)
+
+
+def _output_context(actor) -> dict:
+    return {"may_connect": actor.can("connect")}
+
+
 class ReservationOutput(serializers.Serializer):
     id = serializers.IntegerField()
     status = serializers.CharField()
@@ -86,7 +100,10 @@ class ReservationOutput(serializers.Serializer):
     running_since = serializers.DateTimeField(allow_null=True)
     ended_at = serializers.DateTimeField(allow_null=True)
     instance_id = serializers.CharField()
-    connection = serializers.JSONField()
+    connection = ConnectionField(
+        help_text="ssh `host`, `user`, `port` once running; `{}` for roles that may not "
+        "connect (finance)."
+    )
     failure_reason = serializers.CharField()
     usage_seconds = serializers.IntegerField(
         help_text="Running seconds metered so far (metering runs every minute, and at the end)."
@@ -191,7 +208,8 @@ class ReservationListCreateApi(APIView):
         page = paginate(
             reservations_for_org(org=actor.org), keyset=NEWEST_FIRST, limit=limit, cursor=cursor
         )
-        return Response(page_serializer(ReservationOutput)(page).data)
+        output = page_serializer(ReservationOutput)(page, context=_output_context(actor))
+        return Response(output.data)
 
     @extend_schema(
         request=ReservationInput,
@@ -217,7 +235,8 @@ class ReservationListCreateApi(APIView):
             reservations = [reservation]
         first = reservation_for_org(org=actor.org, reservation_id=reservations[0].pk)
         # `plan` lists every reservation made: one, or one per leg of a split quote.
-        body = ReservationOutput(first).data | {"plan": [r.pk for r in reservations]}
+        output = ReservationOutput(first, context=_output_context(actor))
+        body = output.data | {"plan": [r.pk for r in reservations]}
         # A replay answers as the first request did (201), as Stripe does, and says so in a
         # header: a client retrying after a lost response sees the same result.
         response = Response(body, status=status.HTTP_201_CREATED)
@@ -263,14 +282,17 @@ class ReservationDetailApi(APIView):
     @extend_schema(responses=with_errors(ReservationDetailOutput))
     def get(self, request, reservation_id: int):
         reservation = _get_own(request, reservation_id)
-        return Response(ReservationDetailOutput(reservation).data)
+        context = _output_context(actor_for_request(request))
+        return Response(ReservationDetailOutput(reservation, context=context).data)
 
 
 class ReservationTerminateApi(APIView):
     @extend_schema(request=None, responses=with_errors({202: ReservationOutput}, 409))
     def post(self, request, reservation_id: int):
         reservation = _get_own(request, reservation_id)
-        actor_for_request(request).require("reserve")
+        actor = actor_for_request(request)
+        actor.require("reserve")
         reservation = reservation_request_termination(reservation=reservation)
         reservation = reservations_for_org(org=reservation.org).get(pk=reservation.pk)
-        return Response(ReservationOutput(reservation).data, status=status.HTTP_202_ACCEPTED)
+        output = ReservationOutput(reservation, context=_output_context(actor))
+        return Response(output.data, status=status.HTTP_202_ACCEPTED)

@@ -3,6 +3,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from django.utils import timezone
 
 from marketplace.models import Offer, Reservation
 from tests.factories import OfferFactory, make_org_with_key
@@ -141,3 +142,33 @@ def test_it_terminates_a_pending_reservation_at_once_and_returns_capacity(api_cl
     again = api_client.post(f"/api/v1/reservations/{reservation_id}/terminate/", **buyer.headers)
     assert again.status_code == 409
     assert again.json()["error"]["code"] == "invalid_state"
+
+
+def _running_with_connection(org) -> Reservation:
+    reservation = Reservation.objects.create(
+        org=org, offer=OfferFactory(), gpus=1, units=1, hours=Decimal(2),
+        price_per_hour=Decimal("2.500000"), reserved_until=timezone.now(),
+    )  # fmt: skip
+    Reservation.objects.filter(pk=reservation.pk).update(
+        status="running", connection={"host": "gpu-7.example.net", "user": "trainer", "port": 22}
+    )
+    return reservation
+
+
+@pytest.mark.parametrize(("role", "shown"), [("buyer", True), ("admin", True), ("finance", False)])
+def test_only_roles_that_may_connect_read_the_connection_details(api_client, role, shown):
+    # given a running reservation, and a key of its organization with the role
+    owner = make_org_with_key(role="owner")
+    reservation = _running_with_connection(owner.org)
+    keyed = make_org_with_key(role=role, org=owner.org)
+    connection = {"host": "gpu-7.example.net", "user": "trainer", "port": 22} if shown else {}
+
+    # when it reads the reservation and the list
+    detail = api_client.get(f"/api/v1/reservations/{reservation.pk}/", **keyed.headers)
+    listed = api_client.get("/api/v1/reservations/", **keyed.headers)
+
+    # then finance reads everything but how to reach the instance
+    assert detail.status_code == 200
+    assert detail.json()["connection"] == connection
+    assert detail.json()["status"] == "running"
+    assert [r["connection"] for r in listed.json()["results"]] == [connection]

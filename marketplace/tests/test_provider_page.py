@@ -38,13 +38,15 @@ def test_it_lists_reservations_of_the_users_providers_only(client):
     assert 'href="/provider/"' in html  # the nav link
 
 
-def test_it_shows_nothing_to_buyers_and_asks_strangers_to_sign_in(client):
+def test_it_refuses_buyers_and_asks_strangers_to_sign_in(client):
     seller = make_listed_provider()
     reserve(make_listed_offer(seller.provider))
     buyer_member = MembershipFactory(org=seller.keyed.org, role="buyer").user
 
     client.force_login(buyer_member)
-    assert list(client.get("/provider/").context["reservations"]) == []
+    refused = client.get("/provider/")
+    assert refused.status_code == 403
+    assert "acme.h100x1" not in refused.content.decode()
     client.logout()
     response = client.get("/provider/")
     assert response.status_code == 302
