@@ -8,11 +8,11 @@ or top-up keeping the error, not as an error page."""
 from __future__ import annotations
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from accounts.actors import actor_for_request
+from accounts.decorators import member_required
 from billing.forms import PaymentMethodForm, TopUpForm
 from billing.selectors_funds import DEFAULT_CURRENCY, org_balance
 from billing.selectors_payments import payment_account_of, top_ups_for_org
@@ -28,12 +28,11 @@ SHOWN_AS_MESSAGE = {402, 409, 503}
 
 
 def _billing_actor(request):
-    actor = actor_for_request(request)
-    actor.require("billing")
-    return actor
+    """Who acts; every view here is `member_required("billing")`."""
+    return actor_for_request(request)
 
 
-@login_required
+@member_required("billing")
 def payment(request, method_form=None, top_up_form=None, status=200):
     org = _billing_actor(request).org
     context = {
@@ -53,7 +52,7 @@ def _refused(request, error: DomainError) -> None:
     messages.error(request, error.message)
 
 
-@login_required
+@member_required("billing")
 @require_POST
 def payment_method_action(request):
     actor = _billing_actor(request)
@@ -74,7 +73,7 @@ def payment_method_action(request):
     return redirect("billing-payment")
 
 
-@login_required
+@member_required("billing")
 @require_POST
 def top_up_action(request):
     actor = _billing_actor(request)
@@ -96,7 +95,7 @@ def top_up_action(request):
     return redirect("billing-payment")
 
 
-@login_required
+@member_required("billing")
 @require_POST
 def invoice_pay_action(request, invoice_id: int):
     actor = _billing_actor(request)

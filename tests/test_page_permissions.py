@@ -82,6 +82,12 @@ EXPECTED = {
     "invoice-finalize": Expect("POST", SIGN_IN, (409, 409, 403, 409, 403)),
     "invoice-void": Expect("POST", SIGN_IN, (409, 409, 403, 409, 403)),
     "invoice-credit": Expect("POST", SIGN_IN, (400, 400, 403, 400, 403)),
+    "billing-payment": Expect("GET", SIGN_IN, FINANCE),
+    # An empty form: the page again with the error beside the field (400).
+    "billing-payment-method": Expect("POST", SIGN_IN, (400, 400, 403, 400, 403)),
+    "billing-top-up": Expect("POST", SIGN_IN, (400, 400, 403, 400, 403)),
+    # The invoice is paid: back to its page (nothing charged).
+    "invoice-pay": Expect("POST", SIGN_IN, (302, 302, 403, 302, 403)),
 }
 
 
@@ -156,6 +162,7 @@ class World:
             "invoice-finalize": lambda: {"invoice_id": self.invoice.pk},
             "invoice-void": lambda: {"invoice_id": self.invoice.pk},
             "invoice-credit": lambda: {"invoice_id": self.invoice.pk},
+            "invoice-pay": lambda: {"invoice_id": self.invoice.pk},
             "credit-note-detail": lambda: {"credit_note_id": self.credit_note.pk},
             "credit-note-pdf": lambda: {"credit_note_id": self.credit_note.pk},
             "invoice-export-download": lambda: {"name": "invoices"},
