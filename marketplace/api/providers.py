@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django.db import IntegrityError
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
@@ -11,7 +10,6 @@ from rest_framework.views import APIView
 from accounts.actors import actor_for_request
 from common.api.pagination import PAGE_PARAMETERS, Keyset, page_params, paginate
 from common.api.serializers import StrictSerializer, page_serializer, with_errors
-from common.errors import DomainError
 from marketplace.selectors.offers import providers_for_org
 from marketplace.services.providers import provider_register
 
@@ -60,15 +58,10 @@ class ProviderListCreateApi(APIView):
         data = serializer.validated_data
         actor = actor_for_request(request, org_hint=data["org"])
         actor.require("manage_org")
-        try:
-            provider = provider_register(
-                org=actor.org,
-                name=data["name"],
-                slug=data["slug"],
-                webhook_url=data.get("webhook_url", ""),
-            )
-        except IntegrityError:
-            raise DomainError(
-                "slug_taken", f"The provider slug {data['slug']!r} is taken."
-            ) from None
+        provider = provider_register(
+            org=actor.org,
+            name=data["name"],
+            slug=data["slug"],
+            webhook_url=data.get("webhook_url", ""),
+        )
         return Response(ProviderCreatedOutput(provider).data, status=status.HTTP_201_CREATED)

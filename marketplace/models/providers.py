@@ -1,3 +1,5 @@
+from __future__ import annotations
+
 from decimal import Decimal
 
 from django.db import models
@@ -7,6 +9,16 @@ class ProviderKind(models.TextChoices):
     CLOUD = "cloud", "Cloud (system, priced from a catalog)"
     LISTED = "listed", "Listed by an organization through the API"
     SIMULATED = "simulated", "Simulated cloud"
+
+
+# Providers that we list from pricing sources, not organizations: only these may receive a
+# sync's offers (`brokers.services.normalise.ProviderCache`).
+SYSTEM_PROVIDER_KINDS = (ProviderKind.CLOUD, ProviderKind.SIMULATED)
+
+
+class ProviderQuerySet(models.QuerySet):
+    def system(self) -> ProviderQuerySet:
+        return self.filter(org__isnull=True, kind__in=SYSTEM_PROVIDER_KINDS)
 
 
 class Provider(models.Model):
@@ -39,8 +51,14 @@ class Provider(models.Model):
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
+    objects = ProviderQuerySet.as_manager()
+
     class Meta:
         ordering = ["slug"]
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def is_system(self) -> bool:
+        return self.org_id is None and self.kind in SYSTEM_PROVIDER_KINDS
