@@ -29,6 +29,11 @@ def source_names() -> list[str]:
     return sorted(_sources())
 
 
+def source_provider_slugs() -> frozenset[str]:
+    """Every provider slug a pricing source is known to write offers for."""
+    return frozenset().union(*(source.provider_slugs() for source in _sources().values()))
+
+
 def get_source(name: str) -> PricingSource:
     try:
         return _sources()[name]()

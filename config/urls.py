@@ -26,6 +26,16 @@ api_v1 = [
     ),
     path("providers/", providers.ProviderListCreateApi.as_view(), name="api-providers"),
     path(
+        "providers/<int:provider_id>/webhook/",
+        providers.ProviderWebhookApi.as_view(),
+        name="api-provider-webhook",
+    ),
+    path(
+        "providers/<int:provider_id>/webhook/rotate-secret/",
+        providers.WebhookSecretRotateApi.as_view(),
+        name="api-provider-webhook-rotate-secret",
+    ),
+    path(
         "provider/offers/",
         provider_offers.ProviderOfferListApi.as_view(),
         name="api-provider-offers",

@@ -2,8 +2,9 @@
 
 We sign what we send to providers (launch and terminate requests) with the provider's
 `webhook_secret`; providers check it with `verify_signature` (or its few lines in their own
-language). The header is `X-GPUMarket-Signature: t=<unix seconds>,v1=<hex digest>`; more
-than one `v1` may be present while a secret is rotated. The timestamp is signed too, so an
+language). The header is `X-GPUMarket-Signature: t=<unix seconds>,v1=<hex digest>`; while a secret
+is rotated it carries one `v1` per valid secret (the new one's first), and a verifier
+accepts the delivery when any of them matches. The timestamp is signed too, so an
 old delivery replayed later is refused once it is older than the tolerance.
 Pure Python: no Django.
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import time
+from collections.abc import Iterable
 
 SIGNATURE_HEADER = "X-GPUMarket-Signature"
 SCHEME = "v1"
@@ -32,9 +34,19 @@ def compute_signature(secret: str, timestamp: int, body: bytes | str) -> str:
     return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
 
 
-def signature_header(secret: str, body: bytes | str, *, timestamp: int | None = None) -> str:
+def signature_header(
+    secret: str,
+    body: bytes | str,
+    *,
+    timestamp: int | None = None,
+    previous_secrets: Iterable[str] = (),
+) -> str:
+    """`t=<timestamp>,v1=<digest>`, and one more `v1=` per previous secret, after the
+    current one's: a verifier that accepts any `v1` (as `verify_signature`) keeps working
+    with either secret while a rotation's overlap lasts."""
     timestamp = int(time.time()) if timestamp is None else timestamp
-    return f"t={timestamp},{SCHEME}={compute_signature(secret, timestamp, body)}"
+    digests = (compute_signature(s, timestamp, body) for s in (secret, *previous_secrets))
+    return ",".join([f"t={timestamp}", *(f"{SCHEME}={digest}" for digest in digests)])
 
 
 def _parse(header: str) -> tuple[int, list[str]]:

@@ -210,8 +210,9 @@ def deliver(*, launch_request_id: int, client: ProviderHttpClient | None = None)
     if not provider.webhook_url:
         return False
     body = webhook_body(request)
+    current, *previous = provider.webhook_signing_secrets(now=timezone.now())
     headers = {
-        SIGNATURE_HEADER: signature_header(provider.webhook_secret, body),
+        SIGNATURE_HEADER: signature_header(current, body, previous_secrets=previous),
         "Content-Type": "application/json",
         "X-GPUMarket-Delivery": str(request.pk),
         "X-GPUMarket-Event": f"{request.kind}_request",

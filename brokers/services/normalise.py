@@ -19,15 +19,25 @@ ZERO = Decimal(0)
 
 
 class ProviderCache:
-    """Provider ids by slug; creates system providers on first sight."""
+    """Provider ids by slug; creates system providers on first sight.
+
+    A sync writes for system providers only. A slug an organization's provider holds (one
+    registered before the clouds' slugs were reserved, or a cloud a catalog added since)
+    is not the cloud's: its id is None, and the holder is kept in `conflicts` for the
+    sync's report. Giving it the cloud's offers would send it the cloud's buyers."""
 
     def __init__(self) -> None:
         self._ids: dict[str, int] = {}
+        self.conflicts: dict[str, Provider] = {}  # slug -> the organization's provider
 
-    def id_for(self, slug: str) -> int:
-        if slug not in self._ids:
-            self._ids[slug] = self._get_or_create(slug).pk
-        return self._ids[slug]
+    def id_for(self, slug: str) -> int | None:
+        if slug not in self._ids and slug not in self.conflicts:
+            provider = self._get_or_create(slug)
+            if provider.is_system:
+                self._ids[slug] = provider.pk
+            else:
+                self.conflicts[slug] = provider
+        return self._ids.get(slug)
 
     @staticmethod
     def _get_or_create(slug: str) -> Provider:
@@ -74,6 +84,7 @@ class Normaliser:
         self.providers = ProviderCache()
         self.gpus = GpuCache()
         self.unknown_labels: Counter[str] = Counter()
+        self.conflict_rows: Counter[str] = Counter()  # rows of `providers.conflicts`, by slug
         self.skipped = 0
         self.gpu_ids: set[int] = set()
         self.feed_id: int | None = None  # the input being read (set by the sync)
@@ -91,11 +102,15 @@ class Normaliser:
         if gpu_id is None:
             self.unknown_labels[row.gpu_label] += 1
             return None
+        provider_id = self.providers.id_for(row.provider)
+        if provider_id is None:
+            self.conflict_rows[row.provider] += 1
+            return None
         self.gpu_ids.add(gpu_id)
         place = self._place(row.region or row.zone)
         self.input_providers.add(row.provider)
         offer = OfferInput(
-            provider_id=self.providers.id_for(row.provider),
+            provider_id=provider_id,
             sku=row.sku,
             gpu_id=gpu_id,
             gpu_count=row.gpu_count,

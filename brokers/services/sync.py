@@ -70,7 +70,7 @@ class SyncRun:
             inputs = self.source.inputs(path=path, previous=self.reference.fingerprints)
             for source_input in _guarded_inputs(inputs, self.source.name):
                 record = self.reference.unchanged(source_input.name, source_input.fingerprint)
-                if record is not None:
+                if record is not None and self._system_providers_only(record):
                     self._carry(record)
                 else:
                     self._read(source_input, writer, on_progress)
@@ -97,6 +97,7 @@ class SyncRun:
         normaliser.feed_id = None  # created with the input's first offer (FeedCache)
         skipped, labels = normaliser.skipped, normaliser.unknown_labels.copy()
         normaliser.input_providers = set()
+        conflict_rows = normaliser.conflict_rows.total()
         for item in _guarded(source_input.read(), self.source.name):
             if (offer := self._offer(item)) is not None:
                 self._pending.append(offer)
@@ -109,6 +110,10 @@ class SyncRun:
         record.rows_skipped = normaliser.skipped - skipped
         record.unknown_labels = dict(normaliser.unknown_labels - labels)
         record.providers = sorted(normaliser.input_providers)
+        if normaliser.conflict_rows.total() > conflict_rows:
+            # Whether these rows may be stored depends on who holds their slugs, not on the
+            # input's bytes: read the input again next time, so they are once that is fixed.
+            record.fingerprint = ""
 
     def _submit(self, writer: BatchWriter) -> None:
         if self._pending:
@@ -149,6 +154,12 @@ class SyncRun:
             self.errors.append({"where": where, "reason": reason})
 
     # -- inputs that did not change: carried over, their offers touched -----------------------
+
+    def _system_providers_only(self, reference: InputRecord) -> bool:
+        """An input whose providers a listed provider holds now (a slug freed and taken) is
+        read instead: its rows are skipped and reported as a read would."""
+        providers = self.normaliser.providers
+        return all(providers.id_for(slug) is not None for slug in reference.providers)
 
     def _carry(self, reference: InputRecord) -> None:
         record = reference.carried()
@@ -296,7 +307,10 @@ def _guarded_inputs(inputs: Iterator[SourceInput], source_name: str) -> Iterator
 
 def _after_load(run: SyncRun) -> None:
     sync, source, seen = run.sync, run.source, run.normaliser.providers.ids
-    if source.complete and not run.source_failed and seen:
+    # A run that listed offers only for slugs that organizations hold still withdraws: the
+    # offers an earlier run gave those providers are the cloud's, not theirs.
+    listed_any = seen or run.normaliser.providers.conflicts
+    if source.complete and not run.source_failed and listed_any:
         run.counts.withdrawn = _withdraw_unlisted(run)
     # A source that failed this time still ages the offers it gave before.
     provider_ids = sorted(set(seen) | set(source_provider_ids(sync.source)))
@@ -342,7 +356,9 @@ def source_provider_ids(source_name: str, *, recent_syncs: int = RECENT_SYNCS) -
     recent = PriceSync.objects.filter(source=source_name).order_by("-started_at")
     for providers in recent.values_list("providers", flat=True)[:recent_syncs]:
         slugs.update(providers or ())
-    return set(Provider.objects.filter(slug__in=slugs).values_list("pk", flat=True))
+    # System providers only: a listed provider that holds one of these slugs now keeps its
+    # offers fresh through its API, and a source must not age them.
+    return set(Provider.objects.system().filter(slug__in=slugs).values_list("pk", flat=True))
 
 
 def offers_upkeep() -> dict[str, int]:
@@ -370,12 +386,14 @@ def _finish(run: SyncRun) -> PriceSync:
     sync.inputs = [r.to_json() for r in run.records]
     sync.unknown_labels = dict(normaliser.unknown_labels)
     sync.providers = sorted(normaliser.providers.slugs)
-    sync.errors = run.errors
+    conflicts = _conflict_errors(normaliser, sync)
+    sync.errors = conflicts + run.errors  # first: MAX_RECORDED_ERRORS must not hide them
+    error_count = run.error_count + len(conflicts)
     stored = counts.created + counts.updated + counts.unchanged
-    if run.error_count and not stored:
+    if error_count and not stored:
         sync.status = SyncStatus.FAILED
     else:
-        sync.status = SyncStatus.PARTIAL if run.error_count else SyncStatus.SUCCEEDED
+        sync.status = SyncStatus.PARTIAL if error_count else SyncStatus.SUCCEEDED
     sync.finished_at = timezone.now()
     sync.save()
     logger.info(
@@ -383,3 +401,23 @@ def _finish(run: SyncRun) -> PriceSync:
         extra={"source": sync.source, "sync_id": sync.pk, "status": sync.status},
     )
     return sync
+
+
+def _conflict_errors(normaliser: Normaliser, sync: PriceSync) -> list[dict]:
+    """One error per slug whose rows were not stored because an organization's provider
+    holds it (`ProviderCache`): an operator renames that provider, or the cloud's."""
+    errors = []
+    for slug, holder in sorted(normaliser.providers.conflicts.items()):
+        rows = normaliser.conflict_rows[slug]
+        owner = f"organization #{holder.org_id}" if holder.org_id else f"kind {holder.kind}"
+        reason = (
+            f"the slug belongs to provider #{holder.pk} of {owner}, not to a cloud: "
+            f"{rows} rows not stored"
+        )
+        errors.append({"where": f"provider {slug}", "reason": reason})
+        logger.warning(
+            "price sync skipped a provider slug held by an organization",
+            extra={"source": sync.source, "sync_id": sync.pk, "slug": slug,
+                   "provider_id": holder.pk, "rows": rows},
+        )  # fmt: skip
+    return errors

@@ -92,6 +92,12 @@ class PricingSource:
     complete: ClassVar[bool] = True
     freshness_limit_seconds: ClassVar[int] = 6 * 3600
 
+    @classmethod
+    def provider_slugs(cls) -> frozenset[str]:
+        """The provider slugs this source writes offers for, as far as it knows them before
+        reading (a catalog may name more): organizations may not register them."""
+        return frozenset({cls.provider_slug})
+
     def inputs(
         self, *, path: str | None = None, previous: Mapping[str, str] | None = None
     ) -> Iterator[SourceInput]:

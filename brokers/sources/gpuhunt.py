@@ -63,6 +63,11 @@ class GpuhuntCatalogSource(PricingSource):
         self.base_url = base_url
         self.client_options = client_options
 
+    @classmethod
+    def provider_slugs(cls) -> frozenset[str]:
+        """Rows name their provider (the file's name): the ones renamed here are known."""
+        return super().provider_slugs() | set(PROVIDER_SLUGS) | set(PROVIDER_SLUGS.values())
+
     def inputs(
         self, *, path: str | None = None, previous: Mapping[str, str] | None = None
     ) -> Iterator[SourceInput]:

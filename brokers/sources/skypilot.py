@@ -82,6 +82,12 @@ class SkypilotCatalogSource(PricingSource):
         self.clouds = tuple(clouds) if clouds else None
         self.client_options = client_options
 
+    @classmethod
+    def provider_slugs(cls) -> frozenset[str]:
+        """Each row names its cloud: the clouds read by default and those configured."""
+        configured = {c.strip() for c in settings.SKYPILOT_CATALOG_CLOUDS if c.strip()}
+        return super().provider_slugs() | set(DEFAULT_CLOUDS) | configured
+
     def inputs(
         self, *, path: str | None = None, previous: Mapping[str, str] | None = None
     ) -> Iterator[SourceInput]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from pathlib import Path
 
 import pytest
 
@@ -91,3 +92,36 @@ def test_it_refuses_to_check_without_a_secret():
     header = signature_header("", BODY, timestamp=NOW)
     with pytest.raises(InvalidSignature, match="no webhook secret"):
         verify_signature("", header, BODY, now=NOW)
+
+
+def test_it_signs_with_the_previous_secret_too_while_a_rotation_overlaps():
+    header = signature_header("whsec_new", BODY, timestamp=NOW, previous_secrets=[SECRET])
+
+    # one v1 per secret, the new one's first, both over the same timestamp and body
+    signed = f"{NOW}.".encode() + BODY
+    new_digest = hmac.new(b"whsec_new", signed, hashlib.sha256).hexdigest()
+    old_digest = hmac.new(SECRET.encode(), signed, hashlib.sha256).hexdigest()
+    assert header == f"t={NOW},v1={new_digest},v1={old_digest}"
+    # so a verifier holding either secret accepts the delivery, and no other does
+    assert verify_signature("whsec_new", header, BODY, now=NOW) == NOW
+    assert verify_signature(SECRET, header, BODY, now=NOW) == NOW
+    with pytest.raises(InvalidSignature, match="does not match"):
+        verify_signature("whsec_other", header, BODY, now=NOW)
+
+
+def test_the_verifier_in_the_provider_docs_accepts_either_secret_during_a_rotation():
+    # given the Python verifier docs/provider-api.md gives providers
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "provider-api.md").read_text()
+    snippet = docs.split("```python\n", 1)[1].split("```", 1)[0]
+    namespace: dict = {}
+    exec(snippet, namespace)  # our own documentation
+    verify = namespace["verify"]
+
+    # when a delivery is signed by the new and the old secret
+    header = signature_header("whsec_new", BODY, previous_secrets=[SECRET])
+
+    # then the verifier accepts it with either, and refuses it with another
+    verify("whsec_new", header, BODY)
+    verify(SECRET, header, BODY)
+    with pytest.raises(ValueError, match="bad signature"):
+        verify("whsec_other", header, BODY)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from django.db import IntegrityError
+from datetime import timedelta
+
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
@@ -11,9 +12,14 @@ from rest_framework.views import APIView
 from accounts.actors import actor_for_request
 from common.api.pagination import PAGE_PARAMETERS, Keyset, page_params, paginate
 from common.api.serializers import StrictSerializer, page_serializer, with_errors
-from common.errors import DomainError
 from marketplace.selectors.offers import providers_for_org
-from marketplace.services.providers import provider_register
+from marketplace.selectors.providers import provider_owned
+from marketplace.services.providers import (
+    MAX_WEBHOOK_SECRET_OVERLAP,
+    provider_register,
+    provider_webhook_secret_rotate,
+    provider_webhook_url_set,
+)
 
 
 class ProviderInput(StrictSerializer):
@@ -60,15 +66,63 @@ class ProviderListCreateApi(APIView):
         data = serializer.validated_data
         actor = actor_for_request(request, org_hint=data["org"])
         actor.require("manage_org")
-        try:
-            provider = provider_register(
-                org=actor.org,
-                name=data["name"],
-                slug=data["slug"],
-                webhook_url=data.get("webhook_url", ""),
-            )
-        except IntegrityError:
-            raise DomainError(
-                "slug_taken", f"The provider slug {data['slug']!r} is taken."
-            ) from None
+        provider = provider_register(
+            org=actor.org,
+            name=data["name"],
+            slug=data["slug"],
+            webhook_url=data.get("webhook_url", ""),
+        )
         return Response(ProviderCreatedOutput(provider).data, status=status.HTTP_201_CREATED)
+
+
+class ProviderWebhookInput(StrictSerializer):
+    webhook_url = serializers.URLField(
+        allow_blank=True,
+        help_text="Where launch and terminate requests are sent (https, a public host); "
+        "empty: none are sent, the provider polls.",
+    )
+
+
+class WebhookSecretRotateInput(StrictSerializer):
+    overlap_seconds = serializers.IntegerField(
+        required=False, default=3600, min_value=0,
+        max_value=int(MAX_WEBHOOK_SECRET_OVERLAP.total_seconds()),
+        help_text="How long deliveries are signed with the old secret too (0: it stops at "
+        "once; at most 1 day).",
+    )  # fmt: skip
+
+
+class WebhookSecretOutput(serializers.Serializer):
+    provider = serializers.IntegerField(source="pk")
+    webhook_secret = serializers.CharField(help_text="The new secret; only this response shows it.")
+    previous_secret_expires_at = serializers.DateTimeField(
+        source="previous_webhook_secret_expires_at",
+        allow_null=True,
+        help_text="Until then deliveries carry a signature by the old secret too; null: "
+        "they carry the new one's only.",
+    )
+
+
+class ProviderWebhookApi(APIView):
+    @extend_schema(request=ProviderWebhookInput, responses=with_errors(ProviderOutput))
+    def post(self, request, provider_id: int):
+        serializer = ProviderWebhookInput(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        provider = provider_owned(actor=actor_for_request(request), provider_id=provider_id)
+        provider = provider_webhook_url_set(
+            provider=provider, webhook_url=serializer.validated_data["webhook_url"]
+        )
+        return Response(ProviderOutput(provider).data)
+
+
+class WebhookSecretRotateApi(APIView):
+    @extend_schema(
+        request=WebhookSecretRotateInput, responses=with_errors({201: WebhookSecretOutput})
+    )
+    def post(self, request, provider_id: int):
+        serializer = WebhookSecretRotateInput(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        provider = provider_owned(actor=actor_for_request(request), provider_id=provider_id)
+        overlap = timedelta(seconds=serializer.validated_data["overlap_seconds"])
+        provider = provider_webhook_secret_rotate(provider=provider, overlap=overlap)
+        return Response(WebhookSecretOutput(provider).data, status=status.HTTP_201_CREATED)

@@ -27,6 +27,16 @@ def providers_acting(*, actor: Actor, slug: str | None = None) -> QuerySet[Provi
     return providers
 
 
+def provider_owned(*, actor: Actor, provider_id: int) -> Provider:
+    """One of the providers the actor's organization owns, by id (active or not). Another
+    organization's is not found, as one that does not exist: its existence is not told."""
+    actor.require("provide")
+    provider = providers_for_org(org=actor.org).filter(pk=provider_id).first()
+    if provider is None:
+        raise DomainError("not_found", f"Provider {provider_id} is not one of yours.")
+    return provider
+
+
 def provider_acting(*, actor: Actor, slug: str | None = None) -> Provider:
     """The one provider a write acts for: the named one, or the organization's only one."""
     providers = list(providers_acting(actor=actor, slug=slug)[:50])

@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from marketplace.models import LaunchRequest, Offer, Reservation
+from marketplace.models import LaunchRequest, Offer, Provider, Reservation
 from marketplace.services.launch_requests import launch_request_open
 from marketplace.tests.provider_fixtures import (
     make_listed_offer,
@@ -78,7 +78,7 @@ def world():
 class Endpoint:
     name: str
     method: str
-    path: str  # {offer} and {reservation} are filled in
+    path: str  # {offer}, {reservation} and {provider} are filled in
     body: dict | None
     own: int  # status for the own key
     other: str  # what another provider's key gets: "404", "only_theirs" (a list of its
@@ -120,6 +120,22 @@ ENDPOINTS = [
         200,
         "404",
     ),
+    Endpoint(
+        "change webhook url",
+        "post",
+        "/api/v1/providers/{provider}/webhook/",
+        {"webhook_url": "https://hooks.example.com/new"},
+        200,
+        "404",
+    ),
+    Endpoint(
+        "rotate webhook secret",
+        "post",
+        "/api/v1/providers/{provider}/webhook/rotate-secret/",
+        {"overlap_seconds": 60},
+        201,
+        "404",
+    ),
 ]
 ACTORS = ["own", "other", "buyer_same_org", "reserving_buyer", "finance_same_org", "anonymous"]
 
@@ -131,11 +147,14 @@ def _snapshot(world: World) -> tuple:
         Reservation.objects.get(pk=world.reservation.pk).status,
         LaunchRequest.objects.get(pk=world.request.pk).status,
         sorted(Offer.objects.filter(provider=world.own.provider).values_list("sku", flat=True)),
+        Provider.objects.values_list("webhook_url", "webhook_secret").get(pk=world.own.provider.pk),
     )
 
 
 def _call(client, world: World, endpoint: Endpoint, actor: str):
-    path = endpoint.path.format(offer=world.offer.pk, reservation=world.reservation.pk)
+    path = endpoint.path.format(
+        offer=world.offer.pk, reservation=world.reservation.pk, provider=world.own.provider.pk
+    )
     call = getattr(client, endpoint.method)
     return call(path, endpoint.body, format="json", **world.headers[actor])
 
@@ -183,3 +202,7 @@ def test_the_own_key_really_changed_something(api_client, world):
     assert sorted(
         Offer.objects.filter(provider=world.own.provider).values_list("sku", flat=True)
     ) == ["new.l4x1", "own.h100"]
+    provider = Provider.objects.get(pk=world.own.provider.pk)
+    assert provider.webhook_url == "https://hooks.example.com/new"
+    assert provider.previous_webhook_secret == world.own.provider.webhook_secret
+    assert provider.webhook_secret not in ("", world.own.provider.webhook_secret)
