@@ -124,6 +124,30 @@ class QuoteExclusionsOutput(serializers.Serializer):
     over_max_total = serializers.IntegerField()
 
 
+class ElsewhereOutput(serializers.Serializer):
+    """A fitting offer a quote cannot use (marketplace/quoting/elsewhere.py)."""
+
+    offer = serializers.IntegerField(source="offer.id")
+    provider = serializers.CharField(source="offer.provider.slug")
+    sku = serializers.CharField(source="offer.sku")
+    gpu = serializers.CharField(source="offer.gpu.name", allow_null=True, default=None)
+    gpus = serializers.IntegerField(source="offer.gpu_count")
+    region = serializers.CharField(source="offer.region")
+    pricing = serializers.CharField(source="offer.pricing")
+    price_per_hour = _decimal_text(source="offer.price_per_hour", help_text="One instance.")
+    currency = serializers.CharField(source="offer.currency")
+    total = _decimal_text(
+        help_text="All-in for the request's hours, disk and egress at the provider's published "
+        "rates, rounded as a quote here is."
+    )
+    reason = serializers.ChoiceField(choices=["not_reservable", "stale", "unavailable"])
+    detail = serializers.CharField(help_text="Why it cannot be reserved here, for people.")
+
+
 class QuoteCreateOutput(serializers.Serializer):
     quotes = QuoteOutput(many=True)
     excluded = QuoteExclusionsOutput()
+    elsewhere = ElsewhereOutput(
+        many=True,
+        help_text="The cheapest fitting offers that cannot be reserved here, for comparison.",
+    )

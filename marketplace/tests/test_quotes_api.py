@@ -294,7 +294,7 @@ def test_the_schema_describes_every_field_a_quote_answers_with(api_client, buyer
 
     # then the schema names exactly the fields of the answer, at every level
     quote = answer["quotes"][0]
-    assert set(answer) == fields("QuoteCreateOutput") == {"quotes", "excluded"}
+    assert set(answer) == fields("QuoteCreateOutput") == {"quotes", "excluded", "elsewhere"}
     assert set(answer["excluded"]) == fields("QuoteExclusionsOutput")
     assert set(quote) == set(read_back.json()) == fields("QuoteOutput")
     assert set(quote["legs"][0]) == fields("QuoteLegOutput")
