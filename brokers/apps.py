@@ -11,3 +11,9 @@ class BrokersConfig(AppConfig):
         from brokers.registry import source_provider_slugs
 
         return source_provider_slugs()
+
+    def launchers_unavailable(self) -> dict[str, str]:
+        """Launchers that cannot launch now, and why (`marketplace.reservability`)."""
+        from brokers.registry import launchers_unavailable
+
+        return launchers_unavailable()

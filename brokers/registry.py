@@ -48,3 +48,19 @@ def get_launcher(name: str) -> Launcher:
         return _launchers()[name]()
     except KeyError:
         raise UnknownIntegration(f"unknown launcher {name!r}") from None
+
+
+def launchers_unavailable() -> dict[str, str]:
+    """Launcher name -> why it cannot launch now: a catalog cloud's key that is not set."""
+    return {
+        name: f"{launcher.credential_setting} is not set"
+        for name, launcher in _launchers().items()
+        if launcher.credential_setting and not launcher.configured()
+    }
+
+
+def cloud_launcher_for(slug: str) -> str:
+    """The launcher a catalog cloud's provider keeps (its key decides whether it is ready),
+    or "" for a cloud we cannot launch on."""
+    launcher = _launchers().get(slug)
+    return launcher.name if launcher is not None and launcher.credential_setting else ""

@@ -56,6 +56,11 @@ api_v1 = [
         name="api-provider-reservation-events",
     ),
     path("gpus/", catalog.GpuListApi.as_view(), name="api-gpus"),
+    path(
+        "catalog/providers/",
+        catalog.CatalogProviderListApi.as_view(),
+        name="api-catalog-providers",
+    ),
     path("offers/", catalog.OfferListApi.as_view(), name="api-offers"),
     path("offers/<int:offer_id>/", catalog.OfferDetailApi.as_view(), name="api-offer-detail"),
     path("quotes/", quotes.QuoteCreateApi.as_view(), name="api-quotes"),

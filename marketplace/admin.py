@@ -14,6 +14,7 @@ from .models import (
     ReservationEvent,
     ReservationRun,
 )
+from .reservability import why_not_reservable
 from .selectors.offers import offer_price_history
 
 
@@ -33,10 +34,15 @@ class GpuModelAdmin(admin.ModelAdmin):
 
 @admin.register(Provider)
 class ProviderAdmin(admin.ModelAdmin):
-    list_display = ("slug", "name", "kind", "org", "launcher", "is_active")
+    list_display = ("slug", "name", "kind", "org", "launcher", "is_active", "reservability")
     list_filter = ("kind", "is_active")
     search_fields = ("slug", "name")
     raw_id_fields = ("org",)
+    readonly_fields = ("reservability",)
+
+    @admin.display(description="Reservable here")
+    def reservability(self, provider: Provider) -> str:
+        return why_not_reservable(provider) or "yes"
 
 
 @admin.register(Offer)

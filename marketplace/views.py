@@ -16,6 +16,7 @@ from common.api.pagination import NEWEST_FIRST, CursorPage, paginate
 from common.errors import DomainError
 from marketplace.forms import ReserveForm
 from marketplace.models import Offer, OfferStatus, Provider
+from marketplace.reservability import reservable_provider_ids
 from marketplace.selectors.catalog import offer_search
 from marketplace.selectors.providers import reservations_incoming
 from marketplace.selectors.reservations import reservations_for_org
@@ -74,6 +75,7 @@ def offers(request):
         "error": error,
         "columns": _offer_columns(query, sort),
         "next_url": _offers_url(query, sort, page.next) if page.next else None,
+        "reservable_providers": reservable_provider_ids(),
     }
     return render(request, "marketplace/offers.html", context, status=400 if error else 200)
 

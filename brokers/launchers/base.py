@@ -12,6 +12,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import ClassVar
 
+from django.conf import settings
+
 
 class InstanceState:
     PENDING = "pending"  # accepted, still booting
@@ -76,6 +78,13 @@ class Launcher:
     # True when the provider reports state changes to us (events API) instead of being
     # polled: a PENDING launch or terminate is then left to wait for its event.
     reports_by_events: ClassVar[bool] = False
+    # The setting holding the API key a cloud's launcher needs ("" for ours: simulated,
+    # listed). Without it the cloud's offers are listed, not reservable.
+    credential_setting: ClassVar[str] = ""
+
+    @classmethod
+    def configured(cls) -> bool:
+        return not cls.credential_setting or bool(getattr(settings, cls.credential_setting, ""))
 
     def launch(self, spec: LaunchSpec) -> InstanceStatus:
         raise NotImplementedError

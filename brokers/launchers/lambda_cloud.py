@@ -52,6 +52,7 @@ def _capacity_scope(exc: HttpError) -> str | None:
 
 class LambdaLauncher(Launcher):
     name = "lambda"
+    credential_setting = "LAMBDA_API_KEY"
 
     def launch(self, spec: LaunchSpec) -> InstanceStatus:
         client = self._client()

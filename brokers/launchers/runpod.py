@@ -53,6 +53,7 @@ TERMINATE = "mutation Terminate($input: PodTerminateInput!) { podTerminate(input
 
 class RunPodLauncher(Launcher):
     name = "runpod"
+    credential_setting = "RUNPOD_API_KEY"
 
     def launch(self, spec: LaunchSpec) -> InstanceStatus:
         mine = self._graphql(MY_PODS)["myself"]["pods"]

@@ -43,6 +43,7 @@ def _capacity_scope(exc: HttpError) -> str | None:
 
 class VastLauncher(Launcher):
     name = "vast"
+    credential_setting = "VAST_API_KEY"
 
     def launch(self, spec: LaunchSpec) -> InstanceStatus:
         if not spec.sku.isdigit() or spec.units != 1:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections import Counter
 from decimal import Decimal
 
+from brokers.registry import cloud_launcher_for
 from brokers.simulated import PROVIDER_SLUG as SIMULATED_SLUG
 from brokers.sources.base import OfferRow
 from marketplace.gpu_names import resolve
@@ -47,7 +48,7 @@ class ProviderCache:
             defaults={
                 "name": "Simulated Cloud" if simulated else slug.replace("-", " ").title(),
                 "kind": ProviderKind.SIMULATED if simulated else ProviderKind.CLOUD,
-                "launcher": "simulated" if simulated else "",
+                "launcher": "simulated" if simulated else cloud_launcher_for(slug),
             },
         )
         return provider

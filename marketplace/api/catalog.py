@@ -1,7 +1,8 @@
-"""Catalog API: GPUs and offers, readable without a key (throttled)."""
+"""Catalog API: GPUs, the providers and offers, readable without a key (throttled)."""
 
 from __future__ import annotations
 
+from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
@@ -13,6 +14,7 @@ from common.api.serializers import DecimalString, FlatOutput, page_serializer, w
 from common.api.throttles import CatalogThrottle
 from marketplace.models import OfferStatus, PricingModel
 from marketplace.selectors.catalog import offer_search
+from marketplace.selectors.catalog_providers import catalog_providers
 from marketplace.selectors.offers import gpu_models, offers_visible
 
 
@@ -69,6 +71,35 @@ class GpuListApi(APIView):
         # Every GPU on one page: the canonical list is short.
         page = CursorPage(list(gpu_models()), None)
         return Response(page_serializer(GpuOutput)(page).data)
+
+
+class CatalogProviderOutput(serializers.Serializer):
+    slug = serializers.CharField()
+    name = serializers.CharField()
+    kind = serializers.CharField()
+    reservable = serializers.BooleanField(help_text="Whether its offers can be reserved here.")
+    why_not_reservable = serializers.CharField(help_text="Empty when reservable.")
+    offers = serializers.IntegerField(help_text="Listed offers (active and stale).")
+    last_synced_at = serializers.DateTimeField(
+        help_text="Its newest price: when a price sync (or the provider) last confirmed one."
+    )
+    data_age_seconds = serializers.SerializerMethodField()
+
+    def get_data_age_seconds(self, provider) -> int:
+        return provider.data_age_seconds(self.context["now"])
+
+
+class CatalogProviderListApi(APIView):
+    """The catalog's providers: reservable here or listed for comparison, and how fresh."""
+
+    permission_classes = [AllowAny]
+    throttle_classes = [CatalogThrottle]
+
+    @extend_schema(responses=with_errors(page_serializer(CatalogProviderOutput)))
+    def get(self, request):
+        page = CursorPage(catalog_providers(), None)  # a few dozen: one page
+        output = page_serializer(CatalogProviderOutput)(page, context={"now": timezone.now()})
+        return Response(output.data)
 
 
 class OfferListApi(APIView):

@@ -11,6 +11,7 @@ from django.db.models import Q, QuerySet
 
 from marketplace.models import GpuModel, Offer, OfferStatus, Provider
 from marketplace.quoting.costs import ProviderRates
+from marketplace.reservability import reservable_q
 
 LISTED = (OfferStatus.ACTIVE, OfferStatus.STALE)
 # Quotable: fresh (not stale), not flagged as an outlier price, with capacity to reserve.
@@ -56,8 +57,8 @@ class GpuFacts(NamedTuple):
 
 
 def reservable_provider_rates() -> dict[int, ProviderRates]:
-    """Providers whose offers can be reserved here: active, with a launcher."""
-    rows = Provider.objects.filter(is_active=True).exclude(launcher="")
+    """Providers whose offers can be reserved here (marketplace.reservability)."""
+    rows = Provider.objects.filter(reservable_q())
     return {
         p.pk: ProviderRates(
             provider_id=p.pk,

@@ -20,6 +20,7 @@ from marketplace.models import Offer, OfferStatus
 from marketplace.quoting.candidates import LISTED, QUOTABLE
 from marketplace.quoting.costs import ProviderRates, leg_cost, plan_total
 from marketplace.quoting.request import QuoteWork
+from marketplace.reservability import why_not_reservable
 from marketplace.search.ast import Node
 
 ELSEWHERE_LIMIT = 5
@@ -74,12 +75,9 @@ def _priced(work: QuoteWork, offer: Offer, now: datetime) -> ElsewhereOffer:
 
 
 def _why_not_here(offer: Offer, now: datetime) -> tuple[str, str]:
-    provider = offer.provider
-    if not provider.launcher or not provider.is_active:
-        return (
-            "not_reservable",
-            f"{provider.slug} is listed from its public prices; it cannot be launched from here.",
-        )
+    why_not = why_not_reservable(offer.provider)
+    if why_not:
+        return "not_reservable", why_not
     if offer.status != OfferStatus.ACTIVE:
         hours = int((now - offer.observed_at).total_seconds() // 3600)
         return "stale", f"Its price was last confirmed {hours} h ago: it may have changed."

@@ -59,6 +59,10 @@ class QuoteBreakdownOutput(serializers.Serializer):
     total_exact = _decimal_text()
     total = _decimal_text()
     formulas = serializers.DictField(child=serializers.CharField())
+    prices_observed_at = serializers.CharField(
+        required=False,
+        help_text="When the oldest price of the plan was last confirmed (ISO 8601 UTC).",
+    )
     work_a100_hours = _decimal_text(required=False, help_text="cost_per_work only.")
     cost_per_work = _decimal_text(required=False, help_text="cost_per_work only.")
 
@@ -92,6 +96,12 @@ class QuoteOutput(serializers.Serializer):
     gpus = serializers.IntegerField(source="breakdown.gpus", allow_null=True)
     hours = _decimal_text(source="breakdown.hours", allow_null=True)
     legs = serializers.SerializerMethodField()
+    prices_observed_at = serializers.CharField(
+        source="breakdown.prices_observed_at",
+        allow_null=True,
+        default=None,
+        help_text="How old the prices it used are: when the oldest was last confirmed.",
+    )
     breakdown = QuoteBreakdownField()
 
     @extend_schema_field(OpenApiTypes.STR)

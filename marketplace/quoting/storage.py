@@ -11,7 +11,8 @@ from django.utils import timezone
 
 from common.errors import DomainError
 from common.money import quantize_rate
-from marketplace.models import Quote
+from common.time import iso_z
+from marketplace.models import Offer, Quote
 from marketplace.quoting.costs import COMPONENTS, FORMULAS, LegCost
 from marketplace.quoting.plans import Leg, PricedPlan, Pricing
 from marketplace.quoting.request import QuoteRequest
@@ -31,6 +32,7 @@ def quotes_store(
     if not plans:
         return []
     expires_at = timezone.now() + timedelta(seconds=settings.QUOTE_TTL_SECONDS)
+    observed = _observed_at({leg.offer.id for plan in plans for leg in plan.legs})
     quotes = [
         Quote(
             org=org,
@@ -38,13 +40,19 @@ def quotes_store(
             hours=request.hours,
             total=plan.total,
             currency=request.currency,
-            breakdown=plan_breakdown(plan, pricing, request),
+            breakdown=plan_breakdown(plan, pricing, request)
+            | {"prices_observed_at": iso_z(min(observed[leg.offer.id] for leg in plan.legs))},
             legs=_stored_legs(plan, pricing),
             expires_at=expires_at,
         )
         for plan in plans
     ]
     return Quote.objects.bulk_create(quotes)
+
+
+def _observed_at(offer_ids: set[int]) -> dict:
+    """When each offer's price was last confirmed (a sync, or its provider)."""
+    return dict(Offer.objects.filter(pk__in=offer_ids).values_list("pk", "observed_at"))
 
 
 def _stored_legs(plan: PricedPlan, pricing: Pricing) -> list[dict]:

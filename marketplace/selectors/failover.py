@@ -24,6 +24,7 @@ from marketplace.models import (
     OfferStatus,
     Reservation,
 )
+from marketplace.reservability import reservable_q
 
 # A buyer who set no `max_price_per_hour` accepts failover up to 25 % above the price locked
 # at reservation: enough to reach the next offer in a typical catalog, not a blank cheque.
@@ -86,9 +87,8 @@ def failover_offers(
             currency=reservation.currency,
             status=OfferStatus.ACTIVE,
             suspect=False,
-            provider__is_active=True,
         )
-        .exclude(provider__launcher="")
+        .filter(reservable_q("provider__"))
         .exclude(pk__in=[current.pk, *(a.offer_id for a in attempts)])
         .annotate(units=units)
         .annotate(total_price=total_price)

@@ -30,6 +30,7 @@ from marketplace.models import (
 )
 from marketplace.models.reservations import ALLOWED_TRANSITIONS, CAPACITY_HOLDING_STATUSES
 from marketplace.quoting.costs import ProviderRates, Usage, leg_cost
+from marketplace.reservability import why_not_reservable
 from marketplace.selectors.failover import default_price_limit
 from marketplace.services.runs import reserved_end, run_close, run_open
 from marketplace.signals import reservation_creating
@@ -169,11 +170,10 @@ def _get_reservable_offer(offer_id: int) -> Offer:
     offer = Offer.objects.select_related("provider").filter(pk=offer_id).first()
     if offer is None:
         raise DomainError("not_found", f"Offer {offer_id} does not exist.")
-    if not offer.provider.launcher:
-        raise DomainError(
-            "not_launchable",
-            f"Offers of {offer.provider.slug} are listed for comparison only and cannot be reserved here.",
-        )
+    why_not = why_not_reservable(offer.provider)
+    if why_not:
+        raise DomainError("not_launchable", f"Offers of {offer.provider.slug} cannot be "
+                          f"reserved here: {why_not}")  # fmt: skip
     return offer
 
 
