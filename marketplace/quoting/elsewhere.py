@@ -1,5 +1,6 @@
 """The rest of the market beside a quote: the cheapest offers that fit the request as one
 instance but cannot be reserved here, with what they would cost all-in and why not here.
+Made of what the quote's own search read (`QuoteWork.not_reservable`).
 
 A cost broker shows what the market charges, not only what it can sell: a buyer who sees a
 catalog cloud 30 % cheaper knows what the quote is worth. Suspect prices are left out (they
@@ -13,15 +14,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from django.db.models import Q
 from django.utils import timezone
 
 from marketplace.models import Offer, OfferStatus
-from marketplace.quoting.candidates import LISTED, QUOTABLE
 from marketplace.quoting.costs import ProviderRates, leg_cost, plan_total
 from marketplace.quoting.request import QuoteWork
 from marketplace.reservability import why_not_reservable
-from marketplace.search.ast import Node
 
 ELSEWHERE_LIMIT = 5
 ELSEWHERE_FIELDS = (
@@ -40,20 +38,17 @@ class ElsewhereOffer:
     detail: str
 
 
-def market_elsewhere(work: QuoteWork, tree: Node, *, now: datetime | None = None) -> list:
-    """The cheapest `ELSEWHERE_LIMIT` offers of the request's match (GPU spec with its count,
-    filter, pricing models, currency) that a quote cannot use, cheapest per GPU-hour first:
-    the order of the catalog's per-GPU price indexes."""
+def market_elsewhere(work: QuoteWork, *, now: datetime | None = None) -> list[ElsewhereOffer]:
+    """The `ELSEWHERE_LIMIT` cheapest (per instance-hour) of the fitting offers the quote's
+    search read and could not use. The search reads in price order until nothing unread can
+    beat its quotes, so every such offer cheaper than the quotes was read: no query of its
+    own but one for the few it lists."""
     now = now or timezone.now()
-    reservable = QUOTABLE & Q(provider_id__in=sorted(work.pricing.rates))
-    offers = (
-        Offer.objects.filter(work.match(tree), status__in=LISTED, suspect=False)
-        .exclude(reservable)
-        .select_related("provider", "gpu")
-        .only(*ELSEWHERE_FIELDS)
-        .order_by("price_per_gpu_hour", "id")[:ELSEWHERE_LIMIT]
-    )
-    return [_priced(work, offer, now) for offer in offers]
+    cheapest = sorted({o.id: o for o in work.not_reservable}.values(),
+                      key=lambda o: (o.price_per_hour, o.id))[:ELSEWHERE_LIMIT]  # fmt: skip
+    rows = Offer.objects.select_related("provider", "gpu").only(*ELSEWHERE_FIELDS)
+    by_id = rows.in_bulk([o.id for o in cheapest])
+    return [_priced(work, by_id[o.id], now) for o in cheapest if o.id in by_id]
 
 
 def _priced(work: QuoteWork, offer: Offer, now: datetime) -> ElsewhereOffer:

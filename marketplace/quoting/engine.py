@@ -40,7 +40,7 @@ def quote_create(
     Bad `gpu` or `filter` text raises DomainError 400 (invalid_gpu_spec / invalid_query, with
     the position and a hint)."""
     work = QuoteWork.start(request, resolver or DatabaseResolver())
-    tree = single_offer_tree = work.tree(include_count=True)
+    tree = work.tree(include_count=True)
     with index_order_reads():
         plans = best_single_offer_plans(work, tree)
         singles = True
@@ -48,7 +48,7 @@ def quote_create(
             work.excluded.update(dict.fromkeys(work.excluded, 0))  # the split counts afresh
             tree, singles = work.tree(include_count=False), False
             plans = best_split_plans(work, tree)
-        elsewhere = market_elsewhere(work, single_offer_tree)
     count_beyond_reads(work, tree, plans, singles=singles)
+    elsewhere = market_elsewhere(work)
     stored = quotes_store(org=org, request=request, pricing=work.pricing, plans=plans)
     return QuoteResult(stored, dict(work.excluded), elsewhere)

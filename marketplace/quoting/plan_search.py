@@ -55,7 +55,7 @@ def best_single_offer_plans(work: QuoteWork, tree: Node) -> list[PricedPlan]:
     page, read = read_first_pages(streams), 0
     while page:
         read += len(page)
-        _price_cheapest_first(work, work.usable(page), best)
+        _price_cheapest_first(work, work.usable(page, single_instance=True), best)
         live = [s for s in streams if not s.exhausted and _may_win(work, s, best)]
         if not live or read >= MAX_SINGLE_OFFERS_READ:
             break

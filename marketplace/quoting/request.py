@@ -3,7 +3,7 @@ facts it is priced with, and the counts of the offers left out so far."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 
 from django.db.models import Q, QuerySet
@@ -36,6 +36,10 @@ EXCLUSION_REASONS = (
     "no_throughput",
     "over_max_total",
 )
+
+# Why an offer that fits cannot be used here, yet is a real price a buyer can pay elsewhere
+# (suspect prices are not; no_throughput and over_max_total are about the request).
+ELSEWHERE_REASONS = ("stale", "unavailable", "not_reservable")
 
 
 @dataclass(frozen=True)
@@ -71,6 +75,9 @@ class QuoteWork:
     pricing: Pricing
     extras: CheapestExtras
     excluded: dict[str, int]  # offers read but left out, by reason
+    # Single-instance fits read but not reservable here (stale, sold out, no launcher): the
+    # quote's `elsewhere` is made of the cheapest (marketplace/quoting/elsewhere.py).
+    not_reservable: list[Candidate] = field(default_factory=list)
 
     @classmethod
     def start(cls, request: QuoteRequest, resolver: CatalogResolver) -> QuoteWork:
@@ -110,8 +117,9 @@ class QuoteWork:
     def quotable(self, match: Q) -> QuerySet:
         return quotable_offers(match=match, provider_ids=self.pricing.rates.keys())
 
-    def usable(self, offers: list[Candidate]) -> list[Candidate]:
-        """The quotable offers among those read; the rest are counted by reason."""
+    def usable(self, offers: list[Candidate], *, single_instance: bool = False) -> list[Candidate]:
+        """The quotable offers among those read; the rest are counted by reason (and, when
+        each fits the request alone, those reservable elsewhere only are kept aside)."""
         kept = []
         for offer in offers:
             reason = exclusion_reason(offer, self.pricing.rates)
@@ -119,8 +127,10 @@ class QuoteWork:
                 reason = "no_throughput"
             if reason is None:
                 kept.append(offer)
-            else:
-                self.excluded[reason] += 1
+                continue
+            self.excluded[reason] += 1
+            if single_instance and reason in ELSEWHERE_REASONS:
+                self.not_reservable.append(offer)
         return kept
 
     def throughput(self, gpu_id: int) -> Decimal | None:
