@@ -129,7 +129,8 @@ USE_I18N = False
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+# Where collectstatic gathers the files WhiteNoise serves (`make serve`: .run/staticfiles).
+STATIC_ROOT = Path(env_str("STATIC_ROOT", str(BASE_DIR / "staticfiles")))
 STATICFILES_DIRS = [BASE_DIR / "static"]
 # collectstatic names each file by its content's hash and compresses it; WhiteNoise then
 # serves those names with a year's Cache-Control, immutable (a new file gets a new name).
