@@ -44,7 +44,8 @@ def free_port() -> int:
 def fetch(url: str, **headers: str) -> tuple[int, dict[str, str], bytes]:
     request = urllib.request.Request(url, headers=headers)
     try:
-        with urllib.request.urlopen(request, timeout=10) as response:
+        # generous: a worker's first request imports the app, slow on a busy machine
+        with urllib.request.urlopen(request, timeout=60) as response:
             return response.status, dict(response.headers), response.read()
     except urllib.error.HTTPError as error:
         return error.code, dict(error.headers), error.read()
@@ -59,7 +60,7 @@ def command_line(pid: int) -> str:
 
 def wait_for_gunicorn(pid: int, *, processes: int) -> tuple[list[int], list[str]]:
     """The supervisor's process tree and command lines, once gunicorn has `processes`."""
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 90
     while True:
         tree = descendants(pid)
         command_lines = [command_line(child) for child in tree]
