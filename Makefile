@@ -3,6 +3,7 @@
 # REDIS_URL are set, and localstripe unless STRIPE_API_BASE or a real Stripe key is set.
 #
 #   make run                                  dev server on http://127.0.0.1:8000 (+ Celery)
+#   make serve                                the production setting (gunicorn, DEBUG off) there
 #   make test ARGS='tests/x.py -k y'          pytest, with ARGS passed through
 #   make bench ARGS='...'                     python -m bench
 #   make lint / make fmt                      ruff; lint also checks the layers (import-linter)
@@ -19,7 +20,7 @@ PYTHON3 ?= $(shell for p in python3 python3.14 python3.13 python3.12 python3.11;
 	$$p -c 'import sys; sys.exit(sys.version_info < (3, 11))' >/dev/null 2>&1 \
 	&& { echo $$p; break; }; done)
 
-.PHONY: install run test bench lint fmt shell browser-deps
+.PHONY: install run serve test bench lint fmt shell browser-deps
 
 install: $(STAMP)
 
@@ -33,6 +34,9 @@ $(STAMP): pyproject.toml
 
 run: $(STAMP)
 	$(SUPERVISOR) run
+
+serve: $(STAMP)
+	$(SUPERVISOR) serve
 
 test: $(STAMP) browser-deps
 	$(SUPERVISOR) test $(ARGS)

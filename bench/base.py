@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
@@ -55,6 +56,9 @@ def setup_django(url: str) -> None:
     """Point Django at the benchmark database and migrate it (quietly)."""
     os.environ["DATABASE_URL"] = url
     os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
+    # Production settings (DEBUG off, as measured) refuse to start without a key; a benchmark
+    # signs nothing that outlives it.
+    os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))
     os.environ.setdefault("LOG_LEVEL", "WARNING")
     import django
     from django.core.management import call_command

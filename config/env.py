@@ -129,3 +129,43 @@ def database_from_url(name: str, url: str) -> dict:
         # walking an index in order reads a few pages (bench/search.py: p99 -10 %).
         "OPTIONS": {"options": "-c jit=off -c random_page_cost=1.1"},
     }
+
+
+def env_secret_key(name: str, *, debug: bool, development_key: str) -> str:
+    """The signing key: the development one is allowed only with DEBUG on, so that a server
+    that forgot SECRET_KEY refuses to start instead of signing sessions with a public key."""
+    value = os.environ.get(name) or ""
+    if debug:
+        return value or development_key
+    if not value or value == development_key:
+        raise ConfigError(
+            f"{name} must be set to a long random value when DEBUG is off "
+            f"(the development key is refused), e.g. "
+            f'python -c "import secrets; print(secrets.token_urlsafe(50))"'
+        )
+    return value
+
+
+def env_origins(name: str, default: str) -> list[str]:
+    """Comma-separated origins such as https://gpu.example.com (scheme and host, no path)."""
+    origins = env_list(name, default)
+    for origin in origins:
+        parts = urlsplit(origin)
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.path not in ("", "/"):
+            raise ConfigError(f"{name} must list origins like https://host[:port], got {origin!r}")
+    return [origin.rstrip("/") for origin in origins]
+
+
+def env_proxy_ssl_header(name: str) -> tuple[str, str] | None:
+    """`X-Forwarded-Proto: https` -> Django's ("HTTP_X_FORWARDED_PROTO", "https"); unset: None.
+
+    Set it only behind a proxy that always overwrites that header: otherwise any client can
+    claim to have come over https."""
+    raw = os.environ.get(name) or ""
+    if not raw.strip():
+        return None
+    header, separator, value = raw.partition(":")
+    header, value = header.strip(), value.strip()
+    if not separator or not header or not value or " " in header:
+        raise ConfigError(f"{name} must look like 'X-Forwarded-Proto: https', got {raw!r}")
+    return "HTTP_" + header.upper().replace("-", "_"), value

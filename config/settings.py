@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from csp.constants import NONE, SELF
 from kombu import Queue
 
 from billing.tax import country_code
@@ -15,7 +16,10 @@ from .env import (
     env_decimal,
     env_int,
     env_list,
+    env_origins,
     env_parsed,
+    env_proxy_ssl_header,
+    env_secret_key,
     env_str,
     env_url,
     seconds_list,
@@ -24,9 +28,30 @@ from .env import (
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 DEBUG = env_bool("DEBUG", False)
-# A fixed development key only when DEBUG is on; production must set SECRET_KEY.
-SECRET_KEY = env_str("SECRET_KEY", "dev-only-insecure-key-change-me")
+# A fixed development key only when DEBUG is on; with DEBUG off start-up stops without one.
+SECRET_KEY = env_secret_key(
+    "SECRET_KEY", debug=DEBUG, development_key="dev-only-insecure-key-change-me"
+)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
+
+# --- Transport security (README, "Running in production") ----------------------------------
+# On by default whenever DEBUG is off; `make serve` turns the first three off because it
+# serves plain http on loopback. HSTS is only ever sent on https responses.
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
+# Load balancers and container health checks probe the backend over plain http.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", not DEBUG)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31_536_000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+# Preloading is a request to the browser vendors that is slow to undo: the operator's call.
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+# Behind a TLS-terminating proxy: which header tells the request came over https.
+SECURE_PROXY_SSL_HEADER = env_proxy_ssl_header("SECURE_PROXY_SSL_HEADER")
+# Origins allowed to POST forms (the site's own https origin behind a proxy, for instance).
+CSRF_TRUSTED_ORIGINS = env_origins("CSRF_TRUSTED_ORIGINS", "")
+# `check --deploy` warns when preload is off; that is a decision, not an oversight (above).
+SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -37,8 +62,9 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "rest_framework",
-    "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI and ReDoc as our own static files
+    "csp",
     "accounts",
     "marketplace",
     "brokers",
@@ -48,6 +74,9 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "common.middleware.ApiBodyLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Static files from the app itself, before anything touches the session or the database.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -103,8 +132,34 @@ USE_I18N = False
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+# Where collectstatic gathers the files WhiteNoise serves (`make serve`: .run/staticfiles).
+STATIC_ROOT = Path(env_str("STATIC_ROOT", str(BASE_DIR / "staticfiles")))
 STATICFILES_DIRS = [BASE_DIR / "static"]
+# collectstatic names each file by its content's hash and compresses it; WhiteNoise then
+# serves those names with a year's Cache-Control, immutable (a new file gets a new name).
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
+
+# --- Content-Security-Policy (django-csp) ---------------------------------------------------
+# Pages load scripts, styles, images and fonts from this site only, no inline script or
+# style: templates keep their JavaScript and CSS in static/. img-src allows data: for the
+# icons Swagger UI's stylesheet embeds.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
 
 # --- API -----------------------------------------------------------------------------
 # The largest API request body (a bulk upsert of MAX_BULK_OFFERS offers is about 2 MB): a
@@ -134,6 +189,12 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Search GPU offers, get all-in quotes, reserve capacity, list capacity as a provider.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # /api/docs/ and /api/redoc/ load everything from our static files: no CDN, no internet.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    # validatorUrl None: Swagger UI would otherwise send the schema to validator.swagger.io.
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
 }
 
 CACHES = {

@@ -5,8 +5,11 @@ import os
 from decimal import Decimal
 from urllib.parse import urlsplit, urlunsplit
 
-from .settings import *  # noqa: F403
-from .settings import REDIS_URL
+# Production settings refuse to start without a key when DEBUG is off (as it is in tests).
+os.environ.setdefault("SECRET_KEY", "test-only-secret-key-never-used-to-sign-anything-real")
+
+from .settings import *  # noqa: E402, F403
+from .settings import REDIS_URL  # noqa: E402
 
 # Parallel test runs on one machine pick different databases (TEST_REDIS_DB=14, ...).
 TEST_REDIS_DB = os.environ.get("TEST_REDIS_DB", "15")
@@ -35,3 +38,12 @@ WEBHOOK_ALLOW_PRIVATE_ADDRESSES = True
 # Funds are checked at every reservation (billing.receivers): the tests about anything else
 # reserve on credit; the funds tests set the limit they are about.
 ORG_CREDIT_LIMIT = Decimal("1000000")
+# The test client and the live server speak plain http (config/tests/test_deploy_settings.py
+# checks the production defaults); templates resolve {% static %} without collectstatic.
+SECURE_SSL_REDIRECT = False
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = False
+STORAGES = {
+    **STORAGES,  # noqa: F405
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+WHITENOISE_USE_FINDERS = WHITENOISE_AUTOREFRESH = True  # from static/ and the apps, as DEBUG does

@@ -1,6 +1,7 @@
 """Development process supervisor.
 
     python -m devtools.supervisor run                   dev server + Celery worker and beat
+    python -m devtools.supervisor serve                 production setting: gunicorn, DEBUG off
     python -m devtools.supervisor test [pytest args]    the test suite
     python -m devtools.supervisor bench [args]          python -m bench
     python -m devtools.supervisor exec [--fresh] -- cmd ...
@@ -15,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import secrets
 import shutil
 import signal
 import sys
@@ -49,6 +51,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # Dev database, beat schedule, logs (gitignored). Overridable so tests don't touch yours.
 RUN_DIR = Path(os.environ.get("GPUMARKET_RUN_DIR") or ROOT / ".run").resolve()
 RUNNING_FILE = RUN_DIR / "services.json"  # lets `exec` join the services of a live `run`
+SECRET_KEY_FILE = RUN_DIR / "secret_key"  # this checkout's own signing key (see local_secret_key)
 DEV_PG_PORT = 54329
 DEV_WEBHOOK_SECRET = "whsec_dev"
 # The Celery queues (config.settings.CELERY_QUEUE_NAMES), split between make run's workers.
@@ -59,6 +62,9 @@ PROVIDER_QUEUES = (
     "pricing",
 )  # settings' default too: localstripe signs with it
 APP_TIER = 2  # app processes stop before Redis (1) and PostgreSQL (0)
+# `serve` runs the production settings over plain http on loopback, where https-only cookies
+# and a redirect to https would lock everyone out. Each can still be set otherwise.
+LOOPBACK_HTTP_SETTINGS = {"SECURE_SSL_REDIRECT": "false", "SECURE_COOKIES": "false"}
 FOREGROUND_GRACE = 10.0  # seconds a foreground command gets to exit after a signal
 USAGE = __doc__.split("\n\n")[1]
 
@@ -254,20 +260,48 @@ def redact(url: str) -> str:
 def cmd_run(sup: Supervisor, args: list[str]) -> int:
     if args:
         raise UsageError("run takes no arguments")
+    port = free_app_port()
+    sup.env.setdefault("DEBUG", "1")  # a local dev server: tracebacks, static files
+    web = [sys.executable, "manage.py", "runserver", f"{HOST}:{port}", "--noreload"]
+    return serve_app(sup, port, web=web, steps=[["migrate", "--noinput"], ["seed_demo"]])
+
+
+def cmd_serve(sup: Supervisor, args: list[str]) -> int:
+    """The production setting on this machine: gunicorn with several workers, static files
+    collected and served by WhiteNoise, DEBUG off; otherwise what `run` does."""
+    if args:
+        raise UsageError("serve takes no arguments")
+    port = free_app_port()
+    sup.env["DEBUG"] = "false"
+    for name, value in LOOPBACK_HTTP_SETTINGS.items():
+        sup.env.setdefault(name, value)
+    sup.env.setdefault("STATIC_ROOT", str(RUN_DIR / "staticfiles"))
+    web = [sys.executable, "-m", "gunicorn", "config.wsgi:application",
+           "--config", "config/gunicorn_conf.py", "--bind", f"{HOST}:{port}"]  # fmt: skip
+    steps = [["migrate", "--noinput"], ["collectstatic", "--noinput"], ["seed_demo"]]
+    return serve_app(sup, port, web=web, steps=steps)
+
+
+def free_app_port() -> int:
     port = int(os.environ.get("PORT", "8000"))
     if not port_is_free(port):
         raise ServiceError(f"port {port} is already in use; stop that or set PORT=...")
+    return port
+
+
+def serve_app(sup: Supervisor, port: int, *, web: list[str], steps: list[list[str]]) -> int:
+    """Services, then each manage.py step in turn, then the web server, the Celery workers
+    and beat, until Ctrl-C or one of them dies."""
     RUN_DIR.mkdir(parents=True, exist_ok=True)  # for the beat schedule even with DATABASE_URL
     sup.ensure_services(persistent=True)
     sup.env["PYTHONUNBUFFERED"] = "1"  # their output is piped through us, line by line
-    sup.env.setdefault("DEBUG", "1")  # a local dev server: tracebacks, static files
-    python = sys.executable
-    for step in (["migrate", "--noinput"], ["seed_demo"]):
-        code = sup.run_step(step[0], [python, "manage.py", *step], label_output=True)
+    sup.env.setdefault("SECRET_KEY", local_secret_key())
+    for step in steps:
+        code = sup.run_step(step[0], [sys.executable, "manage.py", *step], label_output=True)
         if code != 0:
             log(f"manage.py {' '.join(step)} failed with code {code}")
             return code
-    start_app_processes(sup, port)
+    start_app_processes(sup, web)
     url = f"http://{HOST}:{port}/"
     announced = False
 
@@ -287,12 +321,26 @@ def cmd_run(sup: Supervisor, args: list[str]) -> int:
     return sup.supervise(announce_when_listening)
 
 
-def start_app_processes(sup: Supervisor, port: int) -> None:
+def local_secret_key() -> str:
+    """This checkout's signing key, made on first use and kept in .run (mode 0600): sessions
+    survive restarts, and `serve` (DEBUG off) never falls back to the public development key."""
+    RUN_DIR.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(FileNotFoundError):
+        return SECRET_KEY_FILE.read_text().strip()
+    key = secrets.token_urlsafe(50)
+    with contextlib.suppress(FileExistsError):  # another supervisor made one first: use it
+        descriptor = os.open(SECRET_KEY_FILE, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as file:
+            file.write(key)
+    return SECRET_KEY_FILE.read_text().strip()
+
+
+def start_app_processes(sup: Supervisor, web: list[str]) -> None:
     python = sys.executable
     celery = [python, "-m", "celery", "-A", "config"]
     worker = [*celery, "worker", "-l", "info", "--concurrency", "2", "-Q"]
     commands = {
-        "web": [python, "manage.py", "runserver", f"{HOST}:{port}", "--noreload"],
+        "web": web,
         # Two workers, so that providers that answer slowly never hold up billing.
         "worker": [*worker, ",".join(OWN_QUEUES), "-n", "own@%h"],
         "worker-providers": [*worker, ",".join(PROVIDER_QUEUES), "-n", "providers@%h"],
@@ -322,6 +370,8 @@ def cmd_exec(sup: Supervisor, args: list[str]) -> int:
     if shutil.which(command[0], path=sup.env.get("PATH")) is None:
         raise UsageError(f"command not found: {command[0]}")
     sup.ensure_services(persistent=not fresh, join_running=not fresh)
+    # manage.py refuses to start without a key when DEBUG is off (`make shell`, for one)
+    sup.env.setdefault("SECRET_KEY", secrets.token_urlsafe(50) if fresh else local_secret_key())
     return sup.run_foreground(command)
 
 
@@ -331,6 +381,7 @@ def strip_dashes(args: list[str]) -> list[str]:
 
 COMMANDS: dict[str, Callable[[Supervisor, list[str]], int]] = {
     "run": cmd_run,
+    "serve": cmd_serve,
     "test": cmd_test,
     "bench": cmd_bench,
     "exec": cmd_exec,
@@ -352,7 +403,8 @@ def main(argv: list[str] | None = None) -> int:
         return command(sup, argv[1:])
     except Interrupted as exc:
         log(f"got {exc}; stopping")
-        return 0 if argv[0] == "run" else 128 + exc.signum
+        # Ctrl-C is how a server is stopped: not a failure
+        return 0 if argv[0] in ("run", "serve") else 128 + exc.signum
     except UsageError as exc:
         print(f"{exc}\n{USAGE}", file=sys.stderr)
         return 2

@@ -107,7 +107,7 @@ def test_a_finalised_invoice_shows_its_tax_parties_and_both_actions(client):
     assert "Seller GPU Market Ltd 1 Dock Road Dublin 1 IE VAT id IE6388047V" in text
     assert f'action="/invoices/{invoice.pk}/credit-notes/"' in html
     assert f'action="/invoices/{invoice.pk}/void/"' in html
-    assert "return confirm('Void invoice GM-2026-000001?" in html
+    assert 'data-confirm="Void invoice GM-2026-000001? It will charge nothing' in html
     assert "No credit notes." in text
     compute = _lines(invoice)[InvoiceLineKind.COMPUTE]
     assert f'name="line_{compute}"' in html
@@ -660,3 +660,42 @@ def test_finance_issues_a_credit_note_in_the_browser(live_server, page):
     page.wait_for_url(f"{live_server.url}/invoices/{invoice.pk}/")
     assert page.inner_text("#amount-credited") == "2.46"
     assert page.inner_text("#amount-due") == "5.29"
+
+
+# --- in a browser ----------------------------------------------------------------------------
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_void_asks_first_from_a_static_script_the_csp_allows(live_server, page):
+    # given a finance member and an issued invoice
+    finance = _member()
+    invoice = _finalised(finance.org)
+    console_errors: list[str] = []
+    page.on("console", lambda m: console_errors.append(m.text) if m.type == "error" else None)
+    dialogs: list[str] = []
+
+    # when they open it and click Void, but dismiss the question
+    page.goto(f"{live_server.url}/login/")
+    page.fill("#id_username", finance.user.email)
+    page.fill("#id_password", "a-good-password-1")
+    page.click("main button[type=submit]")
+    page.wait_for_url(f"{live_server.url}/")
+    page.goto(f"{live_server.url}/invoices/{invoice.pk}/")
+    page.once("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    page.click("#void")
+
+    # then nothing is voided
+    assert dialogs == [
+        f"Void invoice {invoice.number}? It will charge nothing; this cannot be undone."
+    ]
+    assert page.inner_text("#status") == "open"
+    assert Invoice.objects.get(pk=invoice.pk).status == S.OPEN
+
+    # when they click again and accept, it is void
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click("#void")
+    page.wait_for_selector(".messages")
+    assert page.inner_text("#status") == "void"
+    # and the page broke no rule of the Content-Security-Policy
+    assert console_errors == []

@@ -81,3 +81,17 @@ def test_it_answers_unknown_api_paths_with_the_error_format(client):
     response = client.get("/api/v1/nothing-here/")
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "not_found"
+
+
+def test_health_answers_plain_http_while_pages_redirect_to_https(client, settings):
+    # given production's https redirect, without a proxy header saying the request was https
+    settings.SECURE_SSL_REDIRECT = True
+
+    # then a load balancer probing the backend gets the health (503 here: no worker runs)...
+    health = client.get("/healthz")
+    assert health.status_code in (200, 503)
+    assert set(health.json()) == {"status"}
+    # ...and a browser the redirect
+    home = client.get("/offers/")
+    assert home.status_code == 301
+    assert home["Location"] == "https://testserver/offers/"
