@@ -1,20 +1,31 @@
-"""Price sanity: offers far below their GPU class are flagged `suspect`, with the reason.
+"""Price sanity: rows that are not prices are flagged `suspect`, with a reason a person can check.
 
-A class is a (GPU model, pricing model) pair. Its reference is a robust one: each provider
-gets one vote, its median price per GPU-hour in the class (a provider listing the same
-machine in 50 regions must not outvote the others), and the reference is the median of
-those votes, computed only when at least `MIN_PROVIDERS` providers vote. An offer below
-`SUSPECT_PRICE_FACTOR` × reference is suspect. Also suspect: prices a source flags as bid
-floors (`extra["bid_floor"]`, vast's min_bid and RunPod's spot bids), which are the lowest
-bid that might win, not a price. A spot row whose price equals the on-demand price of the
-same machine (same provider, sku, region, zone) is really that on-demand figure (mithril
-lists SpotPrice = Price): it gets the on-demand row's verdict, and does not vote.
+Two kinds of row are not prices (issue 15; the labelled evaluation is
+tests/price_evaluation.py, `make bench ARGS=price-check` prints its table):
+- **Floors**: a source's marked bid floors (`extra["bid_floor"]`, vast's min_bid and
+  RunPod's spot bids), and *floor lists*: a provider whose whole active GPU list is one
+  per-GPU price across at least two GPU models, every row with spot = on-demand (mithril:
+  $1.00 for H100 and H200 alike). No price list looks like that; an auction floor does.
+  Judged on the provider's whole list, not on its price against others, so the verdict
+  holds whoever else is listed.
+- **Gross outliers**: a price below `SUSPECT_PRICE_FACTOR` (0.1) × the low end of its class.
+  A class is a (GPU model, pricing model) pair; each provider gets one vote, its median
+  price per GPU-hour in the class (a provider listing the same machine in 50 regions must
+  not outvote the others); the low end is the 25th percentile of the votes, computed only
+  when at least `MIN_PROVIDERS` providers vote. The low end, not the median: marketplaces
+  (vast, cudo, lium) are cheap by design and honest asks sit there, up to 28x apart in one
+  class (V100 $0.106 to $2.95), so only a price an order of magnitude below the cheap end
+  (a slipped decimal point) is judged by its price alone.
+A spot row whose price equals the on-demand price of the same machine (same provider, sku,
+region, zone) is really that on-demand figure: it gets the on-demand row's verdict, and
+does not vote.
 
-The votes come from active offers that are neither bid floors nor such spot copies. Every
-offer of the classes checked is judged again, so an offer that is no longer an outlier is
+The votes come from active offers that are not floors nor such spot copies. Every offer of
+the classes checked is judged again, so an offer that is no longer an outlier is
 un-flagged. All of it is one SQL statement per group of GPU models (percentile_cont over
 per-provider medians; outside a transaction two groups are judged at once, see JUDGES), so
-the cost is a few scans of the classes checked, not a Python loop over offers.
+the cost is a few scans of the classes checked, and index probes into the few providers
+whose rows in scope all share one price, not a Python loop over offers.
 """
 
 from __future__ import annotations
