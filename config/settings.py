@@ -307,7 +307,7 @@ PAYOUTS_RETRY_SECONDS = env_int("PAYOUTS_RETRY_SECONDS", 3600)
 # --- Marketplace ---------------------------------------------------------------------
 QUOTE_TTL_SECONDS = env_int("QUOTE_TTL_SECONDS", 120)
 # Price sanity: an offer below this share of its GPU class's robust median is `suspect`.
-SUSPECT_PRICE_FACTOR = env_decimal("SUSPECT_PRICE_FACTOR", "0.4", minimum="0", maximum="1")
+SUSPECT_PRICE_FACTOR = env_decimal("SUSPECT_PRICE_FACTOR", "0.1", minimum="0", maximum="1")
 
 # --- Providers: pricing sources and launchers ----------------------------------------------
 # A provider's webhook URL is the provider's choice, so we call it as we would a stranger

@@ -109,7 +109,8 @@ def test_the_sync_records_its_providers_and_the_price_check(tmp_path):
         tmp_path,
         [
             {"sku": "h1", "gpu": "H100", "gpu_count": 1, "price_per_hour": "2.50"},
-            {"sku": "bad", "gpu": "H100", "gpu_count": 1, "price_per_hour": "0.30"},
+            # a decimal point slipped: $0.03 for $3.00
+            {"sku": "bad", "gpu": "H100", "gpu_count": 1, "price_per_hour": "0.03"},
         ],
     )
     for slug in ("aa", "bb"):  # two more providers of H100 for a reference of three
@@ -118,7 +119,8 @@ def test_the_sync_records_its_providers_and_the_price_check(tmp_path):
     run = refresh_source(source_name="simulated", path=path)
 
     assert (run.providers, run.suspect_flagged, run.suspect_cleared) == (["simcloud"], 1, 0)
-    assert Offer.objects.get(sku="bad").suspect_reason.startswith("$0.300000/GPU-h is 12% of")
+    # votes 1.265 (simcloud's median), 2.50, 2.50: low end 1.265 + 0.5 x 1.235 = 1.8825
+    assert Offer.objects.get(sku="bad").suspect_reason.startswith("$0.030000/GPU-h is 2% of")
 
 
 @pytest.mark.django_db

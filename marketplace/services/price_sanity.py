@@ -1,20 +1,31 @@
-"""Price sanity: offers far below their GPU class are flagged `suspect`, with the reason.
+"""Price sanity: rows that are not prices are flagged `suspect`, with a reason a person can check.
 
-A class is a (GPU model, pricing model) pair. Its reference is a robust one: each provider
-gets one vote, its median price per GPU-hour in the class (a provider listing the same
-machine in 50 regions must not outvote the others), and the reference is the median of
-those votes, computed only when at least `MIN_PROVIDERS` providers vote. An offer below
-`SUSPECT_PRICE_FACTOR` × reference is suspect. Also suspect: prices a source flags as bid
-floors (`extra["bid_floor"]`, vast's min_bid and RunPod's spot bids), which are the lowest
-bid that might win, not a price. A spot row whose price equals the on-demand price of the
-same machine (same provider, sku, region, zone) is really that on-demand figure (mithril
-lists SpotPrice = Price): it gets the on-demand row's verdict, and does not vote.
+Two kinds of row are not prices (issue 15; the labelled evaluation is
+tests/price_evaluation.py, `make bench ARGS=price-check` prints its table):
+- **Floors**: a source's marked bid floors (`extra["bid_floor"]`, vast's min_bid and
+  RunPod's spot bids), and *floor lists*: a provider whose whole active GPU list is one
+  per-GPU price across at least two GPU models, every row with spot = on-demand (mithril:
+  $1.00 for H100 and H200 alike). No price list looks like that; an auction floor does.
+  Judged on the provider's whole list, not on its price against others, so the verdict
+  holds whoever else is listed.
+- **Gross outliers**: a price below `SUSPECT_PRICE_FACTOR` (0.1) × the low end of its class.
+  A class is a (GPU model, pricing model) pair; each provider gets one vote, its median
+  price per GPU-hour in the class (a provider listing the same machine in 50 regions must
+  not outvote the others); the low end is the 25th percentile of the votes, computed only
+  when at least `MIN_PROVIDERS` providers vote. The low end, not the median: marketplaces
+  (vast, cudo, lium) are cheap by design and honest asks sit there, up to 28x apart in one
+  class (V100 $0.106 to $2.95), so only a price an order of magnitude below the cheap end
+  (a slipped decimal point) is judged by its price alone.
+A spot row whose price equals the on-demand price of the same machine (same provider, sku,
+region, zone) is really that on-demand figure: it gets the on-demand row's verdict, and
+does not vote.
 
-The votes come from active offers that are neither bid floors nor such spot copies. Every
-offer of the classes checked is judged again, so an offer that is no longer an outlier is
+The votes come from active offers that are not floors nor such spot copies. Every offer of
+the classes checked is judged again, so an offer that is no longer an outlier is
 un-flagged. All of it is one SQL statement per group of GPU models (percentile_cont over
 per-provider medians; outside a transaction two groups are judged at once, see JUDGES), so
-the cost is a few scans of the classes checked, not a Python loop over offers.
+the cost is a few scans of the classes checked, and index probes into the few providers
+whose rows in scope all share one price, not a Python loop over offers.
 """
 
 from __future__ import annotations
@@ -31,7 +42,9 @@ from django.db.models import Count
 from marketplace.models import GpuModel, Offer, OfferStatus, PricingModel
 
 MIN_PROVIDERS = 3
+LOW_END_QUANTILE = 0.25  # of the providers' medians in a class: where marketplaces sit
 BID_FLOOR_REASON = "bid floor, not a price"
+FLOOR_LIST_REASON = "auction floor, not a price"
 SPOT_COPY_REASON = "spot price equals a suspect on-demand price"
 REASON_MAX = Offer._meta.get_field("suspect_reason").max_length
 
@@ -63,41 +76,85 @@ def _sanity_sql() -> str:
          AND d.price_per_hour = s.price_per_hour AND d.gpu_id = s.gpu_id  -- so d is in scope
         WHERE s.pricing = %(spot)s
     ),
-    provider_votes AS (
-        SELECT gpu_id, pricing, provider_id,
-               percentile_cont(0.5) WITHIN GROUP (ORDER BY price_per_gpu_hour) AS median
-        FROM scope
-        WHERE status = %(active)s AND NOT bid_floor
-          AND id NOT IN (SELECT spot_id FROM spot_copies)
-        GROUP BY gpu_id, pricing, provider_id
+    one_price_providers AS (  -- the only candidates for a floor list: one price in scope
+        SELECT provider_id, min(price_per_gpu_hour) AS price
+        FROM scope WHERE status = %(active)s
+        GROUP BY provider_id
+        HAVING min(price_per_gpu_hour) = max(price_per_gpu_hour)
     ),
-    reference AS (
+    floor_lists AS (
+        -- A provider whose whole GPU list is one per-GPU price across GPU models, every
+        -- row with spot = on-demand, lists the floor of an auction, not prices (mithril:
+        -- $1.00 for H100 and H200 alike). Judged on its whole list, not only the scope, so
+        -- the verdict does not depend on which classes a sync touched. The NOT EXISTS
+        -- probes stop at the first row that breaks the pattern: a real price list breaks
+        -- it at once.
+        SELECT c.provider_id, c.price, m.models
+        FROM one_price_providers c
+        CROSS JOIN LATERAL (
+            SELECT count(DISTINCT o.gpu_id) AS n, string_agg(DISTINCT CASE
+                WHEN g.memory_gb > 0 THEN g.name || ' ' || g.memory_gb || 'GB'
+                ELSE g.name END, ', ') AS models
+            FROM {offer} o JOIN {gpu} g ON g.id = o.gpu_id
+            WHERE o.provider_id = c.provider_id AND o.status = %(active)s
+        ) m
+        WHERE m.n >= 2
+          AND NOT EXISTS (
+            SELECT 1 FROM {offer} o
+            WHERE o.provider_id = c.provider_id AND o.gpu_id IS NOT NULL
+              AND o.status = %(active)s
+              AND (o.price_per_gpu_hour <> c.price OR NOT EXISTS (
+                SELECT 1 FROM {offer} t  -- its twin at the same price: spot = on-demand
+                WHERE t.provider_id = o.provider_id AND t.sku = o.sku
+                  AND t.region = o.region AND t.zone = o.zone AND t.status = %(active)s
+                  AND t.price_per_hour = o.price_per_hour
+                  AND t.pricing = CASE o.pricing WHEN %(spot)s THEN %(on_demand)s
+                                                 ELSE %(spot)s END))
+          )
+    ),
+    provider_votes AS (
+        SELECT s.gpu_id, s.pricing, s.provider_id,
+               percentile_cont(0.5) WITHIN GROUP (ORDER BY s.price_per_gpu_hour) AS median
+        FROM scope s
+        WHERE s.status = %(active)s AND NOT s.bid_floor
+          AND s.id NOT IN (SELECT spot_id FROM spot_copies)
+          AND s.provider_id NOT IN (SELECT provider_id FROM floor_lists)
+        GROUP BY s.gpu_id, s.pricing, s.provider_id
+    ),
+    reference AS (  -- the cheap end of the market: honest marketplaces sit there by design
         SELECT gpu_id, pricing, count(*) AS providers,
-               percentile_cont(0.5) WITHIN GROUP (ORDER BY median)::numeric AS median
+               percentile_cont(%(low_end)s) WITHIN GROUP (ORDER BY median)::numeric AS low_end
         FROM provider_votes
         GROUP BY gpu_id, pricing
         HAVING count(*) >= %(min_providers)s
     ),
     judged AS (
-        SELECT s.id, s.bid_floor, s.suspect, CASE
+        SELECT s.id, s.bid_floor, f.provider_id IS NOT NULL AS floor_list, s.suspect, CASE
             WHEN s.bid_floor THEN %(bid_floor_reason)s
-            WHEN r.median > 0 AND s.price_per_gpu_hour < %(factor)s * r.median THEN format(
-                '$%%s/GPU-h is %%s%%%% of the %%s %%s median $%%s across %%s providers',
+            WHEN f.provider_id IS NOT NULL THEN format(
+                '%%s: one $%%s/GPU-h for every GPU model listed (%%s), spot = on-demand on '
+                'every row',
+                %(floor_list_reason)s, round(f.price, 2), f.models)
+            WHEN r.low_end > 0 AND s.price_per_gpu_hour < %(factor)s * r.low_end THEN format(
+                '$%%s/GPU-h is %%s%%%% of the low end of the %%s %%s market: $%%s, the '
+                '%%sth percentile of %%s providers'' medians',
                 s.price_per_gpu_hour,
-                round(100 * s.price_per_gpu_hour / r.median),
+                round(100 * s.price_per_gpu_hour / r.low_end),
                 CASE WHEN g.memory_gb > 0 THEN g.name || ' ' || g.memory_gb || 'GB'
                      ELSE g.name END,
                 replace(s.pricing, '_', '-'),
-                round(r.median, 2),
+                round(r.low_end, 2),
+                round(100 * %(low_end)s),
                 r.providers)
             ELSE '' END AS reason
         FROM scope s
         JOIN {gpu} g ON g.id = s.gpu_id
         LEFT JOIN reference r ON r.gpu_id = s.gpu_id AND r.pricing = s.pricing
+        LEFT JOIN floor_lists f ON f.provider_id = s.provider_id
     ),
     verdict AS MATERIALIZED (
         SELECT j.id, left(CASE
-            WHEN c.spot_id IS NULL OR j.bid_floor THEN j.reason
+            WHEN c.spot_id IS NULL OR j.bid_floor OR j.floor_list THEN j.reason
             WHEN d.reason <> '' THEN %(spot_copy_reason)s || ' (' || d.reason || ')'
             ELSE '' END, %(reason_max)s) AS reason
         FROM judged j
@@ -148,11 +205,13 @@ def offers_flag_suspects(
 def _params(factor: Decimal | None) -> dict:
     return {
         "factor": settings.SUSPECT_PRICE_FACTOR if factor is None else factor,
+        "low_end": LOW_END_QUANTILE,
         "min_providers": MIN_PROVIDERS,
         "active": OfferStatus.ACTIVE,
         "spot": PricingModel.SPOT,
         "on_demand": PricingModel.ON_DEMAND,
         "bid_floor_reason": BID_FLOOR_REASON,
+        "floor_list_reason": FLOOR_LIST_REASON,
         "spot_copy_reason": SPOT_COPY_REASON,
         "reason_max": REASON_MAX,
     }

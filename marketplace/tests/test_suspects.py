@@ -1,4 +1,5 @@
-"""Price sanity: offers far below their GPU class are flagged suspect, with the reason."""
+"""Price sanity: auction-floor lists and offers far below the low end of their GPU class are
+flagged suspect, with the reason."""
 
 from __future__ import annotations
 
@@ -63,20 +64,24 @@ def test_nothing_is_flagged_with_fewer_than_three_providers(h100):
     assert flags() == {}
 
 
-def test_an_offer_below_the_factor_times_the_median_of_provider_medians_is_suspect(h100):
-    # given provider medians 3.00, 2.50, 2.00 (median 2.50): 0.99 < 0.4 x 2.50 = 1.00
+def test_an_offer_below_the_factor_times_the_low_quartile_of_provider_medians_is_suspect(h100):
+    # given provider medians 2.00, 2.00, 2.50, 3.00: their 25th percentile is 2.00 (d's three
+    # rows at 2.00 outvote its two cheap ones), and 0.1 x 2.00 = 0.20
     add("a", "3.00", h100)
     add("b", "2.50", h100)
     add("c", "2.00", h100)
-    add("c", "0.99", h100, sku="cheap")
-    add("c", "1.00", h100, sku="at-the-line")
+    for region in ("r1", "r2", "r3"):
+        add("d", "2.00", h100, region=region)
+    add("d", "0.18", h100, sku="cheap")
+    add("d", "0.20", h100, sku="at-the-line")
     # when
     counts = offers_flag_suspects(gpu_ids=[h100.pk])
     # then
     assert counts == SuspectCounts(flagged=1)
     assert flags() == {
-        ("c", "cheap", "r1", "on_demand"): (
-            "$0.990000/GPU-h is 40% of the H100 80GB on-demand median $2.50 across 3 providers"
+        ("d", "cheap", "r1", "on_demand"): (
+            "$0.180000/GPU-h is 9% of the low end of the H100 80GB on-demand market: $2.00, "
+            "the 25th percentile of 4 providers' medians"
         )
     }
 
@@ -84,11 +89,12 @@ def test_an_offer_below_the_factor_times_the_median_of_provider_medians_is_suspe
 def test_a_provider_with_many_cheap_rows_gets_one_vote(h100):
     # given 50 regional rows of one cheap provider and three normal providers
     for n in range(50):
-        add("cheap", "0.50", h100, region=f"r{n}")
+        add("cheap", "0.10", h100, region=f"r{n}")
     add("a", "3.00", h100)
     add("b", "2.80", h100)
     add("c", "2.60", h100)
-    # when: the votes are 0.50, 3.00, 2.80, 2.60 -> median 2.70, not 0.50
+    # when: the votes are 0.10, 2.60, 2.80, 3.00 -> 25th percentile 0.10 + 0.75 x 2.50 =
+    # 1.975, not the 0.10 that fifty votes would make it
     offers_flag_suspects(gpu_ids=[h100.pk])
     # then
     assert Offer.objects.filter(suspect=True, provider__slug="cheap").count() == 50
@@ -96,7 +102,7 @@ def test_a_provider_with_many_cheap_rows_gets_one_vote(h100):
     assert (
         Offer.objects.filter(provider__slug="cheap")
         .first()
-        .suspect_reason.endswith("median $2.70 across 4 providers")
+        .suspect_reason.endswith("$1.98, the 25th percentile of 4 providers' medians")
     )
 
 
@@ -104,7 +110,7 @@ def test_classes_are_per_gpu_and_per_pricing_model(h100, l4):
     for provider, price in (("a", "3.00"), ("b", "2.80"), ("c", "2.60")):
         add(provider, price, h100)
         add(provider, price, l4)  # L4 at H100 prices: its own class, nothing odd in it
-    add("d", "0.80", l4, sku="l4")  # cheap for this L4 class: 0.80 < 0.4 x 2.80
+    add("d", "0.15", l4, sku="l4")  # cheap for this L4 class: 0.15 < 0.1 x 1.9875
     for provider, price in (("a", "1.00"), ("b", "0.90"), ("c", "0.80")):
         add(provider, price, h100, pricing="spot")  # spot is judged against spot
 
@@ -128,8 +134,8 @@ def test_a_spot_row_at_the_on_demand_price_shares_its_verdict(h100):
     for provider, od, spot in (("a", "3.00", "1.20"), ("b", "2.80", "1.10"), ("c", "2.60", "1.00")):
         add(provider, od, h100)
         add(provider, spot, h100, pricing="spot")
-    add("m", "1.00", h100, sku="m8")
-    add("m", "1.00", h100, sku="m8", pricing="spot")  # would be normal among the spot prices
+    add("m", "0.20", h100, sku="m8")
+    add("m", "0.20", h100, sku="m8", pricing="spot")  # would be normal among the spot prices
     add("n", "2.90", h100, sku="n8")
     add("n", "2.90", h100, sku="n8", pricing="spot")  # a normal on-demand figure: not suspect
     # when
@@ -138,15 +144,82 @@ def test_a_spot_row_at_the_on_demand_price_shares_its_verdict(h100):
     reasons = flags()
     assert set(reasons) == {("m", "m8", "r1", "on_demand"), ("m", "m8", "r1", "spot")}
     assert reasons[("m", "m8", "r1", "spot")] == (
-        "spot price equals a suspect on-demand price ($1.000000/GPU-h is 36% of the H100 80GB "
-        "on-demand median $2.80 across 5 providers)"
+        "spot price equals a suspect on-demand price ($0.200000/GPU-h is 8% of the low end "
+        "of the H100 80GB on-demand market: $2.60, the 25th percentile of 5 providers' medians)"
     )
+
+
+def add_with_spot_copy(provider: str, per_gpu: str, gpu, *, sku: str):
+    add(provider, per_gpu, gpu, sku=sku)
+    add(provider, per_gpu, gpu, sku=sku, pricing="spot")
+
+
+FLOOR_REASON = (
+    "auction floor, not a price: one $2.00/GPU-h for every GPU model listed (H100 80GB, "
+    "H200 141GB), spot = on-demand on every row"
+)
+
+
+def test_a_list_of_one_price_across_gpu_models_with_spot_equal_to_on_demand_is_a_floor(h100):
+    # given mithril's pattern at a price that is no outlier in its class: H100 and H200 at
+    # the same $2.00, each row's spot price equal to its on-demand price
+    h200 = GpuModel.objects.get(name="H200")
+    for provider, price in (("a", "3.00"), ("b", "2.80"), ("c", "2.60")):
+        add(provider, price, h100)
+    add_with_spot_copy("floor", "2.00", h100, sku="h100x8")
+    add_with_spot_copy("floor", "2.00", h200, sku="h200x8")
+    # when: only the H100 class is judged (a sync that touched it), the whole list is read
+    counts = offers_flag_suspects(gpu_ids=[h100.pk])
+    # then
+    assert counts == SuspectCounts(flagged=2)
+    assert flags() == {
+        ("floor", "h100x8", "r1", "on_demand"): FLOOR_REASON,
+        ("floor", "h100x8", "r1", "spot"): FLOOR_REASON,
+    }
+
+
+def test_a_floor_list_does_not_vote(h100):
+    # given two floor lists, and an offer below a tenth of the honest providers' low end
+    # (1.9875) but not below a tenth of the low end with the floors' votes (1.00)
+    h200 = GpuModel.objects.get(name="H200")
+    for provider, price in (("a", "3.00"), ("b", "2.80"), ("c", "2.60")):
+        add(provider, price, h100)
+    for provider in ("f1", "f2"):
+        add_with_spot_copy(provider, "1.00", h100, sku="h100x8")
+        add_with_spot_copy(provider, "1.00", h200, sku="h200x8")
+    add("d", "0.15", h100, sku="cheap")
+    # when
+    offers_flag_suspects(gpu_ids=[h100.pk])
+    # then: the votes are 0.15, 2.60, 2.80, 3.00 -> low end 1.99, not 1.00 (f1 and f2)
+    assert flags()[("d", "cheap", "r1", "on_demand")] == (
+        "$0.150000/GPU-h is 8% of the low end of the H100 80GB on-demand market: $1.99, the "
+        "25th percentile of 4 providers' medians"
+    )
+
+
+@pytest.mark.parametrize(
+    "breaks_the_pattern",
+    ["one GPU model", "no spot copy", "two prices"],
+)
+def test_a_list_that_breaks_the_floor_pattern_is_judged_by_its_prices(h100, breaks_the_pattern):
+    h200 = GpuModel.objects.get(name="H200")
+    for provider, price in (("a", "3.00"), ("b", "2.80"), ("c", "2.60")):
+        add(provider, price, h100)
+    add_with_spot_copy("p", "2.00", h100, sku="h100x8")
+    if breaks_the_pattern == "no spot copy":
+        add("p", "2.00", h200, sku="h200x8")
+    elif breaks_the_pattern == "two prices":
+        add_with_spot_copy("p", "2.10", h200, sku="h200x8")
+
+    offers_flag_suspects()
+
+    assert flags() == {}
 
 
 def test_an_offer_that_is_no_longer_an_outlier_is_unflagged(h100):
     for provider, price in (("a", "3.00"), ("b", "2.80"), ("c", "2.60")):
         add(provider, price, h100)
-    cheap = add("d", "0.50", h100)
+    cheap = add("d", "0.10", h100)
     offers_flag_suspects(gpu_ids=[h100.pk])
     assert Offer.objects.get(pk=cheap.pk).suspect is True
 
@@ -172,8 +245,8 @@ def test_only_active_offers_vote(h100):
 def test_the_factor_is_a_setting(h100, settings):
     for provider, price in (("a", "3.00"), ("b", "2.80"), ("c", "2.60")):
         add(provider, price, h100)
-    add("d", "1.50", h100)  # 54% of the 2.70 median
-    settings.SUSPECT_PRICE_FACTOR = Decimal("0.6")
+    add("d", "1.50", h100)  # 65% of the low end: 1.50 + 0.75 x (2.60 - 1.50) = 2.325
+    settings.SUSPECT_PRICE_FACTOR = Decimal("0.7")
 
     offers_flag_suspects(gpu_ids=[h100.pk])
 
