@@ -1,4 +1,5 @@
-"""Catalog API: GPUs and offers, readable without a key (throttled)."""
+"""Catalog API: GPUs and offers, readable without a key (limited by `search`, per key, user
+or address: common/api/throttles.py)."""
 
 from __future__ import annotations
 
@@ -10,10 +11,11 @@ from rest_framework.views import APIView
 
 from common.api.pagination import PAGE_PARAMETERS, CursorPage, page_params
 from common.api.serializers import DecimalString, FlatOutput, page_serializer, with_errors
-from common.api.throttles import CatalogThrottle
 from marketplace.models import OfferStatus, PricingModel
 from marketplace.selectors.catalog import offer_search
 from marketplace.selectors.offers import gpu_models, offers_visible
+
+SEARCH = {"GET": ("search",)}
 
 
 class GpuOutput(serializers.Serializer):
@@ -62,7 +64,7 @@ class OfferOutput(FlatOutput):
 
 class GpuListApi(APIView):
     permission_classes = [AllowAny]
-    throttle_classes = [CatalogThrottle]
+    rate_limit_scopes = SEARCH
 
     @extend_schema(responses=with_errors(page_serializer(GpuOutput)))
     def get(self, request):
@@ -73,7 +75,7 @@ class GpuListApi(APIView):
 
 class OfferListApi(APIView):
     permission_classes = [AllowAny]
-    throttle_classes = [CatalogThrottle]
+    rate_limit_scopes = SEARCH
 
     @extend_schema(
         parameters=[
@@ -105,7 +107,7 @@ class OfferListApi(APIView):
 
 class OfferDetailApi(APIView):
     permission_classes = [AllowAny]
-    throttle_classes = [CatalogThrottle]
+    rate_limit_scopes = SEARCH
 
     @extend_schema(responses=with_errors(OfferOutput))
     def get(self, request, offer_id: int):
