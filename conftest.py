@@ -33,6 +33,20 @@ def _gpu_catalog(request):
 
 
 @pytest.fixture
+def rate_limits(settings, monkeypatch):
+    """`rate_limits(write="3/min")`: low rates for this test, on counters of its own (no
+    other test, nor an earlier run, has counted on them)."""
+    from common import ratelimit
+
+    monkeypatch.setattr(ratelimit, "KEY_PREFIX", f"ratelimit-test-{uuid.uuid4().hex}")
+
+    def set_rates(**rates: str) -> None:
+        settings.RATE_LIMITS = {**settings.RATE_LIMITS, **rates}
+
+    return set_rates
+
+
+@pytest.fixture
 def api_client():
     from rest_framework.test import APIClient
 

@@ -3,6 +3,8 @@ from django.contrib.auth import views as auth_views
 from django.db import transaction
 from django.shortcuts import redirect, render
 
+from common.page_limits import guard_auth_form
+
 from .forms import SignupForm
 from .services import organization_create, user_create
 
@@ -11,6 +13,10 @@ class LoginView(auth_views.LoginView):
     template_name = "accounts/login.html"
 
 
+sign_in = guard_auth_form(email_field="username")(LoginView.as_view())
+
+
+@guard_auth_form(email_field="email")
 def signup(request):
     form = SignupForm(request.POST or None)
     if request.method == "POST" and form.is_valid():

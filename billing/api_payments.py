@@ -142,10 +142,13 @@ class WebhookOutput(serializers.Serializer):
 
 
 class StripeWebhookApi(APIView):
-    """Stripe's events, verified by their signature (no key: Stripe is the caller)."""
+    """Stripe's events, verified by their signature (no key: Stripe is the caller). Never
+    throttled: Stripe delivers from a few addresses in bursts (a retry storm after an outage),
+    and a delivery refused would be retried for days; a forged one costs one HMAC check."""
 
     authentication_classes = []
     permission_classes = [AllowAny]
+    throttle_classes = []
 
     @extend_schema(request=None, responses=with_errors(WebhookOutput))
     def post(self, request):

@@ -1,7 +1,9 @@
 """Which addresses the platform may call when a user chose them (a provider's webhook).
 
 The checks that need no network: is an address public, and is a URL acceptable before
-anything resolves it. `brokers.outbound` applies the first again at connect time."""
+anything resolves it. `brokers.outbound` applies the first again at connect time.
+
+And which address called us (`client_ip`), behind our proxies, for the rate limits."""
 
 from __future__ import annotations
 
@@ -9,6 +11,8 @@ import contextlib
 import ipaddress
 import re
 from urllib.parse import urlsplit
+
+from django.conf import settings
 
 
 def is_public_address(address: str) -> bool:
@@ -74,3 +78,36 @@ def is_port(value) -> bool:
             return False
         value = int(value)
     return isinstance(value, int) and 1 <= value <= 65535
+
+
+def client_ip(request) -> str:
+    """The address of the client that sent `request` (a Django or a DRF request), the one the
+    limits are keyed by: REMOTE_ADDR when NUM_PROXIES is 0 (the app faces the internet), else
+    the address our outermost proxy saw, the NUM_PROXIES-th entry of X-Forwarded-For from the
+    right. Each of our proxies appends the address it was called from; what is left of those
+    entries the client wrote itself, so it is never read. A header with fewer entries (a
+    request that skipped proxies) gives its leftmost; an entry that is not an address,
+    REMOTE_ADDR. DRF's NUM_PROXIES is the same setting, so its `get_ident` agrees."""
+    remote = request.META.get("REMOTE_ADDR") or ""
+    proxies = settings.NUM_PROXIES
+    if proxies > 0:
+        header = request.META.get("HTTP_X_FORWARDED_FOR", "")
+        hops = [hop.strip() for hop in header.split(",") if hop.strip()]
+        if hops:
+            seen = _address(hops[-min(proxies, len(hops))])
+            if seen is not None:
+                return seen
+    return _address(remote) or remote
+
+
+def _address(text: str) -> str | None:
+    """`text` as an IP address, without a port some proxies add (`1.2.3.4:5678`,
+    `[2001:db8::1]:443`), or None."""
+    if text.startswith("["):
+        text = text[1:].partition("]")[0]
+    elif text.count(":") == 1:
+        text = text.partition(":")[0]
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        return None

@@ -9,6 +9,7 @@ from kombu import Queue
 
 from billing.tax import country_code
 from brokers.schedule import parse_pricing_schedule
+from common.ratelimit import valid_rate as rate
 
 from .env import (
     database_from_url,
@@ -81,6 +82,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "common.page_limits.RateLimitMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "common.middleware.DomainErrorPageMiddleware",
@@ -165,6 +167,20 @@ CONTENT_SECURITY_POLICY = {
 # The largest API request body (a bulk upsert of MAX_BULK_OFFERS offers is about 2 MB): a
 # larger one is refused with 413 before it is read.
 API_MAX_BODY_BYTES = env_int("API_MAX_BODY_BYTES", 4 * 1024 * 1024)
+# How many reverse proxies of ours stand before the app, each appending to X-Forwarded-For.
+# 0: the app faces the internet and the client is REMOTE_ADDR; the header is never read.
+NUM_PROXIES = env_int("NUM_PROXIES", 0, minimum=0)
+# Rate limits (docs/api.md, "Limits"): "N/period", the period in s, min, h or day with an
+# optional multiple ("5/15min"). Counted in Redis per API key, user, address or e-mail.
+RATE_LIMITS = {
+    "search": env_parsed("RATE_LIMIT_SEARCH", "600/min", rate),  # catalog, offers, quotes
+    "read": env_parsed("RATE_LIMIT_READ", "1200/min", rate),  # any other API read
+    "write": env_parsed("RATE_LIMIT_WRITE", "300/min", rate),  # API writes, forms sent
+    "reserve": env_parsed("RATE_LIMIT_RESERVE", "60/min", rate),  # quotes, reservations
+    "auth": env_parsed("RATE_LIMIT_AUTH", "30/15min", rate),  # sign-in/up forms, bad API keys
+    "auth_failures": env_parsed("RATE_LIMIT_AUTH_FAILURES", "5/15min", rate),
+    "auth_failures_account": env_parsed("RATE_LIMIT_AUTH_FAILURES_ACCOUNT", "30/h", rate),
+}
 REST_FRAMEWORK = {
     # API keys and the browser's session; no HTTP Basic: it would take a password on every
     # request, unthrottled, a free password-guessing oracle.
@@ -181,7 +197,10 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "common.api.errors.api_exception_handler",
-    "DEFAULT_THROTTLE_RATES": {"catalog": env_str("CATALOG_THROTTLE", "600/min")},
+    # Every view counts against RATE_LIMITS (common/api/throttles.py), and knows the client
+    # behind NUM_PROXIES proxies the way the pages do (common.net.client_ip).
+    "DEFAULT_THROTTLE_CLASSES": ["common.api.throttles.ApiThrottle"],
+    "NUM_PROXIES": NUM_PROXIES,
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 SPECTACULAR_SETTINGS = {

@@ -11,6 +11,7 @@ from drf_spectacular.views import (
 from accounts import api as accounts_api
 from billing import api as billing_api
 from billing import api_funds, api_payments, api_payouts
+from common.page_limits import guard_auth_form
 from config.health import healthz
 from marketplace.api import (
     catalog,
@@ -175,6 +176,8 @@ api_v1 = [
 ]
 
 urlpatterns = [
+    # The admin's sign-in, limited like ours (it shadows the admin's own route to the view).
+    path("admin/login/", guard_auth_form(email_field="username")(admin.site.login)),
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
     path("api/v1/", include(api_v1)),

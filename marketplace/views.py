@@ -14,6 +14,7 @@ from accounts.actors import actor_for_request
 from accounts.decorators import member_required
 from common.api.pagination import NEWEST_FIRST, CursorPage, paginate
 from common.errors import DomainError
+from common.page_limits import rate_limited
 from marketplace.forms import ReserveForm
 from marketplace.models import Offer, OfferStatus, Provider
 from marketplace.reservability import reservable_provider_ids
@@ -59,6 +60,7 @@ OFFER_COLUMNS = [
 ]
 
 
+@rate_limited(GET=("search",))
 def offers(request):
     query = request.GET.get("q", "")
     sort = request.GET.get("sort", "")
@@ -180,6 +182,7 @@ def provider_reservations(request):
     return render(request, "marketplace/provider_reservations.html", context)
 
 
+@rate_limited(POST=("write", "reserve"))
 @member_required("reserve")
 def offer_reserve(request, offer_id: int):
     """Reserve an offer from the browser: the same service as POST /api/v1/reservations/."""

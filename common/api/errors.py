@@ -7,6 +7,8 @@ validation, 404) are rendered in the same shape.
 
 from __future__ import annotations
 
+import math
+
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, JsonResponse
@@ -119,10 +121,20 @@ def api_exception_handler(exc, context):
         return None  # a real bug: let Django log it and answer 500
     if isinstance(exc, exceptions.ValidationError):
         response.data = _validation_body(exc.detail)
+    elif isinstance(exc, exceptions.Throttled):
+        response.data = throttled_body(exc.wait)
+        response["Retry-After"] = str(response.data["error"]["retry_after"])
     else:
         code = _CODES_BY_EXCEPTION.get(type(exc), getattr(exc, "default_code", "error"))
         response.data = error_body(code, _first_message(exc.detail))
     return response
+
+
+def throttled_body(wait: float | None) -> dict:
+    """429's body: `retry_after` is the whole seconds of the Retry-After header."""
+    seconds = max(1, math.ceil(wait or 1))
+    message = f"Too many requests; try again in {seconds} second{'s' if seconds != 1 else ''}."
+    return error_body("throttled", message, retry_after=seconds)
 
 
 def json_error_response(code: str, message: str, status_code: int) -> JsonResponse:

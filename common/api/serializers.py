@@ -138,13 +138,15 @@ class ErrorDetailOutput(serializers.Serializer):
 
 class ErrorOutput(serializers.Serializer):
     """Every 4xx body (common.api.errors); some codes add fields beside code and message
-    (`invalid_query`: `position`, `hint`; `validation_error`: `fields`)."""
+    (`invalid_query`: `position`, `hint`; `validation_error`: `fields`; `throttled`:
+    `retry_after`)."""
 
     error = ErrorDetailOutput()
 
 
 def with_errors(responses, *statuses: int) -> dict:
     """`responses` for extend_schema (a serializer for 200, or {status: serializer}) with the
-    error statuses every API view may answer, and the view's own (`402`, `409`...)."""
+    error statuses every API view may answer (429: common/api/throttles.py), and the view's
+    own (`402`, `409`...)."""
     documented = responses if isinstance(responses, dict) else {200: responses}
-    return documented | dict.fromkeys((400, 401, 403, 404, *statuses), ErrorOutput)
+    return documented | dict.fromkeys((400, 401, 403, 404, 429, *statuses), ErrorOutput)

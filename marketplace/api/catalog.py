@@ -1,4 +1,5 @@
-"""Catalog API: GPUs, the providers and offers, readable without a key (throttled)."""
+"""Catalog API: GPUs, the providers and offers, readable without a key (limited by
+`search`, per key, user or address: common/api/throttles.py)."""
 
 from __future__ import annotations
 
@@ -11,11 +12,12 @@ from rest_framework.views import APIView
 
 from common.api.pagination import PAGE_PARAMETERS, CursorPage, page_params
 from common.api.serializers import DecimalString, FlatOutput, page_serializer, with_errors
-from common.api.throttles import CatalogThrottle
 from marketplace.models import OfferStatus, PricingModel
 from marketplace.selectors.catalog import offer_search
 from marketplace.selectors.catalog_providers import catalog_providers
 from marketplace.selectors.offers import gpu_models, offers_visible
+
+SEARCH = {"GET": ("search",)}
 
 
 class GpuOutput(serializers.Serializer):
@@ -64,7 +66,7 @@ class OfferOutput(FlatOutput):
 
 class GpuListApi(APIView):
     permission_classes = [AllowAny]
-    throttle_classes = [CatalogThrottle]
+    rate_limit_scopes = SEARCH
 
     @extend_schema(responses=with_errors(page_serializer(GpuOutput)))
     def get(self, request):
@@ -93,7 +95,7 @@ class CatalogProviderListApi(APIView):
     """The catalog's providers: reservable here or listed for comparison, and how fresh."""
 
     permission_classes = [AllowAny]
-    throttle_classes = [CatalogThrottle]
+    rate_limit_scopes = SEARCH
 
     @extend_schema(responses=with_errors(page_serializer(CatalogProviderOutput)))
     def get(self, request):
@@ -104,7 +106,7 @@ class CatalogProviderListApi(APIView):
 
 class OfferListApi(APIView):
     permission_classes = [AllowAny]
-    throttle_classes = [CatalogThrottle]
+    rate_limit_scopes = SEARCH
 
     @extend_schema(
         parameters=[
@@ -136,7 +138,7 @@ class OfferListApi(APIView):
 
 class OfferDetailApi(APIView):
     permission_classes = [AllowAny]
-    throttle_classes = [CatalogThrottle]
+    rate_limit_scopes = SEARCH
 
     @extend_schema(responses=with_errors(OfferOutput))
     def get(self, request, offer_id: int):

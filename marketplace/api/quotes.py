@@ -57,6 +57,9 @@ class QuoteInput(StrictSerializer):
 
 
 class QuoteCreateApi(APIView):
+    # A quote prices the whole catalog for the request: a search, and the step before a booking.
+    rate_limit_scopes = {"POST": ("write", "reserve")}
+
     @extend_schema(request=QuoteInput, responses={201: QuoteCreateOutput})
     def post(self, request):
         actor = actor_for_request(request)
@@ -68,6 +71,8 @@ class QuoteCreateApi(APIView):
 
 
 class QuoteDetailApi(APIView):
+    rate_limit_scopes = {"GET": ("search",)}
+
     @extend_schema(responses=QuoteOutput)
     def get(self, request, quote_id):
         actor = actor_for_request(request)

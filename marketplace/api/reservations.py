@@ -196,6 +196,8 @@ def _quote_plan(
 
 
 class ReservationListCreateApi(APIView):
+    rate_limit_scopes = {"POST": ("write", "reserve")}
+
     @extend_schema(
         parameters=PAGE_PARAMETERS,
         responses=with_errors(page_serializer(ReservationOutput)),
