@@ -11,13 +11,14 @@ import argparse
 import subprocess
 import sys
 
-from bench import billing, refresh, search, serialize
+from bench import billing, load, refresh, search, serialize
 
 COMMANDS = {
     "search": search.COMMAND,
     "refresh": refresh.COMMAND,
     "serialize": serialize.COMMAND,
     "billing": billing.COMMAND,
+    "load": load.COMMAND,
 }
 
 
