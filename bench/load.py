@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import itertools
 import json
+import math
 import os
 import signal
 import socket
@@ -46,7 +47,6 @@ from bench.base import (
     ensure_database,
     setup_django,
 )
-from bench.search import percentile
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results" / "load.txt"
@@ -111,6 +111,13 @@ def request_mix(requests: list[Request], clients: int) -> list[itertools.cycle]:
     ]
 
 
+def percentile(samples: list[float], q: float) -> float:
+    """Nearest rank: the smallest sample with at least a fraction q of them at or below it."""
+    ordered = sorted(samples)
+    rank = math.ceil(round(q * len(ordered), 9))  # round: 0.29 * 100 is 28.999999999999996
+    return ordered[min(len(ordered), max(1, rank)) - 1]
+
+
 @dataclass
 class Phase:
     mode: str
@@ -122,6 +129,7 @@ class Phase:
     client_cpu: float = 0.0  # CPU seconds the load generator used, over warm-up and window
     wall: float = 0.0  # warm-up and window
     machine_busy: float = 0.0  # percent of all cores busy over the same
+    app_cpu: float = 0.0  # CPU seconds the app's processes used in the measured window
 
     @property
     def requests(self) -> int:
@@ -131,13 +139,22 @@ class Phase:
     def per_second(self) -> float:
         return len(self.latencies) / self.seconds if self.seconds else 0.0
 
+    @property
+    def app_cpu_per_request(self) -> float:
+        return self.app_cpu / self.requests if self.requests else float("nan")
+
     def quantile(self, q: float) -> float:
         return percentile(self.latencies, q) if self.latencies else float("nan")
 
 
 def add_arguments(parser) -> None:
     parser.add_argument("--duration", type=float, default=20.0, help="seconds measured per mix")
-    parser.add_argument("--warmup", type=float, default=3.0, help="seconds before measuring")
+    parser.add_argument(
+        "--warmup",
+        type=float,
+        default=5.0,
+        help="seconds before measuring (each gunicorn worker imports the app on its first request)",
+    )
     parser.add_argument("--clients", type=int, default=16, help="concurrent connections")
     parser.add_argument(
         "--modes",
@@ -171,14 +188,14 @@ def run(args) -> int:
     phases = []
     for mode in args.modes:
         kinds = ("search", "quote") if mode == "serve" else ("search",)
-        with running_app(mode, {**app_env, "DATABASE_URL": url}, args.start_timeout) as base:
+        with running_app(mode, {**app_env, "DATABASE_URL": url}, args.start_timeout) as app:
             if mode == args.modes[0]:
                 report.line(f"catalog: {_offer_count()} offers (seed_demo)")
             headers = {"Authorization": f"Bearer {_quote_key()}"} if "quote" in kinds else {}
             for kind in kinds:
                 requests = search_requests() if kind == "search" else quote_requests()
                 phase = Phase(mode, kind)
-                asyncio.run(drive(base, requests, phase, args, headers))
+                asyncio.run(drive(app, requests, phase, args, headers))
                 phases.append(phase)
                 print(f"{mode} {kind}: {phase.per_second:.0f}/s", flush=True)
     report.table(phases)
@@ -209,7 +226,7 @@ def _app_environment() -> dict:
 def running_app(mode: str, env: dict, start_timeout: float):
     """`python -m devtools.supervisor <mode>` on a free port, its output in a scratch
     directory (also its RUN_DIR: beat schedule, static files, signing key); yields the base
-    URL once the catalog answers. On the way out: SIGINT, a wait, SIGKILL for stragglers,
+    URL and the supervisor's pid once the catalog answers. On the way out: SIGINT, a wait, SIGKILL for stragglers,
     and a check that none of its processes is left."""
     with tempfile.TemporaryDirectory(prefix=f"gpm-bench-load-{mode}-") as scratch:
         port = _free_port()
@@ -229,11 +246,33 @@ def running_app(mode: str, env: dict, start_timeout: float):
         try:
             _wait_until_answering(process, base, start_timeout, log_path)
             print(f"{mode}: up at {base} (pid {process.pid})", flush=True)
-            yield base
+            yield App(base, process.pid)
         finally:
             leftovers = _stop(process, port)
             if leftovers:
                 raise BenchError(f"{mode} left processes running: {leftovers}")
+
+
+@dataclass(frozen=True)
+class App:
+    base: str
+    pid: int  # the supervisor's
+
+    def cpu_seconds(self) -> float:
+        """CPU time of the supervisor and every process under it, gone ones included (a
+        gunicorn worker replaced after max_requests counts through the master's
+        children's times)."""
+        import psutil
+
+        total = 0.0
+        with contextlib.suppress(psutil.NoSuchProcess):
+            root = psutil.Process(self.pid)
+            for process in [root, *root.children(recursive=True)]:
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    times = process.cpu_times()
+                    total += times.user + times.system + times.children_user
+                    total += times.children_system
+        return total
 
 
 def _free_port() -> int:
@@ -330,7 +369,7 @@ def _quote_key() -> str:
 # --- the load -------------------------------------------------------------------------------
 
 
-async def drive(base: str, requests: list[Request], phase: Phase, args, headers: dict) -> None:
+async def drive(app: App, requests: list[Request], phase: Phase, args, headers: dict) -> None:
     """args.clients clients, each sending its next request as soon as the last is answered,
     for args.warmup + args.duration seconds; what starts in the last args.duration counts."""
     import aiohttp
@@ -339,17 +378,21 @@ async def drive(base: str, requests: list[Request], phase: Phase, args, headers:
     connector = aiohttp.TCPConnector(limit=args.clients)
     timeout = aiohttp.ClientTimeout(total=30)
     async with aiohttp.ClientSession(
-        base, connector=connector, timeout=timeout, headers=headers
+        app.base, connector=connector, timeout=timeout, headers=headers
     ) as session:
         started, cpu = time.perf_counter(), time.process_time()
         psutil.cpu_percent()
         window = (started + args.warmup, started + args.warmup + args.duration)
-        ends = await asyncio.gather(
+        clients = asyncio.gather(
             *(
                 _client(session, sequence, window, phase)
                 for sequence in request_mix(requests, args.clients)
             )
         )
+        await asyncio.sleep(args.warmup)
+        app_cpu = app.cpu_seconds()
+        ends = await clients
+        phase.app_cpu = app.cpu_seconds() - app_cpu
         phase.machine_busy = psutil.cpu_percent()
         phase.client_cpu = time.process_time() - cpu
         phase.wall = time.perf_counter() - started
@@ -399,7 +442,7 @@ class Report:
         self.line("Latency from the client, ms (2xx answers; a closed loop, so queueing included)")
         self.line(
             f"{'':14}{'requests':>9}{'errors':>8}{'req/s':>8}{'p50':>8}{'p99':>8}{'max':>8}"
-            f"{'client CPU':>12}{'all cores':>11}"
+            f"{'app CPU/req':>13}{'client CPU':>12}{'all cores':>11}"
         )
         for phase in phases:
             self.line(
@@ -407,6 +450,7 @@ class Report:
                 f"{sum(phase.errors.values()):>8}{phase.per_second:>8.0f}"
                 f"{_ms(phase.quantile(0.5)):>8}{_ms(phase.quantile(0.99)):>8}"
                 f"{_ms(max(phase.latencies, default=float('nan'))):>8}"
+                f"{_ms(phase.app_cpu_per_request):>10} ms"
                 f"{100 * phase.client_cpu / phase.wall:>11.0f}%{phase.machine_busy:>10.0f}%"
             )
         self._errors(phases)
@@ -418,8 +462,10 @@ class Report:
                 detail = json.dumps(phase.first_error.get(status, ""))[:160]
                 self.line(f"  {phase.mode} {phase.kind}: {status} x{count}: {detail}")
         self.line(
-            "client CPU: the load generator's share of one core; all cores: the machine's "
-            "busy time over the mix, app and generator together"
+            "app CPU/req: CPU time of the app's processes (supervisor, web, Celery; not "
+            "PostgreSQL nor Redis) per request; "
+            "client CPU: the load generator's share of one core; all cores: the machine's busy "
+            "time over the mix, app, generator and anything else running"
         )
 
     def _comparison(self, phases: list[Phase]) -> None:
