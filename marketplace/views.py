@@ -8,6 +8,7 @@ from django.contrib import messages
 from django.db.models import Count, Min
 from django.http import Http404
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from accounts.actors import actor_for_request
@@ -19,6 +20,7 @@ from marketplace.forms import ReserveForm
 from marketplace.models import Offer, OfferStatus, Provider
 from marketplace.reservability import reservable_provider_ids
 from marketplace.selectors.catalog import offer_search
+from marketplace.selectors.catalog_providers import catalog_providers
 from marketplace.selectors.providers import reservations_incoming
 from marketplace.selectors.reservations import reservations_for_org
 from marketplace.services.reservations import (
@@ -78,6 +80,8 @@ def offers(request):
         "columns": _offer_columns(query, sort),
         "next_url": _offers_url(query, sort, page.next) if page.next else None,
         "reservable_providers": reservable_provider_ids(),
+        "providers": catalog_providers(),
+        "now": timezone.now(),
     }
     return render(request, "marketplace/offers.html", context, status=400 if error else 200)
 

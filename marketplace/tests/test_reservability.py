@@ -122,3 +122,14 @@ def test_the_offers_page_marks_what_can_be_reserved_here(client, market, setting
     assert f"/offers/{sim_offer.pk}/reserve/" in html
     assert f"/offers/{lambda_offer.pk}/reserve/" not in html
     assert html.count("listed for comparison") == 1
+
+
+def test_the_offers_page_lists_the_providers_and_their_data_age(client, market, settings):
+    settings.LAMBDA_API_KEY = ""
+
+    with time_machine.travel(NOW + timedelta(hours=2), tick=False):
+        html = client.get("/offers/").content.decode()
+
+    providers = html[html.index('id="providers"') :]
+    assert "LAMBDA_API_KEY is not set" in providers
+    assert "2\xa0hours" in providers
