@@ -77,5 +77,7 @@ def test_it_reports_rates_errors_and_the_aim():
     assert "NOT met" in text
 
 
-def test_it_raises_the_catalog_rate_limit():
-    assert HIGH_RATE_LIMITS["CATALOG_THROTTLE"].startswith("1000000/")
+def test_it_raises_the_rate_limits_the_mixes_meet():
+    assert {HIGH_RATE_LIMITS[f"RATE_LIMIT_{scope}"] for scope in ("SEARCH", "RESERVE")} == {
+        "1000000/min"
+    }

@@ -57,6 +57,11 @@ class Listener:
 
     def close(self) -> None:
         self.stopped.set()
+        # shutdown wakes the thread blocked in accept(): a close alone leaves the kernel's
+        # socket listening while accept holds it, and a later test's server on a reused
+        # port number was answered by this one.
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)
         self.sock.close()
 
 
