@@ -6,6 +6,7 @@
 #   make serve                                the production setting (gunicorn, DEBUG off) there
 #   make test ARGS='tests/x.py -k y'          pytest, with ARGS passed through
 #   make bench ARGS='...'                     python -m bench
+#   make fuzz FUZZ_EXAMPLES=100               schemathesis over the whole API on a live server
 #   make lint / make fmt                      ruff; lint also checks the layers (import-linter)
 #   make shell                                manage.py shell against the dev database
 
@@ -20,7 +21,7 @@ PYTHON3 ?= $(shell for p in python3 python3.14 python3.13 python3.12 python3.11;
 	$$p -c 'import sys; sys.exit(sys.version_info < (3, 11))' >/dev/null 2>&1 \
 	&& { echo $$p; break; }; done)
 
-.PHONY: install run serve test bench lint fmt shell browser-deps
+.PHONY: install run serve test fuzz bench lint fmt shell browser-deps
 
 install: $(STAMP)
 
@@ -40,6 +41,13 @@ serve: $(STAMP)
 
 test: $(STAMP) browser-deps
 	$(SUPERVISOR) test $(ARGS)
+
+# The fuzz test of `make test` (tests/test_api_fuzz.py) with a larger budget: cases per
+# operation and generation mode (valid, invalid), without the per-test time limit (100 take
+# about a quarter of an hour on 2 CPUs). It prints operations, cases and statuses.
+FUZZ_EXAMPLES ?= 100
+fuzz: $(STAMP)
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(SUPERVISOR) test tests/test_api_fuzz.py -s --timeout=0 $(ARGS)
 
 bench: $(STAMP)
 	$(SUPERVISOR) bench $(ARGS)

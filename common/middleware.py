@@ -1,5 +1,6 @@
 """Pages show a DomainError the way the API does: its status, its message, never an empty page.
 API views never reach that: DRF's exception handler (`common.api.errors`) answers them first.
+A statement the database cancelled (WEB_STATEMENT_TIMEOUT_MS, `common.db`) is one too.
 
 And the API's body limit, checked before anything parses a body.
 """
@@ -10,10 +11,11 @@ from django.conf import settings
 from django.http import JsonResponse
 from django.shortcuts import render
 
-from common.api.errors import http_status
+from common.api.errors import RETRY_AFTER_UNAVAILABLE_SECONDS, http_status
+from common.db import query_timeout_error
 from common.errors import DomainError
 
-TITLES = {403: "Not allowed", 404: "Not found", 409: "Not possible now"}
+TITLES = {403: "Not allowed", 404: "Not found", 409: "Not possible now", 503: "Busy, try again"}
 
 
 class DomainErrorPageMiddleware:
@@ -24,6 +26,7 @@ class DomainErrorPageMiddleware:
         return self.get_response(request)
 
     def process_exception(self, request, exception):
+        exception = query_timeout_error(exception) or exception
         if not isinstance(exception, DomainError) or request.path.startswith("/api/"):
             return None
         status = http_status(exception)
@@ -32,7 +35,10 @@ class DomainErrorPageMiddleware:
             "code": exception.code,
             "message": exception.message,
         }
-        return render(request, "error.html", context, status=status)
+        response = render(request, "error.html", context, status=status)
+        if status == 503:
+            response["Retry-After"] = str(RETRY_AFTER_UNAVAILABLE_SECONDS)
+        return response
 
 
 class ApiBodyLimitMiddleware:

@@ -74,6 +74,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "common.middleware.ApiBodyLimitMiddleware",
+    "common.db.StatementTimeoutMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Static files from the app itself, before anything touches the session or the database.
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -116,6 +117,10 @@ DATABASE_URL = env_url(
 )
 DATABASES = {"default": database_from_url("DATABASE_URL", DATABASE_URL)}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# Every SQL statement of a web request (API and pages) is cancelled after this long, and the
+# request answers 503 query_timeout (common.db); Celery tasks and commands have no limit.
+# 0: no limit.
+WEB_STATEMENT_TIMEOUT_MS = env_int("WEB_STATEMENT_TIMEOUT_MS", 5000, minimum=0)
 
 REDIS_URL = env_url("REDIS_URL", "redis://127.0.0.1:6379/0", schemes=("redis", "rediss"))
 

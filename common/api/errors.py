@@ -18,6 +18,7 @@ from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.views import exception_handler, set_rollback
 
+from common.db import query_timeout_error
 from common.errors import DomainError
 
 # Codes that are not 400. A code missing here is a 400: the caller sent something wrong.
@@ -30,6 +31,7 @@ STATUS_BY_CODE = {
     "payment_method_required": 409,
     "invoice_not_payable": 409,
     "stripe_unavailable": 503,
+    "query_timeout": 503,
     "permission_denied": 403,
     "no_organization": 403,
     "no_provider": 403,
@@ -55,7 +57,8 @@ STATUS_BY_CODE = {
 }
 
 
-# What a 503 tells the client to wait: a dependency (Stripe) failed or could not be reached.
+# What a 503 tells the client to wait: a dependency (Stripe) failed or could not be reached,
+# or the database cancelled a statement that ran past WEB_STATEMENT_TIMEOUT_MS.
 RETRY_AFTER_UNAVAILABLE_SECONDS = 30
 
 
@@ -108,6 +111,7 @@ def _normalise(exc):
 
 
 def api_exception_handler(exc, context):
+    exc = query_timeout_error(exc) or exc
     if isinstance(exc, DomainError):
         set_rollback()  # as DRF does for its own exceptions
         body = error_body(exc.code, exc.message, **exc.extra)

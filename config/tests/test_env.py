@@ -32,6 +32,7 @@ def test_it_reads_well_formed_values(monkeypatch):
     [
         (lambda: env_bool("X", False), "maybe"),
         (lambda: env_int("X", 0), "4.2"),
+        (lambda: env_int("X", 0, minimum=0), "-1"),
         (lambda: env_decimal("X", "0", minimum="0", maximum="100"), "150"),
         (lambda: env_decimal("X", "0"), "NaN"),
         (lambda: env_url("X", "redis://h/0", schemes=("redis",)), "http://example.com"),

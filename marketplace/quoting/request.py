@@ -21,6 +21,7 @@ from marketplace.search import (
     CatalogResolver,
     QueryError,
     Requirement,
+    check_cost,
     compile_query,
     parse_query,
     parse_requirements,
@@ -145,6 +146,7 @@ def _parse(request: QuoteRequest) -> tuple[Requirement, Node]:
         raise _field_error(error, "gpu") from None
     try:
         filter_tree = parse_query(request.filter)
+        check_cost(filter_tree)
     except QueryError as error:
         raise _field_error(error, "filter") from None
     return requirement, filter_tree

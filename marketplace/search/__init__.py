@@ -6,13 +6,14 @@
         offers = offers.filter(status__in=["active", "stale"])
     offers = parse_sort("price,-gpus").apply(offers)
 
-Errors in user text raise QueryError (codes invalid_query, invalid_sort, invalid_gpu_spec)
-with a 0-based position; nothing else escapes for any input. See docs/filter-language.md.
+Errors in user text raise QueryError (codes invalid_query, invalid_sort, invalid_gpu_spec,
+query_too_costly) with a 0-based position; nothing else escapes for any input. See docs/filter-language.md.
 """
 
 from .catalog import CatalogResolver, GpuRow, ProviderRow, SnapshotResolver
 from .compiler import CompiledQuery, compile_filter, compile_query
-from .errors import INVALID_GPU_SPEC, INVALID_QUERY, INVALID_SORT, QueryError
+from .cost import check_cost
+from .errors import INVALID_GPU_SPEC, INVALID_QUERY, INVALID_SORT, QUERY_TOO_COSTLY, QueryError
 from .parser import parse_query
 from .requirements import Requirement, parse_requirements
 from .resolver import DatabaseResolver, clear_catalog_cache
@@ -23,6 +24,7 @@ __all__ = [
     "INVALID_GPU_SPEC",
     "INVALID_QUERY",
     "INVALID_SORT",
+    "QUERY_TOO_COSTLY",
     "CatalogResolver",
     "CompiledQuery",
     "DatabaseResolver",
@@ -33,6 +35,7 @@ __all__ = [
     "SnapshotResolver",
     "Sort",
     "SortKey",
+    "check_cost",
     "clear_catalog_cache",
     "compile_filter",
     "compile_query",

@@ -25,6 +25,7 @@ from django.db.models.lookups import (
 
 from .ast import And, Anything, Node, Not, Or, Term, mentioned_fields
 from .catalog import CatalogResolver
+from .cost import check_cost
 from .fields import FIELDS, Age, Column, Field, GpuAttribute, ProviderSlug, TotalVram, lookup_field
 from .parser import parse_query
 from .unparse import unparse
@@ -70,13 +71,15 @@ class CompiledQuery:
 def compile_filter(
     text: str, *, resolver: CatalogResolver, now: datetime | None = None
 ) -> CompiledQuery:
-    """Parse and compile filter text; raises QueryError (code invalid_query) on bad input."""
+    """Parse and compile filter text; raises QueryError on bad input (code invalid_query) or
+    a filter that would cost too much to run (query_too_costly)."""
     return compile_query(parse_query(text), resolver=resolver, now=now)
 
 
 def compile_query(
     tree: Node, *, resolver: CatalogResolver, now: datetime | None = None
 ) -> CompiledQuery:
+    check_cost(tree)  # before the resolver or the database sees anything
     context = _Context(resolver, now)
     return CompiledQuery(q=context.node(tree), tree=tree, fields=mentioned_fields(tree))
 
@@ -176,22 +179,11 @@ def _pattern_q(lhs, pattern: Wildcard) -> Q:
     The first three become LIKE (Django escapes % and _ in the value), which an index with
     text_pattern_ops can serve.
     """
-    shape = _pattern_shape(pattern)
+    shape = pattern.shape()
     argument = pattern.regex() if shape == "regex" else pattern.pattern.strip("*")
     if isinstance(lhs, str):
         return Q(**{f"{lhs}__{PATTERN_LOOKUPS[shape].lookup_name}": argument})
     return Q(PATTERN_LOOKUPS[shape](lhs, argument))
-
-
-def _pattern_shape(pattern: Wildcard) -> str:
-    parts = pattern.parts()
-    if len(parts) == 2 and not parts[1]:
-        return "startswith"
-    if len(parts) == 2 and not parts[0]:
-        return "endswith"
-    if len(parts) == 3 and not parts[0] and not parts[2]:
-        return "contains"
-    return "regex"
 
 
 def _total_vram(context: _Context, field: Field, op: str, value) -> Q:

@@ -7,6 +7,7 @@ from common.errors import DomainError
 INVALID_QUERY = "invalid_query"
 INVALID_SORT = "invalid_sort"
 INVALID_GPU_SPEC = "invalid_gpu_spec"
+QUERY_TOO_COSTLY = "query_too_costly"
 
 
 class QueryError(DomainError, ValueError):

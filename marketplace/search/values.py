@@ -76,6 +76,17 @@ class Wildcard:
     def regex(self) -> str:
         return "^" + ".*".join(re.escape(part) for part in self.parts()) + "$"
 
+    def shape(self) -> str:
+        """eu-* startswith, *-1 endswith, *west* contains; anything else (us-*-1a) regex."""
+        parts = self.parts()
+        if len(parts) == 2 and not parts[1]:
+            return "startswith"
+        if len(parts) == 2 and not parts[0]:
+            return "endswith"
+        if len(parts) == 3 and not parts[0] and not parts[2]:
+            return "contains"
+        return "regex"
+
 
 def operator_list(operators: frozenset[str]) -> str:
     ordered = [symbol for name, symbol in OPERATOR_SYMBOLS.items() if name in operators]
