@@ -60,13 +60,7 @@ def reservable_provider_rates() -> dict[int, ProviderRates]:
     """Providers whose offers can be reserved here (marketplace.reservability)."""
     rows = Provider.objects.filter(reservable_q())
     return {
-        p.pk: ProviderRates(
-            provider_id=p.pk,
-            slug=p.slug,
-            disk_price_per_gb_month=p.disk_price_per_gb_month,
-            egress_price_per_gb=p.egress_price_per_gb,
-            boot_seconds=p.boot_seconds,
-        )
+        p.pk: ProviderRates.of(p)
         for p in rows.only(
             "id", "slug", "disk_price_per_gb_month", "egress_price_per_gb", "boot_seconds"
         )

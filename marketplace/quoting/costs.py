@@ -43,6 +43,17 @@ class ProviderRates:
     egress_price_per_gb: Decimal
     boot_seconds: int
 
+    @classmethod
+    def of(cls, provider) -> ProviderRates:
+        """A `marketplace.models.Provider`'s rates."""
+        return cls(
+            provider_id=provider.pk,
+            slug=provider.slug,
+            disk_price_per_gb_month=provider.disk_price_per_gb_month,
+            egress_price_per_gb=provider.egress_price_per_gb,
+            boot_seconds=provider.boot_seconds,
+        )
+
 
 @dataclass(frozen=True)
 class Usage:

@@ -52,14 +52,7 @@ def market_elsewhere(work: QuoteWork, *, now: datetime | None = None) -> list[El
 
 
 def _priced(work: QuoteWork, offer: Offer, now: datetime) -> ElsewhereOffer:
-    provider = offer.provider
-    rates = ProviderRates(
-        provider_id=provider.pk,
-        slug=provider.slug,
-        disk_price_per_gb_month=provider.disk_price_per_gb_month,
-        egress_price_per_gb=provider.egress_price_per_gb,
-        boot_seconds=provider.boot_seconds,
-    )
+    rates = ProviderRates.of(offer.provider)
     cost = leg_cost(
         offer_price_per_hour=offer.price_per_hour, units=1, gpus=offer.gpu_count,
         plan_gpus=offer.gpu_count, rates=rates, usage=work.pricing.usage,

@@ -98,13 +98,7 @@ class PricedLeg:
         """A reservation straight from an offer: today's price and the provider's rates,
         priced as a quote for `hours` with no disk or egress asked would be."""
         provider = offer.provider
-        rates = ProviderRates(
-            provider_id=provider.pk,
-            slug=provider.slug,
-            disk_price_per_gb_month=provider.disk_price_per_gb_month,
-            egress_price_per_gb=provider.egress_price_per_gb,
-            boot_seconds=provider.boot_seconds,
-        )
+        rates = ProviderRates.of(provider)
         gpus = units * offer.gpu_count
         cost = leg_cost(
             offer_price_per_hour=offer.price_per_hour,
