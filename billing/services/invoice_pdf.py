@@ -14,11 +14,16 @@ say) is printed as "?" rather than silently dropped."""
 from __future__ import annotations
 
 import copy
+import os
+import tempfile
 from datetime import datetime, timedelta
 from decimal import Decimal
+from functools import lru_cache
 from pathlib import Path
 
 import fontpkg_noto_sans
+from fontTools.ttLib import TTFont
+from fontTools.varLib import instancer
 from fpdf import FPDF
 from fpdf.fonts import FontFace
 
@@ -61,9 +66,19 @@ def _document() -> FPDF:
     pdf = FPDF(format="A4")
     pdf.set_margins(10, 12, 10)
     pdf.add_font(FONT, "", FONT_FILE)
-    pdf.add_font(FONT, "B", FONT_FILE, variations={"wght": 700})
+    pdf.add_font(FONT, "B", _bold_font_file())
     pdf.add_page()
     return pdf
+
+
+@lru_cache(maxsize=1)
+def _bold_font_file() -> Path:
+    """The variable font's bold instance as a static font, made once per process: making it
+    (fontTools' instancer, which fpdf2 runs for `variations=`) took seconds per document."""
+    font = instancer.instantiateVariableFont(TTFont(FONT_FILE), {"wght": 700})
+    path = Path(tempfile.gettempdir()) / f"gpumarket-{FONT_FILE.stem}-700-{os.getpid()}.ttf"
+    font.save(path)
+    return path
 
 
 def _printable(pdf: FPDF, text: str) -> str:
