@@ -73,11 +73,17 @@ def _document() -> FPDF:
 
 @lru_cache(maxsize=1)
 def _bold_font_file() -> Path:
-    """The variable font's bold instance as a static font, made once per process: making it
-    (fontTools' instancer, which fpdf2 runs for `variations=`) took seconds per document."""
-    font = instancer.instantiateVariableFont(TTFont(FONT_FILE), {"wght": 700})
-    path = Path(tempfile.gettempdir()) / f"gpumarket-{FONT_FILE.stem}-700-{os.getpid()}.ttf"
-    font.save(path)
+    """The variable font's bold instance as a static font file, made once and shared by
+    every process: making it (fontTools' instancer, which fpdf2 runs for `variations=`)
+    took seconds per document. Named after the font file's size, so a new font makes a new
+    one; written under another name and renamed, so no process reads half a file."""
+    version = FONT_FILE.stat().st_size
+    path = Path(tempfile.gettempdir()) / f"gpumarket-{FONT_FILE.stem}-700-{version}.ttf"
+    if not path.exists():
+        font = instancer.instantiateVariableFont(TTFont(FONT_FILE), {"wght": 700})
+        partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
+        font.save(partial)
+        os.replace(partial, path)
     return path
 
 
