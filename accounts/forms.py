@@ -1,7 +1,7 @@
 from django import forms
 from django.contrib.auth import password_validation
 
-from .models import User
+from .models import Role, User, role_covers
 
 
 class SignupForm(forms.Form):
@@ -19,3 +19,17 @@ class SignupForm(forms.Form):
         password = self.cleaned_data["password"]
         password_validation.validate_password(password)
         return password
+
+
+class ApiKeyForm(forms.Form):
+    """A new API key: a name and a role no higher than the member's own."""
+
+    name = forms.CharField(max_length=100, help_text="What uses it, e.g. ci-deploy.")
+    role = forms.ChoiceField(choices=())
+
+    def __init__(self, *args, member_role: str, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["role"].choices = [
+            (value, label) for value, label in Role.choices if role_covers(member_role, value)
+        ]
+        self.fields["role"].initial = Role.BUYER if role_covers(member_role, Role.BUYER) else None

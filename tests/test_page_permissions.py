@@ -17,6 +17,7 @@ import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from accounts.models import Organization, Role
+from accounts.services import api_key_create
 from billing import downloads
 from billing.models import ProviderStatement
 from billing.services.credit_notes import CreditRequest, credit_note_issue
@@ -88,6 +89,9 @@ EXPECTED = {
     "billing-top-up": Expect("POST", SIGN_IN, (400, 400, 403, 400, 403)),
     # The invoice is paid: back to its page (nothing charged).
     "invoice-pay": Expect("POST", SIGN_IN, (302, 302, 403, 302, 403)),
+    "org-api-keys": Expect("GET", SIGN_IN, (200, 200, 403, 403, 403)),
+    # done: back to the keys page
+    "org-api-key-revoke": Expect("POST", SIGN_IN, (302, 302, 403, 403, 403)),
 }
 
 
@@ -150,6 +154,11 @@ class World:
         statements_build(period=SEPTEMBER, now=NOVEMBER)
         return ProviderStatement.objects.get(provider=self.offer.provider)
 
+    @cached_property
+    def api_key(self):
+        creator = MembershipFactory(org=self.org, role=Role.OWNER).user
+        return api_key_create(org=self.org, created_by=creator, name="ci", role=Role.BUYER).api_key
+
     def path(self, name: str) -> str:
         kwargs = {
             "offer-reserve": lambda: {"offer_id": self.offer.pk},
@@ -163,6 +172,7 @@ class World:
             "invoice-void": lambda: {"invoice_id": self.invoice.pk},
             "invoice-credit": lambda: {"invoice_id": self.invoice.pk},
             "invoice-pay": lambda: {"invoice_id": self.invoice.pk},
+            "org-api-key-revoke": lambda: {"key_id": self.api_key.pk},
             "credit-note-detail": lambda: {"credit_note_id": self.credit_note.pk},
             "credit-note-pdf": lambda: {"credit_note_id": self.credit_note.pk},
             "invoice-export-download": lambda: {"name": "invoices"},
