@@ -85,8 +85,8 @@ class InvoicePayApi(APIView):
     def post(self, request, invoice_id: int):
         actor = _billing_actor(request)
         invoice = invoice_for_org(org=actor.org, invoice_id=invoice_id)
-        invoice_pay(org=actor.org, invoice_id=invoice.pk, actor=actor,
-                    session_key=session_key_of(request))  # fmt: skip
+        invoice_pay(invoice=invoice, actor=actor, session_key=session_key_of(request))
+        # Read again with its lines and credit notes as the invoice API shows them.
         return Response(InvoiceOutput(invoice_for_org(org=actor.org, invoice_id=invoice.pk)).data)
 
 

@@ -101,9 +101,7 @@ def invoice_pay_action(request, invoice_id: int):
     actor = _billing_actor(request)
     invoice = _invoice_of(request, invoice_id)
     try:
-        invoice = invoice_pay(
-            org=actor.org, invoice_id=invoice.pk, actor=actor, session_key=session_key_of(request)
-        )
+        invoice = invoice_pay(invoice=invoice, actor=actor, session_key=session_key_of(request))
     except DomainError as error:
         _refused(request, error)
     else:

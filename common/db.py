@@ -48,7 +48,8 @@ class _TimeoutOnFirstStatement:
             self.applied = True
             # The raw connection, so that this statement does not pass through the wrappers.
             # Inside a transaction that is later rolled back, PostgreSQL undoes the SET: the
-            # rest of that request then runs without a timeout, which errs on the safe side.
+            # rest of that request then runs without a timeout (it fails open, never cancels
+            # a statement it should not).
             database = context["connection"]
             with database.wrap_database_errors:
                 database.connection.execute(f"SET statement_timeout = {int(self.milliseconds)}")

@@ -146,12 +146,13 @@ def _collection_queue(invoice: Invoice, now: datetime) -> None:
     enqueue_on_commit(COLLECT_INVOICE, invoice.pk)
 
 
-def invoice_pay(*, org, invoice_id: int, actor=None, session_key: str | None = None) -> Invoice:
-    """The buyer asks to pay a finalised invoice now with its payment method. An invoice
-    already paid is returned as it is (nothing charged). A declined card: 402
-    `card_declined`; Stripe unreachable: 503 `stripe_unavailable` (the charge is retried with
-    the same key); either way the invoice stays collectable and shows the error."""
-    invoice = Invoice.objects.get(org=org, pk=invoice_id)
+def invoice_pay(*, invoice: Invoice, actor=None, session_key: str | None = None) -> Invoice:
+    """The buyer asks to pay a finalised invoice (of its organization: the caller found it
+    there) now with its payment method. An invoice already paid is returned as it is
+    (nothing charged). A declined card: 402 `card_declined`; Stripe unreachable: 503
+    `stripe_unavailable` (the charge is retried with the same key); either way the invoice
+    stays collectable and shows the error."""
+    org = invoice.org
     if invoice.status == InvoiceStatus.PAID:
         return invoice
     if invoice.status not in COLLECTABLE:

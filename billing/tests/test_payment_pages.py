@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 
 from accounts.models import Role
-from billing.models import Invoice, InvoiceStatus
+from billing.models import Invoice, InvoiceStatus, PaymentAccount, TopUp
 from billing.tests.payouts_fixtures import SEPTEMBER, issued_invoice, reservation_of
 from tests.factories import MembershipFactory, ProviderFactory
 
@@ -91,3 +91,7 @@ def test_other_roles_cannot_use_the_payment_pages(client, role):
 
     assert client.get("/invoices/payment/").status_code == 403
     assert client.post("/invoices/payment/top-up/", {"amount": "5"}).status_code == 403
+    refused = client.post("/invoices/payment/method/", {"payment_method": "pm_card_visa"})
+    assert refused.status_code == 403
+    assert not PaymentAccount.objects.exists()
+    assert not TopUp.objects.exists()

@@ -21,6 +21,7 @@ from billing.models import (
     Invoice,
     InvoiceStatus,
     JournalEntry,
+    PaymentAccount,
     PaymentAttempt,
     Refund,
     TopUp,
@@ -105,7 +106,12 @@ def test_a_card_stripe_refuses_is_not_added(api_client, finance):
 def test_a_buyer_key_cannot_set_the_payment_method(api_client):
     buyer = make_org_with_key(role="buyer")
 
-    assert add_card(api_client, buyer).status_code == 403
+    response = add_card(api_client, buyer)
+
+    assert response.status_code == 403
+    assert response.json()["error"]["code"] == "permission_denied"
+    assert not PaymentAccount.objects.exists()
+    assert not AuditRecord.objects.filter(action="payment_method_set").exists()
 
 
 def test_paying_an_open_invoice_charges_the_card_and_marks_it_paid(api_client, finance, invoice):

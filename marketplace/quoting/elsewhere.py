@@ -23,8 +23,8 @@ from marketplace.reservability import why_not_reservable
 
 ELSEWHERE_LIMIT = 5
 ELSEWHERE_FIELDS = (
-    "id", "sku", "region", "pricing", "gpu_count", "price_per_hour", "price_per_gpu_hour",
-    "available", "status", "observed_at", "currency", "gpu__name", "provider__slug",
+    "id", "sku", "region", "pricing", "gpu_count", "price_per_hour", "status",
+    "observed_at", "currency", "gpu__name", "provider__slug",
     "provider__disk_price_per_gb_month", "provider__egress_price_per_gb",
     "provider__boot_seconds", "provider__launcher", "provider__is_active",
 )  # fmt: skip
