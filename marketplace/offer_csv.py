@@ -112,7 +112,9 @@ def _check_items(parsed: OfferCsv) -> None:
     try:
         parsed.checked = offer_items_checked(parsed.items)
     except DomainError as exc:
-        parsed.errors.extend(parsed.row_errors(exc))
+        # a row with too few or too many values is wrong for that reason only
+        miscounted = {error.line for error in parsed.errors}
+        parsed.errors += [e for e in parsed.row_errors(exc) if e.line not in miscounted]
     parsed.errors.sort(key=lambda error: error.line)
 
 
