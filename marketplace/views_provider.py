@@ -132,7 +132,7 @@ def _offers_page(request, *, slug=None, row_error: dict | None = None, status: i
 
 def _offers_context(request, actor: Actor, provider: Provider) -> dict:
     withdrawn = request.GET.get("status") == OfferStatus.WITHDRAWN
-    offers = provider_offers(actor=actor, slug=provider.slug)
+    offers = provider_offers(actor=actor).filter(provider=provider)
     offers = (
         offers.filter(status=OfferStatus.WITHDRAWN)
         if withdrawn
@@ -192,7 +192,8 @@ def provider_offers_export(request):
     items = []
     if provider is not None:
         offers = list(
-            provider_offers(actor=actor, slug=provider.slug)
+            provider_offers(actor=actor)
+            .filter(provider=provider)
             .exclude(status=OfferStatus.WITHDRAWN)
             .order_by("id")
         )
