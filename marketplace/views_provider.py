@@ -242,7 +242,8 @@ def _preview(request, context: dict, data: dict):
         return render(request, "marketplace/provider_upload.html", context, status=400)
     token = _remember_upload(request, provider, parsed, complete, preview.fingerprint)
     context |= _preview_context(preview, token=token, complete=complete)
-    context["filename"] = data["file"].name
+    # A preview is of one provider: no picker, which would leave it.
+    context |= {"filename": data["file"].name, "providers": [provider]}
     return render(request, "marketplace/provider_upload_preview.html", context)
 
 
