@@ -13,6 +13,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from enum import StrEnum
 
 from django.db import transaction
 
@@ -23,7 +24,7 @@ from marketplace.services.offer_writer import UpsertCounts
 from marketplace.services.provider_offers import listed_offer_inputs, provider_offers_put
 
 
-class ChangeKind:
+class ChangeKind(StrEnum):
     NEW = "new"
     CHANGED = "changed"
     UNCHANGED = "unchanged"

@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from marketplace.models import Offer
+from marketplace.models import Offer, OfferStatus
 from marketplace.offer_csv import COLUMNS, MAX_CSV_BYTES, MAX_CSV_ROWS
 from marketplace.tests.provider_fixtures import make_listed_provider
 
@@ -126,7 +126,10 @@ def test_applying_gives_the_same_offers_as_the_api_put_of_the_same_rows(client, 
     preview = upload(client, file_rows, complete=True)
     response = apply(client, preview)
 
-    # then both providers list exactly the same offers
+    # then both providers list exactly the same offers, and the preview counted as the API
+    ctx = preview.context
+    shown = [len(ctx[k]) for k in ("new", "changed", "unchanged", "to_withdraw")]
+    assert shown == [api["created"], api["updated"], api["unchanged"], api["withdrawn"]]
     assert response.status_code == 302
     assert response["Location"] == "/provider/offers/?provider=acme-gpus"
     assert listed(seller.provider) == listed(twin.provider)
@@ -134,6 +137,32 @@ def test_applying_gives_the_same_offers_as_the_api_put_of_the_same_rows(client, 
     assert (api["created"], api["updated"], api["unchanged"], api["withdrawn"]) == (1, 1, 1, 1)
     shown = client.get(response["Location"]).content.decode()
     assert "Applied: 1 new, 1 changed, 1 unchanged, 1 withdrawn." in shown
+
+
+def test_a_spec_change_or_a_withdrawn_offer_listed_again_counts_as_changed(
+    client, api_client, seller
+):
+    # given c withdrawn, and a file that gives a more memory and lists c again as it was
+    c = Offer.objects.get(provider=seller.provider, sku="c")
+    api_client.delete(f"{API}{c.pk}/", **seller.headers)
+    more_memory = row("a", "2.00", 4) | {"memory_gb": 1024}
+    client.force_login(seller.keyed.user)
+
+    preview = upload(client, [more_memory, row("c", "1.00", 1, gpu="A100-80GB")])
+
+    # then both are changed (their price and capacity as they were, a's old capacity 4, c's 0)
+    changed = by_sku(preview.context["changed"])
+    assert sorted(changed) == ["a", "c"]
+    assert (changed["a"].old_price, changed["a"].new_price) == (Decimal(2), Decimal(2))
+    assert (changed["c"].old_available, changed["c"].new_available) == (0, 1)
+    # and the upsert counts them as updated
+    response = apply(client, preview)
+    assert (
+        "Applied: 0 new, 2 changed, 0 unchanged, 0 withdrawn."
+        in client.get(response["Location"]).content.decode()
+    )
+    c.refresh_from_db()
+    assert (c.status, c.available) == (OfferStatus.ACTIVE, 1)
 
 
 def test_a_preview_is_applied_once(client, seller):
