@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from common.errors import DomainError
 from marketplace.api.provider_offers import MAX_BULK_OFFERS, validated_items
+from marketplace.services.provider_offers import MAX_REPORTED_ERRORS
 
 COLUMNS = (
     "sku", "gpu", "gpu_count", "vcpus", "memory_gb", "disk_gb", "region", "pricing",
@@ -82,7 +83,7 @@ def _add_row(parsed: OfferCsv, header: list[str], record: list[str], line: int) 
         raise DomainError(
             "too_many_offers", f"At most {MAX_CSV_ROWS} offers per file: send it in parts."
         )
-    if len(record) != len(header):
+    if len(record) != len(header) and len(parsed.errors) < MAX_REPORTED_ERRORS:
         message = f"{len(header)} values expected (the header's columns), {len(record)} found."
         parsed.errors.append(RowError(line, message))
     parsed.items.append({k: v.strip() for k, v in zip(header, record, strict=False) if v.strip()})
@@ -93,13 +94,15 @@ def _header(record: list[str] | None) -> list[str]:
     header = [name.strip().lower() for name in record or []]
     unknown = [name for name in header if name not in COLUMNS]
     missing = [name for name in REQUIRED_COLUMNS if name not in header]
-    if unknown or missing or len(set(header)) != len(header):
+    repeated = sorted({name for name in header if header.count(name) > 1})
+    if unknown or missing or repeated:
         raise DomainError(
             "invalid_csv",
             "The first line must name the columns: "
             + ", ".join(COLUMNS)
             + _listed(" (missing: ", missing)
-            + _listed(" (unknown: ", unknown),
+            + _listed(" (unknown: ", unknown)
+            + _listed(" (repeated: ", repeated),
         )
     return header
 

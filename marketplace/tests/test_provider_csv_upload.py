@@ -251,6 +251,7 @@ def test_a_row_with_too_few_values_is_named_by_its_line(client, seller):
         (b"\xff\xfe" + "sku".encode("utf-16-le"), 400, "not UTF-8 text"),
         (b"sku,gpu,colour\n", 400, "missing: gpu_count, region, price_per_hour, available"),
         (b"\n\n", 400, "The first line must name the columns"),
+        (f"{HEADER},sku\n".encode(), 400, "(repeated: sku)"),
     ],
 )
 def test_a_file_it_cannot_read_is_refused_with_a_page_not_an_error(
