@@ -5,8 +5,8 @@ The rules, for every caller (pages today, the API tomorrow):
 - nobody grants a role their own does not cover (`role_covers`): an admin grants no owner
   role, and a member's own role never goes up by their own hand;
 - an admin does not change nor remove an owner;
-- the last owner is neither removed nor demoted: the owners are locked while counted, so two
-  owners demoting each other at once cannot both succeed.
+- the last owner is neither removed nor demoted: changes to one organization's members take
+  turns on its row, so two owners demoting each other at once cannot both succeed.
 An API key dies with its creator's removal or demotion below it (`api_key_authenticate`
 checks the creator's current role), so nothing here touches keys.
 """
@@ -43,16 +43,22 @@ def _require_may_manage(*, actor_role: str, member: Membership, new_role: str | 
         )
 
 
+def _locked_member(member: Membership) -> Membership:
+    """`member` as it is now, its organization's row locked first: every change to the
+    organization's members (and invitations) takes turns on it, one lock in one order."""
+    Organization.objects.select_for_update().filter(pk=member.org_id).first()
+    current = Membership.objects.select_related("org").filter(pk=member.pk).first()
+    if current is None:  # removed meanwhile
+        raise DomainError("not_found", "This member has left the organization.")
+    return current
+
+
 def _require_another_owner(member: Membership) -> None:
     """Refuse to take the owner role from `member` if no other owner would be left."""
     if member.role != Role.OWNER:
         return
-    owners = list(
-        Membership.objects.select_for_update()
-        .filter(org_id=member.org_id, role=Role.OWNER)
-        .values_list("pk", flat=True)
-    )
-    if owners == [member.pk]:
+    others = Membership.objects.filter(org_id=member.org_id, role=Role.OWNER).exclude(pk=member.pk)
+    if not others.exists():
         raise DomainError(
             "last_owner", "The organization's last owner cannot be removed or demoted."
         )
@@ -60,7 +66,7 @@ def _require_another_owner(member: Membership) -> None:
 
 @transaction.atomic
 def membership_change_role(*, member: Membership, role: str, actor_role: str) -> Membership:
-    member = Membership.objects.select_for_update().get(pk=member.pk)
+    member = _locked_member(member)
     if role not in Role.values:
         raise DomainError("invalid_role", f"No such role: {role}.", field="role")
     if role == member.role:
@@ -74,7 +80,7 @@ def membership_change_role(*, member: Membership, role: str, actor_role: str) ->
 
 @transaction.atomic
 def membership_remove(*, member: Membership, actor_role: str) -> None:
-    member = Membership.objects.select_for_update().get(pk=member.pk)
+    member = _locked_member(member)
     _require_may_manage(actor_role=actor_role, member=member, new_role=None)
     _require_another_owner(member)
     member.delete()
