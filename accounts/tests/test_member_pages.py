@@ -158,3 +158,21 @@ def test_an_unknown_role_is_a_bad_request(client):
 
     assert client.post(f"/org/members/{other.pk}/role/", {"role": "emperor"}).status_code == 400
     assert _role_of(other) == Role.BUYER
+
+
+@pytest.mark.parametrize(
+    ("role", "links"),
+    [
+        (Role.OWNER, {"/org/members/", "/org/budget/", "/invoices/spend/"}),
+        (Role.FINANCE, {"/org/members/", "/org/budget/", "/invoices/spend/"}),
+        (Role.BUYER, {"/org/members/"}),
+        (Role.PROVIDER, {"/org/members/"}),
+    ],
+)
+def test_the_navigation_links_the_organization_pages_a_role_may_open(client, role, links):
+    _signed_in(client, role)
+
+    html = client.get("/").content.decode()
+
+    for path in ("/org/members/", "/org/budget/", "/invoices/spend/"):
+        assert (f'href="{path}"' in html) is (path in links), path
