@@ -23,6 +23,7 @@ from django.db.models.functions import Greatest, TruncDate
 
 from billing.models import InvoiceLine, InvoiceStatus
 from billing.periods import next_month_start
+from common.money import round_amount
 
 ZERO = Decimal(0)
 UNKNOWN_GPU = "GPU not named"
@@ -65,8 +66,8 @@ def org_month_spend_breakdown(*, org, period: datetime, currency: str, now: date
     return MonthSpend(
         period=period,
         currency=currency,
-        total=sum((row["amount"] for row in by_provider), start=ZERO),
-        by_day=_every_day(by_day, period, now),
+        total=round_amount(sum((row["amount"] for row in by_provider), start=ZERO), currency),
+        by_day=_every_day(by_day, period, now, nothing=round_amount(ZERO, currency)),
         by_gpu=[SpendRow(_gpu_label(row), row["amount"]) for row in by_gpu],
         by_provider=[SpendRow(row["provider"], row["amount"]) for row in by_provider],
     )
@@ -87,11 +88,13 @@ def _gpu_label(row: dict) -> str:
     return f"{row['gpu']} {row['memory']}GB"
 
 
-def _every_day(rows: list[dict], period: datetime, now: datetime) -> list[SpendRow]:
+def _every_day(
+    rows: list[dict], period: datetime, now: datetime, *, nothing: Decimal
+) -> list[SpendRow]:
     """The month's days up to today (all of them for a past month), in order."""
     amounts = {row["day"]: row["amount"] for row in rows}
     end = min(next_month_start(period), now.astimezone(UTC) + timedelta(days=1))
     days = {period.date() + timedelta(days=n) for n in range(max((end - period).days, 0))}
     return [
-        SpendRow(day.isoformat(), amounts.get(day, ZERO)) for day in sorted(days | set(amounts))
+        SpendRow(day.isoformat(), amounts.get(day, nothing)) for day in sorted(days | set(amounts))
     ]

@@ -134,7 +134,7 @@ def test_the_page_shows_the_tables_and_the_budget(client, member):
     assert re.search(r'id="total">16.00 USD<', html)
     assert "20.00 USD" in html and 'id="budget-share">80 %<' in html
     assert _cell(html, "by-day", "2026-11-03") == "13.78"
-    assert _cell(html, "by-day", "2026-11-02") == "0"
+    assert _cell(html, "by-day", "2026-11-02") == "0.00"
     assert _cell(html, "by-gpu", "H100 80GB") == "12.67"
     assert _cell(html, "by-provider", "Bolt") == "5.55"
     assert "99.00" not in html and "50.00" not in html
@@ -168,6 +168,13 @@ def test_a_bad_or_future_month_is_a_bad_request(client, member, period):
 
     assert answer.status_code == 400
     assert 'role="alert"' in answer.content.decode()
+
+
+def test_a_month_without_spend_says_so(client, member):
+    html = client.get("/invoices/spend/?period=2026-09").content.decode()
+
+    assert re.search(r'id="total">0.00 USD<', html)
+    assert "Nothing spent this month." in html and "<svg" not in html
 
 
 def test_the_page_reads_a_fixed_number_of_queries(client, member, django_assert_max_num_queries):
