@@ -5,12 +5,16 @@ lands as a member with the role; the owner sets the budget and sees it."""
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 
 import pytest
+from django.utils import timezone
 
 from accounts.models import Membership, Role
-from billing.models import Budget
-from tests.factories import MembershipFactory
+from billing.models import Budget, Invoice, InvoiceLine
+from billing.periods import month_start, next_month_start
+from marketplace.models import Reservation
+from tests.factories import MembershipFactory, OfferFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -27,6 +31,22 @@ class PageTrouble:
     def watch(self, page) -> None:
         page.on("console", lambda m: self.problems.append(m.text) if m.type == "error" else None)
         page.on("requestfailed", lambda r: self.problems.append(f"{r.url}: {r.failure}"))
+
+
+def _charge(org, amount: str) -> None:
+    """A line of this month's draft invoice."""
+    start = month_start(timezone.now())
+    reservation = Reservation.objects.create(
+        org=org, offer=OfferFactory(), gpus=1, units=1, hours=Decimal(1),
+        price_per_hour=Decimal(amount), reserved_until=timezone.now(),
+    )  # fmt: skip
+    invoice = Invoice.objects.create(
+        org=org, period_start=start, period_end=next_month_start(start), currency="USD"
+    )
+    InvoiceLine.objects.create(
+        invoice=invoice, reservation=reservation, service_period_start=start, description="use",
+        seconds=3600, price_per_hour=Decimal(amount), amount=Decimal(amount),
+    )  # fmt: skip
 
 
 def _sign_in(page, base: str, email: str) -> None:
@@ -92,7 +112,10 @@ def test_an_invitee_signs_up_from_the_link_and_the_owner_sets_the_budget(
     assert page.is_checked("#id_hard_stop")
     assert Budget.objects.get(org=owner.org).hard_stop
 
-    # and the spend page draws with no console error nor failed request
+    # when the month has a charge, the spend page draws it
+    _charge(owner.org, "12.34")
     page.click("header >> text=Spend")
-    page.wait_for_selector("svg.chart")
+    assert page.inner_text("#total") == "12.34 USD"
+    assert page.locator("svg.chart rect.bar").count() == timezone.now().day
+    # and no page logged a console error (a CSP refusal is one) nor failed a request
     assert trouble.problems == []
