@@ -114,6 +114,18 @@ def test_a_visitor_signs_up_from_the_link_and_joins_with_the_role(client, mailou
     assert client.get(link).status_code == 410  # used
 
 
+def test_the_address_signed_up_is_the_invited_one_whatever_is_sent(client, mailoutbox):
+    _signed_in(client)
+    _invite(client)
+    link = _link_in(mailoutbox[0])
+    client.logout()
+
+    client.post(link, {"password": "a-long-password-9", "email": "mallory@example.com"})
+
+    assert User.objects.filter(email=INVITED).exists()
+    assert not User.objects.filter(email="mallory@example.com").exists()
+
+
 def test_a_weak_password_shows_the_form_again(client, mailoutbox):
     _signed_in(client)
     _invite(client)
