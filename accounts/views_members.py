@@ -95,7 +95,8 @@ def member_remove_action(request, member_id: int):
     except DomainError as error:
         return _refused_in_form(request, error)
     messages.success(request, f"{member.user.email} was removed from {actor.org.name}.")
-    return redirect("org-members")
+    # Someone who removed themselves may no longer see the members.
+    return redirect("home" if member.user_id == request.user.pk else "org-members")
 
 
 @member_required("manage_org")

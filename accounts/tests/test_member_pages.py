@@ -176,3 +176,14 @@ def test_the_navigation_links_the_organization_pages_a_role_may_open(client, rol
 
     for path in ("/org/members/", "/org/budget/", "/invoices/spend/"):
         assert (f'href="{path}"' in html) is (path in links), path
+
+
+def test_an_owner_who_leaves_is_sent_home(client):
+    me = _signed_in(client)
+    MembershipFactory(org=me.org, role=Role.OWNER)
+
+    answer = client.post(f"/org/members/{me.pk}/remove/")
+
+    assert answer.status_code == 302 and answer["Location"] == "/"
+    assert _role_of(me) is None
+    assert client.get("/").status_code == 200
