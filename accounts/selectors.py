@@ -18,7 +18,9 @@ def api_keys_for_orgs(*, org_ids) -> QuerySet[ApiKey]:
 
 
 def members_of_org(*, org_id: int) -> QuerySet[Membership]:
-    return Membership.objects.filter(org_id=org_id).select_related("user").order_by("created_at")
+    return (
+        Membership.objects.filter(org_id=org_id).select_related("user").order_by("created_at", "pk")
+    )
 
 
 def pending_invitations_of_org(*, org_id: int) -> QuerySet[Invitation]:
