@@ -33,3 +33,41 @@ class ApiKeyForm(forms.Form):
             (value, label) for value, label in Role.choices if role_covers(member_role, value)
         ]
         self.fields["role"].initial = Role.BUYER if role_covers(member_role, Role.BUYER) else None
+
+
+def _grantable_roles(member_role: str) -> list[tuple[str, str]]:
+    return [(value, label) for value, label in Role.choices if role_covers(member_role, value)]
+
+
+class MemberRoleForm(forms.Form):
+    """A member's new role: one the acting member's own role covers."""
+
+    role = forms.ChoiceField(choices=())
+
+    def __init__(self, *args, member_role: str, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["role"].choices = _grantable_roles(member_role)
+
+
+class InvitationForm(forms.Form):
+    email = forms.EmailField(label="E-mail")
+    role = forms.ChoiceField(choices=())
+
+    def __init__(self, *args, member_role: str, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["role"].choices = _grantable_roles(member_role)
+        self.fields["role"].initial = Role.BUYER if role_covers(member_role, Role.BUYER) else None
+
+    def clean_email(self):
+        return self.cleaned_data["email"].lower()
+
+
+class InvitationSignUpForm(forms.Form):
+    """The invited address is the invitation's: only a password is asked."""
+
+    password = forms.CharField(widget=forms.PasswordInput, min_length=8)
+
+    def clean_password(self):
+        password = self.cleaned_data["password"]
+        password_validation.validate_password(password)
+        return password

@@ -149,3 +149,32 @@ class TopUpForm(forms.Form):
         max_value=Decimal("100000"),
         help_text="Charged to the payment method now; credit once Stripe confirms it.",
     )
+
+
+class BudgetForm(forms.Form):
+    """The fields of `BudgetInput` (billing/api_funds.py); `budget_put` checks they agree."""
+
+    monthly_limit = forms.DecimalField(
+        max_digits=16, decimal_places=2, min_value=Decimal("0.01"), label="Monthly limit"
+    )
+    currency = forms.RegexField(
+        regex=r"^[A-Z]{3}$",
+        initial="USD",
+        label="Currency",
+        help_text="ISO 4217, upper case, e.g. USD.",
+        error_messages={"invalid": "Enter a currency code such as USD."},
+    )
+    hard_stop = forms.BooleanField(
+        required=False,
+        label="Hard stop",
+        help_text="Refuse new reservations that would take the month past the limit.",
+    )
+    terminate_running = forms.BooleanField(
+        required=False,
+        label="Terminate running reservations",
+        help_text="With a hard stop: end them once the limit is reached.",
+    )
+
+    def add_domain_error(self, error: DomainError) -> None:
+        field = error.extra.get("field")
+        self.add_error(field if field in self.fields else None, error.message)

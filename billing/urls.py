@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views, views_payments, views_payouts
+from . import views, views_payments, views_payouts, views_spend
 
 urlpatterns = [
     path("invoices/", views.invoice_list, name="invoice-list"),
@@ -44,6 +44,8 @@ urlpatterns = [
     path("invoices/<int:invoice_id>/pay/", views_payments.invoice_pay_action, name="invoice-pay"),
     path("invoices/<int:invoice_id>/csv/", views.invoice_csv_download, name="invoice-csv"),
     path("invoices/<int:invoice_id>/pdf/", views.invoice_pdf_download, name="invoice-pdf"),
+    path("org/budget/", views_spend.budget, name="org-budget"),
+    path("invoices/spend/", views_spend.spend, name="billing-spend"),
     path("provider/statements/", views_payouts.provider_statements, name="provider-statements"),
     path(
         "provider/statements/<int:statement_id>/",

@@ -15,7 +15,13 @@ from common.api.errors import RETRY_AFTER_UNAVAILABLE_SECONDS, http_status
 from common.db import query_timeout_error
 from common.errors import DomainError
 
-TITLES = {403: "Not allowed", 404: "Not found", 409: "Not possible now", 503: "Busy, try again"}
+TITLES = {
+    403: "Not allowed",
+    404: "Not found",
+    409: "Not possible now",
+    410: "No longer valid",
+    503: "Busy, try again",
+}
 
 
 class DomainErrorPageMiddleware:

@@ -18,6 +18,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from accounts.models import Organization, Role
 from accounts.services import api_key_create
+from accounts.services_members import invitation_create
 from billing import downloads
 from billing.models import ProviderStatement
 from billing.services.credit_notes import CreditRequest, credit_note_issue
@@ -106,6 +107,17 @@ EXPECTED = {
     "provider-offers-upload-apply": Expect("POST", SIGN_IN, (302, 302, 403, 403, 302)),
     # An empty form: the webhook page again with the error (400).
     "provider-webhook-rotate": Expect("POST", SIGN_IN, (400, 400, 403, 403, 400)),
+    # Every member reads who the members are; owners and admins change them.
+    "org-members": Expect("GET", SIGN_IN, EVERYONE),
+    # An empty form: the members page again with the error (400); done: back to it (302).
+    "org-member-role": Expect("POST", SIGN_IN, (400, 400, 403, 403, 403)),
+    "org-member-remove": Expect("POST", SIGN_IN, (302, 302, 403, 403, 403)),
+    "org-invitation-create": Expect("POST", SIGN_IN, (400, 400, 403, 403, 403)),
+    "org-invitation-revoke": Expect("POST", SIGN_IN, (302, 302, 403, 403, 403)),
+    # The link of an invitation to someone else: it says so, to whoever opens it.
+    "invitation": Expect("GET", 200, EVERYONE),
+    "org-budget": Expect("GET", SIGN_IN, FINANCE),
+    "billing-spend": Expect("GET", SIGN_IN, FINANCE),
 }
 
 
@@ -173,6 +185,18 @@ class World:
         creator = MembershipFactory(org=self.org, role=Role.OWNER).user
         return api_key_create(org=self.org, created_by=creator, name="ci", role=Role.BUYER).api_key
 
+    @cached_property
+    def member(self):
+        return MembershipFactory(org=self.org, role=Role.BUYER)
+
+    @cached_property
+    def invitation(self):
+        inviter = MembershipFactory(org=self.org, role=Role.OWNER)
+        return invitation_create(
+            org=self.org, email="invited@example.com", role=Role.BUYER, invited_by=inviter.user,
+            inviter_role=inviter.role, site_url="http://testserver/",
+        )  # fmt: skip
+
     def path(self, name: str) -> str:
         kwargs = {
             "offer-reserve": lambda: {"offer_id": self.offer.pk},
@@ -189,6 +213,10 @@ class World:
             "org-api-key-revoke": lambda: {"key_id": self.api_key.pk},
             "provider-offer-update": lambda: {"offer_id": self.offer.pk},
             "provider-offer-withdraw": lambda: {"offer_id": self.offer.pk},
+            "org-member-role": lambda: {"member_id": self.member.pk},
+            "org-member-remove": lambda: {"member_id": self.member.pk},
+            "org-invitation-revoke": lambda: {"invitation_id": self.invitation.invitation.pk},
+            "invitation": lambda: {"token": self.invitation.token},
             "credit-note-detail": lambda: {"credit_note_id": self.credit_note.pk},
             "credit-note-pdf": lambda: {"credit_note_id": self.credit_note.pk},
             "invoice-export-download": lambda: {"name": "invoices"},

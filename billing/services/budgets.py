@@ -65,6 +65,12 @@ def _fields(budget: Budget | None) -> dict | None:
 def budget_put(*, org, data: BudgetData, actor, session_key: str | None = None) -> Budget:
     """Create or replace the organization's budget, and audit the change (old and new). A
     new limit or currency starts the month's alerts afresh."""
+    if data.terminate_running and not data.hard_stop:
+        raise DomainError(
+            "invalid_budget",
+            "Only a hard-stop budget terminates running reservations.",
+            field="terminate_running",
+        )
     budget = Budget.objects.select_for_update().filter(org=org).first()
     old = _fields(budget)
     if budget is None:

@@ -54,6 +54,7 @@ STATUS_BY_CODE = {
     "price_above_limit": 409,
     "quote_expired": 409,
     "slug_taken": 409,
+    "invitation_gone": 410,
 }
 
 
