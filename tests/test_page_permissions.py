@@ -23,7 +23,7 @@ from billing.models import ProviderStatement
 from billing.services.credit_notes import CreditRequest, credit_note_issue
 from billing.services.payouts import statements_build
 from billing.tests.payouts_fixtures import issued_invoice, mark_paid
-from marketplace.models import Reservation, ReservationStatus
+from marketplace.models import Quote, Reservation, ReservationStatus
 from tests.factories import MembershipFactory, OfferFactory, OrganizationFactory, ProviderFactory
 
 pytestmark = pytest.mark.django_db
@@ -90,6 +90,9 @@ EXPECTED = {
     # The invoice is paid: back to its page (nothing charged).
     "invoice-pay": Expect("POST", SIGN_IN, (302, 302, 403, 302, 403)),
     "org-api-keys": Expect("GET", SIGN_IN, (200, 200, 403, 403, 403)),
+    "quote": Expect("GET", SIGN_IN, RESERVERS),
+    # The quote's price lock has expired: the quote page again, saying so (409).
+    "quote-reserve": Expect("POST", SIGN_IN, (409, 409, 409, 403, 403)),
     # done: back to the keys page
     "org-api-key-revoke": Expect("POST", SIGN_IN, (302, 302, 403, 403, 403)),
 }
@@ -135,6 +138,14 @@ class World:
         return reservation
 
     @cached_property
+    def quote(self) -> Quote:
+        leg = {"offer": self.offer.pk, "gpus": 1, "units": 1, "price_per_hour": "2.500000"}
+        return Quote.objects.create(
+            org=self.org, hours=Decimal(2), total=Decimal("5.00"), legs=[leg],
+            request={"gpu": "H100:1", "hours": "2"}, expires_at=SEPTEMBER,
+        )  # fmt: skip
+
+    @cached_property
     def invoice(self):
         invoice = issued_invoice(
             self.org, SEPTEMBER, "GM-2026-000001", [(self.reservation, "5.00")], tax="0.50"
@@ -173,6 +184,7 @@ class World:
             "invoice-credit": lambda: {"invoice_id": self.invoice.pk},
             "invoice-pay": lambda: {"invoice_id": self.invoice.pk},
             "org-api-key-revoke": lambda: {"key_id": self.api_key.pk},
+            "quote-reserve": lambda: {"quote_id": self.quote.pk},
             "credit-note-detail": lambda: {"credit_note_id": self.credit_note.pk},
             "credit-note-pdf": lambda: {"credit_note_id": self.credit_note.pk},
             "invoice-export-download": lambda: {"name": "invoices"},
