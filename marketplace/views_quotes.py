@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
+from datetime import datetime
 
 from django.contrib import messages
 from django.http import Http404
@@ -132,10 +133,19 @@ def _plans(quotes) -> dict:
         return {"list": []}
     expires_at = quotes[0].expires_at
     return {
-        "list": [{"quote": quote, "key": uuid.uuid4()} for quote in quotes],
+        "list": [
+            {"quote": quote, "key": uuid.uuid4(), "observed_at": _prices_observed_at(quote)}
+            for quote in quotes
+        ],
         "expires_at": expires_at,
         "seconds_left": max(0, int((expires_at - timezone.now()).total_seconds())),
     }
+
+
+def _prices_observed_at(quote) -> datetime | None:
+    """When the oldest price of the plan was last confirmed (stored as ISO 8601 text)."""
+    text = quote.breakdown.get("prices_observed_at")
+    return datetime.fromisoformat(text) if text else None
 
 
 def _left_out(excluded: dict) -> list[tuple[str, int]]:
