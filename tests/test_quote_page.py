@@ -127,12 +127,13 @@ def test_it_ranks_the_plans_with_totals_that_add_up_by_hand(at_noon, client, mem
     page = ask(client)
 
     # 20/h × 10 h, 600 s boot, 0.365/GB-month × 73 GB, 0.09/GB × 40 GB
-    slow = by_hand(price="20", hours=10, boot_seconds=600, disk_rate="0.365", disk_gb=73,
-                   egress_rate="0.09", egress_gb=40)  # fmt: skip
-    fast = by_hand(price="24", hours=10, boot_seconds=120, disk_rate="0.10", disk_gb=73,
-                   egress_rate="0.01", egress_gb=40)  # fmt: skip
-    assert slow == {"compute": Decimal("200.00"), "boot": Decimal("3.33"),
-                    "disk": Decimal("0.37"), "egress": Decimal("3.60"), "total": Decimal("207.30")}  # fmt: skip
+    job = {"hours": 10, "disk_gb": 73, "egress_gb": 40}
+    slow = by_hand(price="20", boot_seconds=600, disk_rate="0.365", egress_rate="0.09", **job)
+    fast = by_hand(price="24", boot_seconds=120, disk_rate="0.10", egress_rate="0.01", **job)
+    # 0.365 × 73 / 730 × 10 = 0.365: half up, 0.37
+    assert [slow[part] for part in ("compute", "boot", "disk", "egress", "total")] == [
+        Decimal(v) for v in ("200.00", "3.33", "0.37", "3.60", "207.30")
+    ]
     assert fast["total"] == Decimal("241.30")
     assert plan_totals(page) == [str(slow["total"]), str(fast["total"])]
     # each plan's legs and breakdown: provider, offer, GPUs, price, each part, the total
