@@ -11,6 +11,7 @@ import pytest
 import time_machine
 
 from accounts.models import Role
+from billing.models import Budget
 from marketplace.models import GpuModel, Offer, Quote, Reservation
 from tests.factories import MembershipFactory, OfferFactory, ProviderFactory, make_org_with_key
 
@@ -374,16 +375,36 @@ def test_when_a_legs_capacity_is_gone_nothing_is_reserved(client, member, split_
     assert re.search(r'<input type="checkbox" name="allow_split"[^>]* checked', page)
 
 
-def test_it_refuses_what_the_organization_cannot_pay_for(client, member, two_clouds, settings):
+def no_funds(org, settings):
     settings.ORG_CREDIT_LIMIT = Decimal(0)
+
+
+def a_one_cent_hard_stop(org, settings):
+    Budget.objects.create(org=org, monthly_limit=CENT, hard_stop=True)
+
+
+@pytest.mark.parametrize(
+    ("refusal", "status", "says"),
+    [
+        (no_funds, 402, "the organization has 0.00 usd available"),
+        (a_one_cent_hard_stop, 409, "budget"),
+    ],
+)
+def test_it_refuses_what_the_organization_may_not_spend(
+    client, member, two_clouds, settings, refusal, status, says
+):
     buyer = member()
     page = ask(client)
+    refusal(buyer.org, settings)
 
     response = client.post(f"/quote/{quote_ids(page)[0]}/reserve/", {"key": reserve_key(page)})
 
-    assert response.status_code == 402
-    assert '<ul class="messages">' in response.content.decode()
+    page = response.content.decode()
+    assert response.status_code == status
+    messages = page[page.index('<ul class="messages">') : page.index("</ul>")]
+    assert says in messages.lower()
     assert not Reservation.objects.filter(org=buyer.org).exists()
+    assert Offer.objects.get(pk=two_clouds["slow"].pk).available == 1
 
 
 def test_it_refuses_a_quote_past_its_price_lock(at_noon, client, member, two_clouds):
