@@ -21,7 +21,7 @@ from marketplace.models import Offer, OfferStatus, Provider
 from marketplace.reservability import reservable_provider_ids
 from marketplace.selectors.catalog import offer_search
 from marketplace.selectors.catalog_providers import catalog_providers
-from marketplace.selectors.providers import reservations_incoming
+from marketplace.selectors.providers import launch_requests_incoming, reservations_incoming
 from marketplace.selectors.reservations import reservations_for_org
 from marketplace.services.reservations import (
     ReservationRequest,
@@ -30,6 +30,7 @@ from marketplace.services.reservations import (
 )
 
 PAGE_SIZE = 100
+LAUNCH_REQUESTS_SHOWN = 50
 
 
 def home(request):
@@ -186,7 +187,11 @@ def provider_reservations(request):
         limit=PAGE_SIZE,
         cursor=request.GET.get("cursor") or None,
     )
-    context = {"reservations": page.rows, "page": page}
+    context = {
+        "reservations": page.rows,
+        "page": page,
+        "launch_requests": launch_requests_incoming(user=request.user)[:LAUNCH_REQUESTS_SHOWN],
+    }
     return render(request, "marketplace/provider_reservations.html", context)
 
 

@@ -4,65 +4,18 @@ refused by the Content-Security-Policy, and the operations render."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from urllib.parse import urlsplit
-
 import pytest
+
+from tests.browser import Traffic
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 REDOC_VENDOR_LOGO = "https://cdn.redoc.ly/redoc/logo-mini.svg"
-
-
-@dataclass
-class Traffic:
-    """What a page sent, what failed, what the Content-Security-Policy stopped before it left
-    the browser, and what the page complained of on its console."""
-
-    urls: list[str] = field(default_factory=list)
-    failures: list[str] = field(default_factory=list)
-    refused_by_csp: list[str] = field(default_factory=list)
-    console_errors: list[str] = field(default_factory=list)
-
-    def watch(self, page) -> None:
-        page.on("response", self._check_status)
-        page.on("requestfailed", self._check_failure)
-        page.on("console", self._check_console)
-        page.on("pageerror", lambda error: self.console_errors.append(str(error)))
-
-    def _check_status(self, response) -> None:
-        self.urls.append(response.url)
-        if response.status >= 400:
-            self.failures.append(f"{response.url}: HTTP {response.status}")
-
-    def _check_failure(self, request) -> None:
-        if request.failure == "csp":
-            self.refused_by_csp.append(request.url)
-        else:  # sent, and no answer came back
-            self.urls.append(request.url)
-            self.failures.append(f"{request.url}: {request.failure}")
-
-    def _check_console(self, message) -> None:
-        # CSP refusals are reported on the console as errors ("... violates the following
-        # Content Security Policy directive ..."), as are resources that failed to load.
-        if message.type == "error":
-            self.console_errors.append(message.text)
-
-    def outside_hosts(self) -> list[str]:
-        return [
-            url
-            for url in self.urls
-            if urlsplit(url).scheme in ("http", "https")
-            and urlsplit(url).hostname not in LOOPBACK_HOSTS
-        ]
 
 
 @pytest.fixture
 def traffic(page) -> Traffic:
-    watched = Traffic()
-    watched.watch(page)
-    return watched
+    return Traffic().watch(page)
 
 
 def test_swagger_ui_renders_the_operations_from_our_own_files(live_server, page, traffic):

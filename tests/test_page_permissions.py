@@ -90,11 +90,25 @@ EXPECTED = {
     # The invoice is paid: back to its page (nothing charged).
     "invoice-pay": Expect("POST", SIGN_IN, (302, 302, 403, 302, 403)),
     "org-api-keys": Expect("GET", SIGN_IN, (200, 200, 403, 403, 403)),
+    # done: back to the keys page
+    "org-api-key-revoke": Expect("POST", SIGN_IN, (302, 302, 403, 403, 403)),
+    # Registering a provider is the organization's decision, as POST /api/v1/providers/.
+    "provider-register": Expect("GET", SIGN_IN, (200, 200, 403, 403, 403)),
+    "provider-offers": Expect("GET", SIGN_IN, PROVIDERS),
+    "provider-offers-upload": Expect("GET", SIGN_IN, PROVIDERS),
+    "provider-offers-export": Expect("GET", SIGN_IN, PROVIDERS),
+    "provider-webhook": Expect("GET", SIGN_IN, PROVIDERS),
+    # An empty form: the offers page again with the row's error (400).
+    "provider-offer-update": Expect("POST", SIGN_IN, (400, 400, 403, 403, 400)),
+    # done: back to the offers page
+    "provider-offer-withdraw": Expect("POST", SIGN_IN, (302, 302, 403, 403, 302)),
+    # No preview to apply: back to the upload page.
+    "provider-offers-upload-apply": Expect("POST", SIGN_IN, (302, 302, 403, 403, 302)),
+    # An empty form: the webhook page again with the error (400).
+    "provider-webhook-rotate": Expect("POST", SIGN_IN, (400, 400, 403, 403, 400)),
     "quote": Expect("GET", SIGN_IN, RESERVERS),
     # The quote's price lock has expired: the quote page again, saying so (409).
     "quote-reserve": Expect("POST", SIGN_IN, (409, 409, 409, 403, 403)),
-    # done: back to the keys page
-    "org-api-key-revoke": Expect("POST", SIGN_IN, (302, 302, 403, 403, 403)),
 }
 
 
@@ -184,6 +198,8 @@ class World:
             "invoice-credit": lambda: {"invoice_id": self.invoice.pk},
             "invoice-pay": lambda: {"invoice_id": self.invoice.pk},
             "org-api-key-revoke": lambda: {"key_id": self.api_key.pk},
+            "provider-offer-update": lambda: {"offer_id": self.offer.pk},
+            "provider-offer-withdraw": lambda: {"offer_id": self.offer.pk},
             "quote-reserve": lambda: {"quote_id": self.quote.pk},
             "credit-note-detail": lambda: {"credit_note_id": self.credit_note.pk},
             "credit-note-pdf": lambda: {"credit_note_id": self.credit_note.pk},

@@ -32,6 +32,21 @@ def _running(reservation_id: int, *, runs: int) -> Reservation | None:
     return reservation if reservation and reservation.runs.count() == runs else None
 
 
+def _line_once_metered(reservation_id: int) -> InvoiceLine | None:
+    """The compute line, once it holds every interval recorded for the runs, each to its end:
+    the intervals are committed before the line is brought up to date, in a later step."""
+    runs = Reservation.objects.get(pk=reservation_id).runs.all()
+    usage = UsageRecord.objects.filter(reservation_id=reservation_id)
+    recorded_to_the_end = all(
+        run.ended_at and usage.filter(run=run, interval_end=run.ended_at).exists() for run in runs
+    )
+    line = InvoiceLine.objects.filter(reservation_id=reservation_id, component="compute").first()
+    recorded_seconds = sum(
+        (u.interval_end - u.interval_start).total_seconds() for u in usage.filter(run__isnull=False)
+    )
+    return line if recorded_to_the_end and line and line.seconds == recorded_seconds else None
+
+
 def test_a_preempted_spot_reservation_runs_again_and_is_billed_per_run(
     celery_worker_process, api_client
 ):
@@ -80,12 +95,7 @@ def test_a_preempted_spot_reservation_runs_again_and_is_billed_per_run(
     terminated = timezone.now()
 
     # then each run is metered from its start to its end, and the gap between them is not
-    line = wait_until(
-        lambda: InvoiceLine.objects.filter(
-            reservation_id=reservation_id, component="compute"
-        ).first(),
-        what="the invoice line",
-    )
+    line = wait_until(lambda: _line_once_metered(reservation_id), what="the invoice line")
     runs = list(Reservation.objects.get(pk=reservation_id).runs.order_by("number"))
     assert [(run.number, run.started_at) for run in runs] == [(1, first_start), (2, second_start)]
     assert runs[0].ended_at == preempted_at

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django.core.validators import slug_re
 from django.db.models import QuerySet
+from django.db.models.functions import Left
 
 from accounts.actors import PERMISSIONS, Actor
 from common.errors import DomainError
@@ -105,6 +106,23 @@ def reservations_incoming(*, user) -> QuerySet[Reservation]:
             offer__provider__org__memberships__role__in=PERMISSIONS["provide"],
         )
         .select_related("offer", "offer__provider", "offer__gpu")
+        .order_by("-id")
+    )
+
+
+# What a page shows of a failed delivery: the reason, never more (a reply is not stored, and
+# a long text would be read for every row).
+LAUNCH_REQUEST_REASON_CHARS = 160
+
+
+def launch_requests_incoming(*, user) -> QuerySet[LaunchRequest]:
+    """Launch and terminate requests to the providers of the organizations where the user
+    may `provide`, newest first, each with a short `reason` (its last delivery error)."""
+    return (
+        LaunchRequest.objects.filter(provider__in=providers_of_user(user=user))
+        .select_related("provider")
+        .defer("payload", "last_error")
+        .annotate(reason=Left("last_error", LAUNCH_REQUEST_REASON_CHARS))
         .order_by("-id")
     )
 

@@ -67,7 +67,7 @@ class _GpuIds:
 UNCONFIRMED_STATUSES = (ReservationStatus.PENDING, ReservationStatus.LAUNCHING)
 
 
-def _held_by_unconfirmed(*, provider: Provider, offer: Offer | None = None) -> dict[tuple, int]:
+def held_by_unconfirmed(*, provider: Provider, offer: Offer | None = None) -> dict[tuple, int]:
     """Units our unconfirmed reservations hold, by (sku, region, pricing)."""
     reservations = Reservation.objects.filter(
         offer__provider=provider, status__in=UNCONFIRMED_STATUSES
@@ -121,7 +121,7 @@ def listed_offer_inputs(*, provider: Provider, items: Sequence[dict]) -> list[Of
     """Validated items (shapes already checked) -> OfferInputs; unknown GPUs and repeated
     keys are refused with the index of each bad item."""
     gpus = _GpuIds()
-    held = _held_by_unconfirmed(provider=provider)
+    held = held_by_unconfirmed(provider=provider)
     inputs, errors, seen = [], [], {}
     for index, item in enumerate(items):
         gpu = gpus.resolve(item["gpu"])
@@ -189,7 +189,17 @@ def offer_as_item(offer: Offer) -> dict:
     """An offer in the shape providers send, to merge a partial update into. Its capacity is
     the provider's view (ours plus unconfirmed reservations), so an update that leaves
     `available` out keeps it as it is."""
-    held = sum(_held_by_unconfirmed(provider=offer.provider, offer=offer).values())
+    held = sum(held_by_unconfirmed(provider=offer.provider, offer=offer).values())
+    return _item_of(offer, held)
+
+
+def offers_as_items(*, provider: Provider, offers: Sequence[Offer]) -> list[dict]:
+    """`offer_as_item` for many offers of one provider, with one query for what is held."""
+    held = held_by_unconfirmed(provider=provider)
+    return [_item_of(o, held.get((o.sku, o.region, o.pricing), 0)) for o in offers]
+
+
+def _item_of(offer: Offer, held: int) -> dict:
     return {
         "sku": offer.sku,
         "region": offer.region,
