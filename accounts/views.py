@@ -26,5 +26,6 @@ def signup(request):
             )
             organization_create(user=user, name=form.cleaned_data["organization"])
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-        return redirect("home")
+        # A new organization's first question is what its job would cost.
+        return redirect("quote")
     return render(request, "accounts/signup.html", {"form": form})

@@ -88,9 +88,13 @@ def offers(request):
 
 
 def _query_error(exc: DomainError, *, query: str, sort: str) -> dict:
+    if exc.code == "invalid_sort":
+        return error_at_position(exc, text=sort, label="sort")
+    return error_at_position(exc, text=query, label="q")
+
+
+def error_at_position(exc: DomainError, *, text: str, label: str) -> dict:
     """The error with the text it points into, so the page can put a caret under it."""
-    text = sort if exc.code == "invalid_sort" else query
-    label = "sort" if exc.code == "invalid_sort" else "q"
     position = exc.extra.get("position")
     caret = None
     if position is not None:

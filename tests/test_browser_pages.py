@@ -27,9 +27,10 @@ def test_a_visitor_signs_up_and_searches_offers(live_server, page):
     page.fill("#id_organization", "Hopper Labs")
     page.click("button[type=submit]")
 
-    # then they land signed in on the home page
-    page.wait_for_url(f"{live_server.url}/")
+    # then they land signed in on the quote page, and the home page counts the offers
+    page.wait_for_url(f"{live_server.url}/quote/")
     assert "grace@example.com" in page.inner_text("header")
+    page.click("header .brand")
     assert page.inner_text("#offer-count") == "2"
 
     # when they open the offers table, the cheapest GPU-hour comes first

@@ -24,7 +24,7 @@ from billing.models import ProviderStatement
 from billing.services.credit_notes import CreditRequest, credit_note_issue
 from billing.services.payouts import statements_build
 from billing.tests.payouts_fixtures import issued_invoice, mark_paid
-from marketplace.models import Reservation, ReservationStatus
+from marketplace.models import Quote, Reservation, ReservationStatus
 from tests.factories import MembershipFactory, OfferFactory, OrganizationFactory, ProviderFactory
 
 pytestmark = pytest.mark.django_db
@@ -118,6 +118,9 @@ EXPECTED = {
     "invitation": Expect("GET", 200, EVERYONE),
     "org-budget": Expect("GET", SIGN_IN, FINANCE),
     "billing-spend": Expect("GET", SIGN_IN, FINANCE),
+    "quote": Expect("GET", SIGN_IN, RESERVERS),
+    # The quote's price lock has expired: the quote page again, saying so (409).
+    "quote-reserve": Expect("POST", SIGN_IN, (409, 409, 409, 403, 403)),
 }
 
 
@@ -159,6 +162,14 @@ class World:
             running_since=SEPTEMBER,
         )  # fmt: skip
         return reservation
+
+    @cached_property
+    def quote(self) -> Quote:
+        leg = {"offer": self.offer.pk, "gpus": 1, "units": 1, "price_per_hour": "2.500000"}
+        return Quote.objects.create(
+            org=self.org, hours=Decimal(2), total=Decimal("5.00"), legs=[leg],
+            request={"gpu": "H100:1", "hours": "2"}, expires_at=SEPTEMBER,
+        )  # fmt: skip
 
     @cached_property
     def invoice(self):
@@ -217,6 +228,7 @@ class World:
             "org-member-remove": lambda: {"member_id": self.member.pk},
             "org-invitation-revoke": lambda: {"invitation_id": self.invitation.invitation.pk},
             "invitation": lambda: {"token": self.invitation.token},
+            "quote-reserve": lambda: {"quote_id": self.quote.pk},
             "credit-note-detail": lambda: {"credit_note_id": self.credit_note.pk},
             "credit-note-pdf": lambda: {"credit_note_id": self.credit_note.pk},
             "invoice-export-download": lambda: {"name": "invoices"},

@@ -33,7 +33,7 @@ def test_it_signs_up_a_user_with_an_organization_and_signs_them_in(client):
         "/signup/",
         {"email": "New@Example.com", "password": "a-long-password-9", "organization": "New Co"},
     )
-    assert response.status_code == 302
+    assert (response.status_code, response["Location"]) == (302, "/quote/")
     user = User.objects.get(email="new@example.com")
     assert Membership.objects.get(user=user).org.name == "New Co"
     assert "new@example.com" in client.get("/").content.decode()

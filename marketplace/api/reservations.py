@@ -5,7 +5,6 @@ from __future__ import annotations
 import unicodedata
 from decimal import Decimal
 
-from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
@@ -15,16 +14,14 @@ from accounts.actors import actor_for_request
 from common.api.pagination import NEWEST_FIRST, PAGE_PARAMETERS, page_params, paginate
 from common.api.serializers import StrictSerializer, page_serializer, with_errors
 from common.errors import DomainError
-from marketplace.models import Quote, Reservation
+from marketplace.models import Reservation
 from marketplace.selectors.reservations import reservation_for_org, reservations_for_org
+from marketplace.services.quote_reservations import reservations_create_from_quote
 from marketplace.services.reservations import (
     MAX_HOURS,
-    PricedLeg,
     ReservationRequest,
-    leg_idempotency_key,
     reservation_create,
     reservation_request_termination,
-    reservations_create_for_plan,
 )
 
 
@@ -163,38 +160,6 @@ class ReservationDetailOutput(ReservationOutput):
     runs = ReservationRunOutput(many=True)
 
 
-def _quote_plan(
-    actor, data, idempotency_key
-) -> tuple[Quote, list[tuple[ReservationRequest, PricedLeg]]]:
-    """The quote's legs as reservation requests, each at what the quote priced for it."""
-    quote = Quote.objects.filter(pk=data["quote"], org=actor.org).first()
-    if quote is None:
-        raise DomainError("not_found", "No such quote.")
-    if quote.expires_at <= timezone.now():
-        raise DomainError(
-            "quote_expired",
-            "The quote's price lock has expired; ask for a new quote.",
-        )
-    single = len(quote.legs) == 1
-    legs = [
-        (
-            ReservationRequest(
-                offer_id=int(leg["offer"]),
-                gpus=int(leg["gpus"]),
-                hours=quote.hours,
-                idempotency_key=leg_idempotency_key(idempotency_key, number),
-                # A buyer's limit is for one reservation; the legs of a split plan each get
-                # the default limit (their own locked price + 25%).
-                max_price_per_hour=data.get("max_price_per_hour") if single else None,
-                auto_relaunch=data["auto_relaunch"],
-            ),
-            PricedLeg.of_quote_leg(leg),
-        )
-        for number, leg in enumerate(quote.legs, start=1)
-    ]
-    return quote, legs
-
-
 class ReservationListCreateApi(APIView):
     rate_limit_scopes = {"POST": ("write", "reserve")}
 
@@ -226,9 +191,13 @@ class ReservationListCreateApi(APIView):
         data = serializer.validated_data
         idempotency_key = _idempotency_key(request)
         if "quote" in data:
-            quote, legs = _quote_plan(actor, data, idempotency_key)
-            reservations, created = reservations_create_for_plan(
-                org=actor.org, user=request.user, quote=quote, legs=legs
+            reservations, created = reservations_create_from_quote(
+                org=actor.org,
+                user=request.user,
+                quote_id=data["quote"],
+                idempotency_key=idempotency_key,
+                auto_relaunch=data["auto_relaunch"],
+                max_price_per_hour=data.get("max_price_per_hour"),
             )
         else:
             reservation, created = reservation_create(

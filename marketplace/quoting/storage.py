@@ -26,6 +26,12 @@ def quote_for_org(*, org, quote_id) -> Quote:
     return quote
 
 
+def quotes_for_org(*, org, quote_ids: list[str]) -> list[Quote]:
+    """The organization's quotes of these ids, in that order; others' are left out."""
+    by_id = {str(quote.pk): quote for quote in Quote.objects.filter(org=org, pk__in=quote_ids)}
+    return [by_id[quote_id] for quote_id in quote_ids if quote_id in by_id]
+
+
 def quotes_store(
     *, org, request: QuoteRequest, pricing: Pricing, plans: list[PricedPlan]
 ) -> list[Quote]:
