@@ -43,7 +43,13 @@ urlpatterns = [
         name="provider-webhook-rotate",
     ),
     path("reservations/", views.reservation_list, name="reservation-list"),
+    path("reservations/status.json", views.reservations_status, name="reservations-status"),
     path("reservations/<int:reservation_id>/", views.reservation_detail, name="reservation-detail"),
+    path(
+        "reservations/<int:reservation_id>/status.json",
+        views.reservation_status,
+        name="reservation-status",
+    ),
     path(
         "reservations/<int:reservation_id>/terminate/",
         views.reservation_terminate,

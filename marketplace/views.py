@@ -6,13 +6,14 @@ from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.db.models import Count, Min
-from django.http import Http404
+from django.http import Http404, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from accounts.actors import actor_for_request
 from accounts.decorators import member_required
+from common.api.errors import json_error_response
 from common.api.pagination import NEWEST_FIRST, CursorPage, paginate
 from common.errors import DomainError
 from common.page_limits import rate_limited
@@ -22,7 +23,11 @@ from marketplace.reservability import reservable_provider_ids
 from marketplace.selectors.catalog import offer_search
 from marketplace.selectors.catalog_providers import catalog_providers
 from marketplace.selectors.providers import launch_requests_incoming, reservations_incoming
-from marketplace.selectors.reservations import reservations_for_org
+from marketplace.selectors.reservations import (
+    reservation_live_state,
+    reservations_for_org,
+    reservations_live,
+)
 from marketplace.services.reservations import (
     ReservationRequest,
     reservation_create,
@@ -157,12 +162,44 @@ def reservation_detail(request, reservation_id: int):
     context = {
         "reservation": reservation,
         # Left out of the page, not only of the template, for roles that may not `connect`.
-        "connection": reservation.connection if may_connect else None,
+        "connect": reservation.ssh_command if may_connect else None,
         "events": reservation.events.all(),
         "attempts": reservation.attempts.select_related("offer", "offer__provider"),
         "runs": reservation.runs.all(),
     }
     return render(request, "marketplace/reservation_detail.html", context)
+
+
+@member_required("read_reservations")
+def reservation_status(request, reservation_id: int):
+    """The reservation page's live part, polled by static/js/reservation_live.js."""
+    actor = actor_for_request(request)
+    reservation = reservations_live(org=actor.org, ids=[reservation_id]).first()
+    if reservation is None:
+        raise Http404("No such reservation")
+    return JsonResponse(reservation_live_state(reservation, may_connect=actor.can("connect")))
+
+
+@member_required("read_reservations")
+def reservations_status(request):
+    """The live part of a page of reservations (`?ids=3,2,1`, at most a page's worth)."""
+    ids = _reservation_ids(request.GET.get("ids", ""))
+    if ids is None:
+        message = f"ids: up to {PAGE_SIZE} reservation numbers, comma-separated."
+        return json_error_response("invalid_ids", message, 400)
+    actor = actor_for_request(request)
+    rows = reservations_live(org=actor.org, ids=ids)
+    may_connect = actor.can("connect")
+    return JsonResponse(
+        {"reservations": [reservation_live_state(r, may_connect=may_connect) for r in rows]}
+    )
+
+
+def _reservation_ids(text: str) -> list[int] | None:
+    parts = [part.strip() for part in text.split(",") if part.strip()]
+    if len(parts) > PAGE_SIZE or not all(part.isdigit() and len(part) < 19 for part in parts):
+        return None
+    return [int(part) for part in parts]
 
 
 @member_required("reserve")

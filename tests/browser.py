@@ -62,6 +62,16 @@ class Traffic:
         if message.type == "error":
             self.console_errors.append(message.text)
 
+    def take_refusals(self, status: int) -> list[str]:
+        """The pages answered with `status` so far, taken out of `problems()`: for a journey
+        that is refused on purpose (a 402 for want of funds), and asserts it was."""
+        refused = [failure for failure in self.failures if failure.endswith(f": HTTP {status}")]
+        self.failures = [failure for failure in self.failures if failure not in refused]
+        self.console_errors = [
+            text for text in self.console_errors if f"status of {status} " not in text
+        ]
+        return [failure.removesuffix(f": HTTP {status}") for failure in refused]
+
     def outside_hosts(self) -> list[str]:
         return [
             url

@@ -14,9 +14,11 @@ fails a request or complains on its console.
 from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal
+from urllib.parse import urlsplit
 
 import pytest
 import requests
+from playwright.sync_api import expect
 
 from accounts.models import Membership, Role
 from billing.models import InvoiceLine
@@ -56,10 +58,6 @@ def _ask_for_a_quote(page, gpu: str, hours: str) -> None:
     page.wait_for_selector("#plan-1")
 
 
-def _status(page) -> str:
-    return page.inner_text("#status").strip()
-
-
 def test_a_buyer_from_sign_up_to_a_running_reservation_and_its_cost_on_the_invoice(
     live_server, watched, celery_worker_process, settings, request
 ):
@@ -84,9 +82,10 @@ def test_a_buyer_from_sign_up_to_a_running_reservation_and_its_cost_on_the_invoi
 
     # reserving is refused: nothing paid in, no credit
     page.click("#reserve-plan-1")
-    assert "funds" in page.inner_text(".messages").lower()
+    assert "the organization has 0.00 USD available" in page.inner_text(".messages")
     journey.snap(page, "refused for want of funds")
     assert not Reservation.objects.exists()
+    assert [urlsplit(url).path for url in traffic.take_refusals(402)] == [urlsplit(page.url).path]
 
     # they add a card and top up 10.00 on the payment page
     page.click("header >> text=Invoices")
@@ -107,17 +106,13 @@ def test_a_buyer_from_sign_up_to_a_running_reservation_and_its_cost_on_the_invoi
     page.wait_for_url(f"{live_server.url}/reservations/{reservation.pk}/")
 
     # the worker launches it, and the page shows it running without a reload
-    page.wait_for_function(
-        "document.querySelector('#status').textContent.trim() === 'running'", timeout=30_000
-    )
+    expect(page.locator("#status")).to_have_text("running", timeout=30_000)
     assert page.inner_text("#connect").startswith("ssh ")
     journey.snap(page, "running")
 
-    # they terminate it, and the page shows it ended
+    # they terminate it, confirm, and the page shows it ended
     page.click("#terminate")
-    page.wait_for_function(
-        "document.querySelector('#status').textContent.trim() === 'terminated'", timeout=30_000
-    )
+    expect(page.locator("#status")).to_have_text("terminated", timeout=30_000)
     journey.snap(page, "terminated")
 
     # and its cost is on the month's draft invoice: the run's seconds at the locked price
@@ -134,7 +129,7 @@ def test_a_buyer_from_sign_up_to_a_running_reservation_and_its_cost_on_the_invoi
     lines = page.locator("#lines tbody tr").all_inner_texts()
     journey.snap(page, "the cost on the invoice")
     amounts = {row.split("\t")[0]: row.split("\t")[-1] for row in lines}
-    assert amounts == {"Compute": str(compute), "Start-up": str(start_up)}
+    assert amounts == {"Compute": str(compute), "Boot": str(start_up)}
     assert traffic.problems() == []
 
 

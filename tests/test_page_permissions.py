@@ -64,6 +64,8 @@ EXPECTED = {
     "offer-reserve": Expect("GET", SIGN_IN, RESERVERS),
     "reservation-list": Expect("GET", SIGN_IN, READERS),
     "reservation-detail": Expect("GET", SIGN_IN, READERS),
+    "reservation-status": Expect("GET", SIGN_IN, READERS),
+    "reservations-status": Expect("GET", SIGN_IN, READERS),
     # done: back to the reservation's page
     "reservation-terminate": Expect("POST", SIGN_IN, (302, 302, 302, 403, 403)),
     "provider-reservations": Expect("GET", SIGN_IN, PROVIDERS),
@@ -212,6 +214,7 @@ class World:
         kwargs = {
             "offer-reserve": lambda: {"offer_id": self.offer.pk},
             "reservation-detail": lambda: {"reservation_id": self.reservation.pk},
+            "reservation-status": lambda: {"reservation_id": self.reservation.pk},
             "reservation-terminate": lambda: {"reservation_id": self.reservation.pk},
             "provider-statement-detail": lambda: {"statement_id": self.statement.pk},
             "invoice-detail": lambda: {"invoice_id": self.invoice.pk},

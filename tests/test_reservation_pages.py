@@ -10,10 +10,13 @@ from decimal import Decimal
 import pytest
 import time_machine
 
+from accounts.models import Role
 from billing.services.invoices import reservation_meter_and_invoice
 from brokers.services import launch
 from marketplace.models import Reservation
+from marketplace.services.reservations import ReservationRequest, reservation_create
 from tests.factories import (
+    MembershipFactory,
     OfferFactory,
     make_org_with_key,
     reserve_with_a_failing_first_offer,
@@ -79,7 +82,7 @@ def test_it_terminates_from_the_page(client):
     html = response.content.decode()
     assert response.redirect_chain == [(f"/reservations/{reservation.pk}/", 302)]
     assert "Termination requested." in html
-    assert 'id="status">terminating<' in html
+    assert 'id="status" role="status">terminating<' in html
     assert 'id="terminate"' not in html
     assert Reservation.objects.get(pk=reservation.pk).status == "terminating"
 
@@ -123,3 +126,106 @@ def test_it_refuses_a_price_limit_below_the_price(api_client):
     }
     offer.refresh_from_db()
     assert offer.available == 1
+
+
+# --- live state, polled by static/js/reservation_live.js ---------------------------------
+
+
+def test_the_live_state_of_a_running_reservation(client):
+    # given a reservation that failed over, runs on sim, and has been metered at 90 minutes
+    buyer = make_org_with_key(role="buyer")
+    with time_machine.travel(T0, tick=False):
+        reservation = _failed_over_and_running(buyer)
+    with time_machine.travel(T0 + timedelta(minutes=90), tick=False):
+        reservation_meter_and_invoice(reservation_id=reservation.pk)
+    client.force_login(buyer.user)
+    connection = Reservation.objects.get(pk=reservation.pk).connection
+
+    body = client.get(f"/reservations/{reservation.pk}/status.json").json()
+
+    # 1.5 h × 2.20 + 120 s × 2.20 = 3.30 + 0.07, as the page says
+    assert body == {
+        "id": reservation.pk,
+        "status": "running",
+        "active": True,
+        "attempts": 2,
+        "cost": "3.37",
+        "currency": "USD",
+        "failure_reason": "",
+        "connect": f"ssh {connection['user']}@{connection['host']} -p {connection['port']}",
+    }
+
+
+def test_the_live_state_leaves_the_connection_out_for_finance(client):
+    buyer = make_org_with_key(role="buyer")
+    reservation = _failed_over_and_running(buyer)
+    client.force_login(MembershipFactory(org=buyer.org, role=Role.FINANCE).user)
+
+    body = client.get(f"/reservations/{reservation.pk}/status.json").json()
+
+    assert body["status"] == "running"
+    assert "connect" not in body
+
+
+def test_the_live_state_of_another_organizations_reservation_is_not_found(client):
+    reservation = _failed_over_and_running(make_org_with_key(role="buyer"))
+    client.force_login(make_org_with_key().user)
+
+    assert client.get(f"/reservations/{reservation.pk}/status.json").status_code == 404
+    listed = client.get(f"/reservations/status.json?ids={reservation.pk}").json()
+    assert listed == {"reservations": []}
+
+
+def test_the_live_state_of_a_page_of_reservations(client, django_assert_max_num_queries):
+    # given three reservations of one organization, one of them terminated
+    buyer = make_org_with_key(role="buyer")
+    offer = OfferFactory(price_per_hour=Decimal("1.500000"), available=5)
+    ids = [_reserved(buyer, offer).pk for _ in range(3)]
+    Reservation.objects.filter(pk=ids[0]).update(status="terminated", cost=Decimal("0.42"))
+    client.force_login(buyer.user)
+
+    # when the list page asks for all three, and for a number that is not theirs
+    with django_assert_max_num_queries(8):
+        body = client.get(f"/reservations/status.json?ids={ids[0]},{ids[1]},{ids[2]},999999").json()
+
+    # then it answers for the three, newest first
+    rows = [(r["id"], r["status"], r["active"], r["cost"]) for r in body["reservations"]]
+    assert rows == [
+        (ids[2], "pending", True, "0.00"),
+        (ids[1], "pending", True, "0.00"),
+        (ids[0], "terminated", False, "0.42"),
+    ]
+
+
+@pytest.mark.parametrize("ids", ["x", "1,,2;3", "-1", ",".join(["1"] * 101), "9" * 30])
+def test_the_live_state_refuses_what_is_not_a_list_of_numbers(client, ids):
+    client.force_login(make_org_with_key().user)
+
+    response = client.get("/reservations/status.json", {"ids": ids})
+
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid_ids"
+
+
+def test_the_pages_poll_only_while_something_is_active(client):
+    buyer = make_org_with_key(role="buyer")
+    reservation = _failed_over_and_running(buyer)
+    client.force_login(buyer.user)
+    live = f'data-live-reservation="/reservations/{reservation.pk}/status.json"'
+    assert live in client.get(f"/reservations/{reservation.pk}/").content.decode()
+
+    Reservation.objects.filter(pk=reservation.pk).update(status="terminated")
+
+    html = client.get(f"/reservations/{reservation.pk}/").content.decode()
+    assert live not in html
+    assert "reservation_live.js" not in html
+    assert 'id="connect-line" hidden' in html
+
+
+def _reserved(buyer, offer) -> Reservation:
+    reservation, _ = reservation_create(
+        org=buyer.org,
+        user=buyer.user,
+        request=ReservationRequest(offer_id=offer.pk, gpus=1, hours=Decimal(1)),
+    )
+    return reservation

@@ -127,6 +127,17 @@ class Reservation(models.Model):
     def is_active(self) -> bool:
         return self.status in ACTIVE_STATUSES
 
+    @property
+    def ssh_command(self) -> str:
+        """The command a buyer connects with, once the provider has reported where; "" before.
+        Providers' connection details are validated when reported (host, POSIX user, port),
+        so the line carries no ssh options."""
+        if not {"user", "host", "port"} <= self.connection.keys():
+            return ""
+        return (
+            f"ssh {self.connection['user']}@{self.connection['host']} -p {self.connection['port']}"
+        )
+
 
 class ReservationEvent(models.Model):
     """The state timeline of a reservation (append-only)."""

@@ -6,6 +6,7 @@ Celery worker."""
 from __future__ import annotations
 
 import pytest
+from playwright.sync_api import expect
 
 from conftest import wait_until
 from marketplace.models import Reservation
@@ -53,17 +54,16 @@ def test_a_buyer_watches_and_terminates_a_reservation(live_server, page, celery_
     assert page.locator("#connect").inner_text().startswith("ssh ubuntu@sim-")
     assert page.locator("#cost").inner_text().endswith(" USD")
 
-    # when the buyer presses Terminate
+    # when the buyer presses Terminate, and confirms
+    page.once("dialog", lambda dialog: dialog.accept())
     page.click("#terminate")
 
     # then the request is acknowledged, and once the worker has ended it the page says so
     assert "Termination requested." in page.locator(".messages").inner_text()
     assert _status(page) in ("terminating", "terminated")
 
-    def terminated() -> bool:
-        page.reload()
-        return _status(page) == "terminated"
-
-    wait_until(terminated, interval=0.5, what="the page to show the reservation terminated")
+    # (without a reload)
+    expect(page.locator("#status")).to_have_text("terminated", timeout=30_000)
     assert page.locator("#terminate").count() == 0
+    assert not page.locator("#connect").is_visible()
     assert page.locator("#runs tbody tr").count() == 1
