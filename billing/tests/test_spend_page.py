@@ -1,7 +1,9 @@
 """The spend page: a month's invoice lines by day, GPU model and provider, against the
 budget. The expected figures are added up here by hand from the lines made below.
 
-November 2026, today the 20th (UTC). The organization's November draft:
+November 2026, today the 20th (UTC). With no usage recorded, a line counts on the day its
+reservation was made (spreading by running time is tested on its own). The organization's
+November draft:
 - reservation 1, H100 80GB at Acme, made 3 Nov 10:00: compute 10.05, disk 0.40;
 - reservation 2, T9 48GB at Bolt, made 3 Nov 23:59: compute 3.33;
 - reservation 3, H100 80GB at Bolt, made 28 Oct (carried over): compute 2.22 → on 1 Nov.
@@ -19,7 +21,7 @@ import pytest
 import time_machine
 
 from accounts.models import Role
-from billing.models import Budget, Invoice, InvoiceLine, InvoiceStatus
+from billing.models import Budget, Invoice, InvoiceLine, InvoiceStatus, UsageRecord
 from billing.selectors_spend import org_month_spend_breakdown
 from marketplace.models import GpuModel, Reservation
 from tests.factories import MembershipFactory, OfferFactory, ProviderFactory
@@ -117,6 +119,57 @@ def test_a_past_month_has_all_its_days(member):
     assert len(month.by_day) == 31
     assert _amounts(month.by_day)["2026-10-28"] == Decimal("5.00")
     assert month.total == Decimal("5.00")
+
+
+def _ran(reservation, start: datetime, hours: int, price: str) -> None:
+    UsageRecord.objects.create(
+        reservation=reservation, org=reservation.org, interval_start=start,
+        interval_end=start + timedelta(hours=hours), seconds=hours * 3600,
+        price_per_hour=Decimal(price), currency="USD",
+    )  # fmt: skip
+
+
+def _priced_line(invoice, reservation, component: str, amount: str, price: str) -> None:
+    InvoiceLine.objects.create(
+        invoice=invoice, reservation=reservation, kind=component, component=component,
+        service_period_start=invoice.period_start, description=component, seconds=0,
+        price_per_hour=Decimal(price), amount=Decimal(amount),
+    )  # fmt: skip
+
+
+def test_running_time_is_spread_over_the_days_it_ran():
+    # given a reservation made 5 Nov 22:00 that ran 3 h at 2.00/h across midnight, then 1 h
+    # at 3.00/h after a failover; and one carried over from 31 Oct 23:00 for 2 h at 1.00/h
+    org = MembershipFactory(role=Role.FINANCE).org
+    acme = ProviderFactory(slug="acme", name="Acme")
+    h100 = GpuModel.objects.get(name="H100", memory_gb=80)
+    fifth = datetime(2026, 11, 5, 22, tzinfo=UTC)
+    late = _reservation(org, provider=acme, gpu=h100, made=fifth)
+    _ran(late, fifth, 3, "2.000000")
+    _ran(late, fifth + timedelta(hours=3), 1, "3.000000")
+    halloween = datetime(2026, 10, 31, 23, tzinfo=UTC)
+    carried = _reservation(org, provider=acme, gpu=h100, made=halloween)
+    _ran(carried, halloween, 2, "1.000000")
+    november = Invoice.objects.create(
+        org=org, period_start=NOVEMBER, period_end=DECEMBER, currency="USD"
+    )
+    _priced_line(november, late, "compute", "6.00", "2.000000")
+    _priced_line(november, late, "compute", "3.00", "3.000000")
+    _priced_line(november, late, "disk", "0.41", "0.102500")
+    _priced_line(november, late, "boot", "0.50", "2.000000")
+    _priced_line(november, carried, "compute", "1.00", "1.000000")
+
+    month = org_month_spend_breakdown(org=org, period=NOVEMBER, currency="USD", now=TODAY)
+
+    days = _amounts(month.by_day)
+    # 1 Nov: the carried reservation's November hour. 5 Nov: 2 h of the 3 at 2.00 (4.00), half
+    # the disk's 4 h (0.205: 0.20, and the cent left over to the earlier of two equal
+    # remainders, 0.21) and the start-up on the day it was made (0.50). 6 Nov: 1 h at 2.00,
+    # 1 h at 3.00 and the disk's other half, 0.20.
+    assert days["2026-11-01"] == Decimal("1.00")
+    assert days["2026-11-05"] == Decimal("4.00") + Decimal("0.21") + Decimal("0.50")
+    assert days["2026-11-06"] == Decimal("2.00") + Decimal("3.00") + Decimal("0.20")
+    assert sum(days.values()) == month.total == Decimal("10.91")
 
 
 def _cell(html: str, table: str, label: str) -> str:
