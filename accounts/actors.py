@@ -3,7 +3,8 @@
 `PERMISSIONS` is the one table of what each role may do, for the API and the pages alike
 (pages: `accounts.decorators.member_required`; templates: `member_can`). An API key carries
 its organization and role. A signed-in user acts for the organization
-named by the `X-Org` header (id or slug) or, failing that, their first one, with the role
+named by the `X-Org` header (id or slug), else the one they chose in the pages' switcher
+(kept in the session) while they are still its member, else their first one, with the role
 of their membership there.
 """
 
@@ -17,6 +18,8 @@ from django.core.validators import slug_re
 from common.errors import DomainError
 
 from .models import ApiKey, Membership, Organization, Role, User
+
+CHOSEN_ORG_SESSION_KEY = "org_id"
 
 _ALL = frozenset(Role.values)
 ORG_ID = re.compile(r"[0-9]{1,18}")  # a bigint; longer digit strings are read as slugs
@@ -80,17 +83,35 @@ def actor_for_request(request, *, org_hint: str | int | None = None) -> Actor:
             )
         return Actor(user=request.user, org=api_key.org, role=api_key.role, api_key=api_key)
     hint = org_hint if org_hint not in (None, "") else request.headers.get("X-Org")
+    chosen = _chosen_org_id(request)
     # Remembered on the request: a page's view and its navigation (`member_can`) ask the same
     # question, and the answer costs a query.
     remembered = request.__dict__.setdefault("_actors", {})
-    key = (request.user.pk, str(hint))
+    key = (request.user.pk, str(hint), chosen)
     if key not in remembered:
-        remembered[key] = _session_actor(request.user, hint)
+        remembered[key] = _session_actor(request.user, hint, chosen)
     return remembered[key]
 
 
-def _session_actor(user: User, hint) -> Actor:
-    membership = _membership(user, hint)
+def choose_org(request, org_id: int) -> None:
+    """The organization the signed-in user acts for from now on, in this session."""
+    request.session[CHOSEN_ORG_SESSION_KEY] = org_id
+    request.__dict__.pop("_actors", None)
+
+
+def _chosen_org_id(request) -> int | None:
+    session = getattr(request, "session", None)
+    chosen = session.get(CHOSEN_ORG_SESSION_KEY) if session is not None else None
+    return chosen if isinstance(chosen, int) else None
+
+
+def _session_actor(user: User, hint, chosen: int | None) -> Actor:
+    membership = None
+    if hint in (None, "") and chosen is not None:
+        # Left or removed since: their first organization again, not an error.
+        membership = _membership(user, chosen)
+    if membership is None:
+        membership = _membership(user, hint)
     if membership is None:
         if hint not in (None, ""):
             raise DomainError("permission_denied", "You are not a member of that organization.")

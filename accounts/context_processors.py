@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from django.utils.functional import SimpleLazyObject
+
 from accounts.actors import actor_for_request
+from accounts.selectors import memberships_for_user
 from common.errors import DomainError
 
 
@@ -25,3 +28,20 @@ class MemberCan:
 
 def member_can(request) -> dict:
     return {"member_can": MemberCan(request)}
+
+
+def org_choice(request) -> dict:
+    """`org_choice.current` and `org_choice.memberships` for the navigation's picker: one
+    query, made only when the template asks (a signed-in page)."""
+    return {"org_choice": SimpleLazyObject(lambda: _org_choice(request))}
+
+
+def _org_choice(request) -> dict:
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return {"current": None, "memberships": []}
+    try:
+        current = actor_for_request(request).org
+    except DomainError:
+        current = None
+    return {"current": current, "memberships": list(memberships_for_user(user=user))}

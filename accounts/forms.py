@@ -21,6 +21,14 @@ class SignupForm(forms.Form):
         return password
 
 
+class OrganizationForm(forms.Form):
+    name = forms.CharField(max_length=200, help_text="Your company or team.")
+
+
+class OrgSwitchForm(forms.Form):
+    org = forms.IntegerField(min_value=1, max_value=2**63 - 1)
+
+
 class ApiKeyForm(forms.Form):
     """A new API key: a name and a role no higher than the member's own."""
 

@@ -1,12 +1,14 @@
 from django.contrib.auth.views import LogoutView
 from django.urls import path
 
-from . import views, views_keys, views_members
+from . import views, views_keys, views_members, views_orgs
 
 urlpatterns = [
     path("login/", views.sign_in, name="login"),
     path("logout/", LogoutView.as_view(), name="logout"),
     path("signup/", views.signup, name="signup"),
+    path("org/switch/", views_orgs.org_switch, name="org-switch"),
+    path("org/new/", views_orgs.org_create, name="org-new"),
     path("org/keys/", views_keys.api_keys, name="org-api-keys"),
     path(
         "org/keys/<int:key_id>/revoke/",

@@ -16,7 +16,7 @@ from common.api.errors import http_status
 from common.errors import DomainError
 from common.page_limits import rate_limited
 
-from .actors import actor_for_request
+from .actors import actor_for_request, choose_org
 from .decorators import member_required
 from .forms import InvitationForm, InvitationSignUpForm, MemberRoleForm
 from .models import Invitation, Membership, User
@@ -182,6 +182,7 @@ def _invitation_for_member(request, invitation: Invitation):
 
 
 def _joined(request, invitation: Invitation):
+    choose_org(request, invitation.org_id)  # they came to act for it
     messages.success(
         request, f"You joined {invitation.org.name} as {invitation.get_role_display().lower()}."
     )

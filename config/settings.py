@@ -104,6 +104,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "accounts.context_processors.member_can",
+                "accounts.context_processors.org_choice",
                 "billing.context_processors.funds_notice",
             ],
         },

@@ -14,6 +14,12 @@ from accounts.models import Membership, Role
 from billing.models import Budget, Invoice, InvoiceLine
 from billing.periods import month_start, next_month_start
 from marketplace.models import Reservation
+from tests.browser import (
+    NARROW_SCREEN,
+    Traffic,
+    accessibility_violations,
+    overflows_narrow_screen,
+)
 from tests.factories import MembershipFactory, OfferFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -119,3 +125,29 @@ def test_an_invitee_signs_up_from_the_link_and_the_owner_sets_the_budget(
     assert page.locator("svg.chart rect.bar").count() == timezone.now().day
     # and no page logged a console error (a CSP refusal is one) nor failed a request
     assert trouble.problems == []
+
+
+def test_a_member_of_two_organizations_switches_with_the_keyboard(live_server, page):
+    # given an owner of Alpha who is also finance in Beta, signed in (acting for Alpha)
+    alpha = MembershipFactory(role=Role.OWNER, org__name="Alpha")
+    MembershipFactory(role=Role.FINANCE, org__name="Beta", user=alpha.user)
+    traffic = Traffic().watch(page)
+    _sign_in(page, live_server.url, alpha.user.email)
+    page.goto(f"{live_server.url}/org/members/")
+    assert page.locator("header >> text=API keys").count() == 1
+
+    # when they pick Beta in the navigation's picker and press Switch, by keyboard
+    page.focus("#org-picker")
+    page.select_option("#org-picker", label="Beta (finance)")
+    page.keyboard.press("Tab")
+    page.keyboard.press("Enter")
+
+    # then the same page shows Beta, where finance has no keys page but the invoices
+    page.wait_for_selector(".messages >> text=You now act for Beta as finance.")
+    assert page.url == f"{live_server.url}/org/members/"
+    assert page.locator("header >> text=API keys").count() == 0
+    assert page.locator("header >> text=Invoices").count() == 1
+    assert accessibility_violations(page) == []
+    page.set_viewport_size(NARROW_SCREEN)
+    assert overflows_narrow_screen(page) == []
+    assert traffic.problems() == []

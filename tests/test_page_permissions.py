@@ -111,6 +111,10 @@ EXPECTED = {
     "provider-webhook-rotate": Expect("POST", SIGN_IN, (400, 400, 403, 403, 400)),
     # Every member reads who the members are; owners and admins change them.
     "org-members": Expect("GET", SIGN_IN, EVERYONE),
+    # Anyone signed in may make an organization, or pick one of theirs (an empty form: the
+    # page they came from, saying why).
+    "org-new": Expect("GET", SIGN_IN, EVERYONE),
+    "org-switch": Expect("POST", SIGN_IN, (302, 302, 302, 302, 302)),
     # An empty form: the members page again with the error (400); done: back to it (302).
     "org-member-role": Expect("POST", SIGN_IN, (400, 400, 403, 403, 403)),
     "org-member-remove": Expect("POST", SIGN_IN, (302, 302, 403, 403, 403)),
