@@ -18,6 +18,7 @@ from django.core.validators import slug_re
 from common.errors import DomainError
 
 from .models import ApiKey, Membership, Organization, Role, User
+from .selectors import memberships_for_user
 
 CHOSEN_ORG_SESSION_KEY = "org_id"
 
@@ -42,6 +43,9 @@ class Actor:
     org: Organization
     role: str
     api_key: ApiKey | None = None
+    # A signed-in user's memberships, read with the one that was picked (none when an
+    # X-Org header named it, or for an API key): the pages' organization picker shows them.
+    memberships: tuple[Membership, ...] = ()
 
     def can(self, permission: str) -> bool:
         return self.role in PERMISSIONS[permission]
@@ -56,8 +60,6 @@ class Actor:
 
 def _membership(user: User, org_hint: str | int | None) -> Membership | None:
     memberships = Membership.objects.select_related("org").filter(user=user)
-    if org_hint in (None, ""):
-        return memberships.order_by("org_id").first()
     text = str(org_hint)
     # ASCII digits only: str.isdigit() also takes "²", which int() refuses. Text that is no
     # slug names no organization, and must not reach the database (PostgreSQL refuses NUL).
@@ -106,14 +108,15 @@ def _chosen_org_id(request) -> int | None:
 
 
 def _session_actor(user: User, hint, chosen: int | None) -> Actor:
-    membership = None
-    if hint in (None, "") and chosen is not None:
-        # Left or removed since: their first organization again, not an error.
-        membership = _membership(user, chosen)
-    if membership is None:
+    if hint not in (None, ""):
         membership = _membership(user, hint)
-    if membership is None:
-        if hint not in (None, ""):
+        if membership is None:
             raise DomainError("permission_denied", "You are not a member of that organization.")
+        return Actor(user=user, org=membership.org, role=membership.role)
+    # One query for all of them (people belong to a few): the picked one, or the first when
+    # none was picked or they have left the one they picked.
+    memberships = tuple(memberships_for_user(user=user))
+    if not memberships:
         raise DomainError("no_organization", "Create or join an organization first.")
-    return Actor(user=user, org=membership.org, role=membership.role)
+    picked = next((m for m in memberships if m.org_id == chosen), memberships[0])
+    return Actor(user=user, org=picked.org, role=picked.role, memberships=memberships)

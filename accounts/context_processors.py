@@ -41,7 +41,8 @@ def _org_choice(request) -> dict:
     if user is None or not user.is_authenticated:
         return {"current": None, "memberships": []}
     try:
-        current = actor_for_request(request).org
-    except DomainError:
-        current = None
-    return {"current": current, "memberships": list(memberships_for_user(user=user))}
+        actor = actor_for_request(request)
+    except DomainError:  # in no organization, or an X-Org they are not a member of
+        return {"current": None, "memberships": []}
+    memberships = actor.memberships or tuple(memberships_for_user(user=user))
+    return {"current": actor.org, "memberships": memberships}

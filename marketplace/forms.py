@@ -155,6 +155,17 @@ class QuoteReserveForm(forms.Form):
     """The Reserve button of a plan: the key makes a form sent twice reserve once."""
 
     key = forms.UUIDField(required=False, widget=forms.HiddenInput)
+    auto_relaunch = forms.BooleanField(required=False)
+    # For a one-leg plan (a split plan's legs each keep the default: their price + 25%).
+    max_price_per_hour = forms.DecimalField(
+        required=False, min_value=Decimal(0), max_digits=14, decimal_places=6,
+        label="Price limit per hour for failover",
+    )  # fmt: skip
+
+    def first_error(self) -> str:
+        field, errors = next(iter(self.errors.items()))
+        label = self.fields[field].label if field in self.fields else None
+        return f"{label}: {errors[0]}" if label else errors[0]
 
     def idempotency_key(self) -> str:
         key = self.cleaned_data.get("key")

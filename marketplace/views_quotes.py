@@ -65,11 +65,15 @@ def quote_reserve(request, quote_id: uuid.UUID):
     its form filled in with the quote's request so that asking again is one click."""
     org = actor_for_request(request).org
     form = QuoteReserveForm(request.POST)
-    key = form.idempotency_key() if form.is_valid() else ""
     try:
+        if not form.is_valid():
+            raise DomainError("validation_error", form.first_error())
         reservations, _ = reservations_create_from_quote(
-            org=org, user=request.user, quote_id=quote_id, idempotency_key=key
-        )
+            org=org, user=request.user, quote_id=quote_id,
+            idempotency_key=form.idempotency_key(),
+            auto_relaunch=form.cleaned_data["auto_relaunch"],
+            max_price_per_hour=form.cleaned_data["max_price_per_hour"],
+        )  # fmt: skip
     except DomainError as exc:
         if exc.code == "not_found":
             raise Http404("No such quote") from None

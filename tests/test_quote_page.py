@@ -323,6 +323,43 @@ def test_the_same_reserve_form_sent_twice_reserves_once(client, member, two_clou
     assert first["Location"] == second["Location"] == f"/reservations/{reservation.pk}/"
 
 
+def test_a_plan_is_reserved_with_the_buyers_failover_limit_and_relaunch(client, member, two_clouds):
+    buyer = member()
+    page = ask(client)
+    form = {"key": reserve_key(page), "auto_relaunch": "on", "max_price_per_hour": "22.5"}
+
+    client.post(f"/quote/{quote_ids(page)[0]}/reserve/", form)
+
+    (reservation,) = Reservation.objects.filter(org=buyer.org)
+    assert reservation.auto_relaunch is True
+    assert reservation.max_price_per_hour == Decimal("22.5")
+
+
+@pytest.mark.parametrize(
+    ("options", "says", "status"),
+    [
+        ({"max_price_per_hour": "abc"}, "Price limit per hour for failover: Enter a number.", 400),
+        ({"max_price_per_hour": "-1"}, "greater than or equal to 0", 400),
+        ({"key": "not-a-key"}, "Enter a valid UUID.", 400),
+        # below the locked 20.00/h: the service's refusal, as the API gives it
+        ({"max_price_per_hour": "19"}, "above your max_price_per_hour of 19", 409),
+    ],
+)
+def test_reserve_options_that_cannot_be_used_are_refused_on_the_page(
+    client, member, two_clouds, options, says, status
+):
+    buyer = member()
+    page = ask(client)
+
+    response = client.post(
+        f"/quote/{quote_ids(page)[0]}/reserve/", {"key": reserve_key(page), **options}
+    )
+
+    assert response.status_code == status
+    assert says in response.content.decode()
+    assert not Reservation.objects.filter(org=buyer.org).exists()
+
+
 @pytest.fixture
 def split_offers():
     """Two single 8×H100 instances in one region: 16 GPUs only as a split plan."""
@@ -412,7 +449,7 @@ def test_it_refuses_a_quote_past_its_price_lock(at_noon, client, member, two_clo
     page = ask(client)
 
     at_noon.move_to(NOW + timedelta(seconds=121))
-    response = client.post(f"/quote/{quote_ids(page)[0]}/reserve/", {"key": "x"})
+    response = client.post(f"/quote/{quote_ids(page)[0]}/reserve/", {"key": reserve_key(page)})
 
     assert response.status_code == 409
     assert "The quote&#x27;s price lock has expired" in response.content.decode()
