@@ -80,7 +80,7 @@ def quote_reserve(request, quote_id: uuid.UUID):
         messages.error(request, exc.message)
         stored = quote_for_org(org=org, quote_id=quote_id).request
         again = QuoteForm(initial=quote_form_initial(stored))
-        return _quote_page(request, again, status=http_status(exc))
+        return _quote_page(request, again, status=http_status(exc), refusal=exc.code)
     if len(reservations) == 1:
         return redirect("reservation-detail", reservation_id=reservations[0].pk)
     messages.success(request, f"Reserved {len(reservations)} reservations, one per leg.")
@@ -157,9 +157,16 @@ def _left_out(excluded: dict) -> list[tuple[str, int]]:
     return [(reason.replace("_", " "), count) for reason, count in excluded.items() if count]
 
 
+# Refusals that paying in ends: the page says where to do it.
+FUNDS_REFUSALS = ("insufficient_funds", "account_past_due")
+
+
 def _quote_page(
     request, form: QuoteForm, *, answered: dict | None = None, positioned: dict | None = None,
-    status: int = 200,
+    status: int = 200, refusal: str = "",
 ):  # fmt: skip
-    context = {"form": form, "positioned": positioned or {}, "answered": answered}
+    context = {
+        "form": form, "positioned": positioned or {}, "answered": answered,
+        "wants_funds": refusal in FUNDS_REFUSALS,
+    }  # fmt: skip
     return render(request, "marketplace/quote.html", context, status=status)

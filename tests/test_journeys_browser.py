@@ -87,9 +87,8 @@ def test_a_buyer_from_sign_up_to_a_running_reservation_and_its_cost_on_the_invoi
     assert not Reservation.objects.exists()
     assert [urlsplit(url).path for url in traffic.take_refusals(402)] == [urlsplit(page.url).path]
 
-    # they add a card and top up 10.00 on the payment page
-    page.click("header >> text=Invoices")
-    page.click("#payment-link")
+    # they follow the page's pointer, add a card and top up 10.00 on the payment page
+    page.click("#funds-help >> text=payment page")
     page.fill("#id_payment_method", "pm_card_visa")
     page.click("#save-card")
     page.fill("#id_amount", "10.00")

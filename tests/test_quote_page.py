@@ -442,6 +442,27 @@ def test_it_refuses_what_the_organization_may_not_spend(
     assert says in messages.lower()
     assert not Reservation.objects.filter(org=buyer.org).exists()
     assert Offer.objects.get(pk=two_clouds["slow"].pk).available == 1
+    assert ('id="funds-help"' in page) is (refusal is no_funds)
+
+
+@pytest.mark.parametrize(
+    ("role", "says"),
+    [
+        (Role.OWNER, 'on the <a href="/invoices/payment/">payment page</a>'),
+        (Role.BUYER, "A member with the owner, admin or finance role can add a card"),
+    ],
+)
+def test_a_refusal_for_want_of_funds_says_where_to_pay_in(
+    client, member, two_clouds, settings, role, says
+):
+    buyer = member(role)
+    page = ask(client)
+    no_funds(buyer.org, settings)
+
+    response = client.post(f"/quote/{quote_ids(page)[0]}/reserve/", {"key": reserve_key(page)})
+
+    assert response.status_code == 402
+    assert says in response.content.decode()
 
 
 def test_it_refuses_a_quote_past_its_price_lock(at_noon, client, member, two_clouds):
