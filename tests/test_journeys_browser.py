@@ -107,6 +107,10 @@ def test_a_buyer_from_sign_up_to_a_running_reservation_and_its_cost_on_the_invoi
     # the worker launches it, and the page shows it running without a reload
     expect(page.locator("#status")).to_have_text("running", timeout=30_000)
     assert page.inner_text("#connect").startswith("ssh ")
+    # and the timeline, the attempts and the running time with it
+    expect(page.locator("#runs tbody tr td").first).to_have_text("1")
+    expect(page.locator("#attempts tbody")).to_contain_text("Succeeded")
+    expect(page.locator("#timeline tbody")).to_contain_text("running")
     journey.snap(page, "running")
 
     # they terminate it, confirm, and the page shows it ended

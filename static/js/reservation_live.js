@@ -23,7 +23,38 @@
     }
   };
 
-  const showDetail = (state) => {
+  // The parts of the reservation page that a new state changes (the timeline, the attempts,
+  // the runs, the reserved end), rendered by the server: the page fetched again, those parts
+  // swapped in. Parsed, not run: DOMParser does not execute scripts.
+  const LIVE_PARTS = ["reservation-card", "timeline", "attempts", "runs"];
+  // What the page was rendered with, so that a change before the first poll shows too.
+  let shown = detail
+    ? {
+        status: document.getElementById("status").textContent.trim(),
+        attempts: Number(document.getElementById("attempt-count").textContent),
+      }
+    : null;
+
+  const refreshParts = async () => {
+    const response = await fetch(window.location.href, { headers: { Accept: "text/html" } });
+    if (!response.ok) {
+      return;
+    }
+    const fresh = new DOMParser().parseFromString(await response.text(), "text/html");
+    for (const id of LIVE_PARTS) {
+      const current = document.getElementById(id);
+      const next = fresh.getElementById(id);
+      if (current && next) {
+        current.replaceWith(document.importNode(next, true));
+      }
+    }
+  };
+
+  const showDetail = async (state) => {
+    if (shown.status !== state.status || shown.attempts !== state.attempts) {
+      await refreshParts();
+    }
+    shown = { status: state.status, attempts: state.attempts };
     setBadge(document.getElementById("status"), state.status);
     setText(document.getElementById("cost"), `${state.cost} ${state.currency}`);
     setText(document.getElementById("attempt-count"), String(state.attempts));
@@ -75,7 +106,7 @@
       const response = await fetch(url, { headers: { Accept: "application/json" } });
       if (response.ok) {
         const payload = await response.json();
-        keepGoing = detail ? showDetail(payload) : showList(payload);
+        keepGoing = detail ? await showDetail(payload) : showList(payload);
       } else {
         delay = HIDDEN_POLL_MS; // signed out, limited or a server error: ask less often
       }
