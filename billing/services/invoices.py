@@ -26,6 +26,7 @@ from marketplace.models import EgressReport, Reservation, ReservationRun
 from marketplace.services.reservations import reservations_billed_set
 
 
+@transaction.atomic
 def invoice_drafts_update_for_reservation(
     *, reservation_id: int, now: datetime | None = None
 ) -> None:
@@ -33,9 +34,32 @@ def invoice_drafts_update_for_reservation(
     month's draft, or, once the month is closed, as an adjustment on the current draft.
     Other reservations' lines are not touched: the work is this reservation's."""
     now = now or timezone.now()
-    for org_id, service_period, currency in _periods_of(reservation_id):
+    periods = _periods_of(reservation_id)
+    _lock_drafts_in_id_order(periods, now)
+    for org_id, service_period, currency in periods:
         _bill_service_period(org_id, service_period, currency, reservation_id, now)
     reservations_record_billed(reservation_ids=[reservation_id])
+
+
+def _lock_drafts_in_id_order(periods: list[tuple[int, datetime, str]], now: datetime) -> None:
+    """Every existing draft this update may write, locked up front in id order, as the
+    metering tick locks its drafts: taken month by month instead (the run-close receiver
+    runs this inside the transaction that ends the run), two months' drafts whose ids run
+    the other way made a lock cycle with the tick."""
+    if not periods:
+        return
+    months = {period for _, period, _ in periods} | {month_start(now)}
+    list(
+        Invoice.objects.select_for_update()
+        .filter(
+            org_id__in={org_id for org_id, _, _ in periods},
+            currency__in={currency for _, _, currency in periods},
+            period_start__in=months,
+            status=InvoiceStatus.DRAFT,
+        )
+        .order_by("id")
+        .values_list("id", flat=True)
+    )
 
 
 def reservations_record_billed(*, reservation_ids) -> None:
