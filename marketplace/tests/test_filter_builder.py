@@ -163,3 +163,18 @@ FOUND = [
 def test_each_built_filter_finds_the_offers_it_says(offers, fields, skus):
     search = offer_search(query=build_query(fields), sort="")
     assert {offer.sku for offer in search.queryset} == skus
+
+
+def test_what_the_documentation_says_of_the_builder_holds():
+    # docs/filter-language.md, "The offers page's filter builder"
+    read = builder_fields("gpu=H100 pricing=spot observed<1h")
+    assert read == {"gpu": "H100", "pricing": "spot", "keep": "observed<1h"}
+    assert (
+        build_query(read | {"continent": "EU"}) == "gpu=H100 continent=EU pricing=spot observed<1h"
+    )
+    assert build_query({"vram": "040.50"}) == "vram>=40.5GB"
+    assert builder_fields("num_gpus>=2 dph<=1.5") == {
+        "gpus": "2",
+        "max_price": "1.5",
+        "price_per": "hour",
+    }
