@@ -69,9 +69,12 @@ OFFER_COLUMNS = [
 @rate_limited(GET=("search",))
 def offers(request):
     builder = _sent_builder(request)
-    if builder is not None and not builder.is_valid():
-        return _offers_page(request, query="", builder=builder, status=400)
-    query = builder.query if builder else request.GET.get("q", "")
+    if builder is not None:
+        if not builder.is_valid():
+            return _offers_page(request, query="", builder=builder, status=400)
+        return _offers_page(request, query=builder.query, builder=builder)
+    query = request.GET.get("q", "")
+    # The fields show what they can of a filter typed or linked to.
     shown = FilterBuilderForm(initial=builder_fields(query), auto_id=BUILDER_IDS)
     return _offers_page(request, query=query, builder=shown)
 

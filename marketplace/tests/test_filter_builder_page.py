@@ -182,3 +182,14 @@ def _input(html: str, field: str) -> str:
 def _error(html: str, field: str) -> str:
     found = re.search(rf'<span class="error" id="builder-{field}_error"[^>]*>([^<]*)</span>', html)
     return unescape(found.group(1))
+
+
+def test_a_built_filter_the_search_refuses_shows_its_error_and_keeps_the_fields(client, offers):
+    response = client.get("/offers/", BLANK | {"gpu": "H100", "keep": "(gpus>=8"})
+
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert "Unbalanced &#x27;(&#x27;" in html.split('id="query-error"')[1]
+    assert query_box(html) == "gpu=H100 (gpus>=8"
+    assert selected(html, "gpu") == "H100"
+    assert 'name="keep" value="(gpus&gt;=8"' in html

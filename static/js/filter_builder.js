@@ -87,7 +87,8 @@
     },
     pricing: (values) => `pricing=${values.pricing}`,
     max_price: (values) => {
-      const field = PRICE_FIELDS[values.price_per || DEFAULT_PRICE_PER] || "gpu_price";
+      const per = values.price_per || DEFAULT_PRICE_PER;
+      const field = Object.hasOwn(PRICE_FIELDS, per) ? PRICE_FIELDS[per] : "gpu_price";
       return `${field}<=${decimal(values.max_price, MESSAGES.max_price)}`;
     },
   };
@@ -118,7 +119,7 @@
         errors[name] = error.message;
       }
     }
-    if (values.price_per && !(values.price_per in PRICE_FIELDS)) {
+    if (values.price_per && !Object.hasOwn(PRICE_FIELDS, values.price_per)) {
       errors.price_per = MESSAGES.price_per;
     }
     return { query: (values.keep ? [...terms, values.keep] : terms).join(" "), errors };
