@@ -163,8 +163,9 @@ def test_a_buyer_builds_a_filter_and_gets_its_offers(live_server, page, request)
     journey.snap(page, "on a phone")
     page.set_viewport_size({"width": 1280, "height": 900})
 
-    # when they narrow it to spot by hand in the box and search
+    # when they narrow it to spot by hand in the box, they are told how to keep it, and search
     page.fill("#q", "gpu=H100 gpus>=8 continent=EU gpu_price<=3 pricing=spot")
+    expect(page.locator("#builder-status")).to_contain_text("press Search to use it")
     page.click("form.query button")
 
     # then the builder reads the query back, pricing included

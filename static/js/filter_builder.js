@@ -142,13 +142,25 @@
     }
   };
 
+  const status = document.getElementById("builder-status");
   const write = () => {
     const { query, errors } = build(fieldValues());
     for (const name of [...Object.keys(TERM_WRITERS), "price_per"]) {
       showError(name, errors[name]);
     }
     box.value = query;
+    if (status) {
+      status.textContent = "";
+    }
   };
   form.addEventListener("input", write);
   form.addEventListener("change", write);
+  // The script cannot read text typed in the box (only the server parses it), so a field
+  // changed after typing would overwrite it: say so while it can still be kept.
+  box.addEventListener("input", () => {
+    if (status) {
+      status.textContent =
+        "You edited the filter by hand: press Search to use it. Changing a field now rewrites the box.";
+    }
+  });
 })();
