@@ -58,36 +58,16 @@ def four_offers() -> None:
     provider = ProviderFactory(slug="fastcloud", name="Fast Cloud")
     h100 = GpuModel.objects.get(name="H100", memory_gb=80)
     l4 = GpuModel.objects.get(name="L4")
-    OfferFactory(
-        provider=provider,
-        sku="h100x8-eu",
-        gpu=h100,
-        gpu_count=8,
-        continent="EU",
-        region="eu-west-1",
-        price_per_hour=Decimal("24"),
-    )
-    OfferFactory(
-        provider=provider,
-        sku="h100x8-eu-spot",
-        gpu=h100,
-        gpu_count=8,
-        continent="EU",
-        region="eu-west-1",
-        pricing="spot",
-        price_per_hour=Decimal("14"),
-    )
-    OfferFactory(
-        provider=provider,
-        sku="h100x8-us",
-        gpu=h100,
-        gpu_count=8,
-        continent="NA",
-        region="us-east-1",
-        price_per_hour=Decimal("20"),
-    )
-    OfferFactory(provider=provider, sku="l4x1-eu", gpu=l4, gpu_count=1, continent="EU",
-                 gpu_memory_gb=Decimal(24), region="eu-west-1", price_per_hour=Decimal("0.8"))  # fmt: skip
+    rows = [
+        ("h100x8-eu", h100, 8, "EU", "eu-west-1", "on_demand", "24"),
+        ("h100x8-eu-spot", h100, 8, "EU", "eu-west-1", "spot", "14"),
+        ("h100x8-us", h100, 8, "NA", "us-east-1", "on_demand", "20"),
+        ("l4x1-eu", l4, 1, "EU", "eu-west-1", "on_demand", "0.8"),
+    ]
+    for sku, gpu, count, continent, region, pricing, price in rows:
+        OfferFactory(provider=provider, sku=sku, gpu=gpu, gpu_count=count,
+                     gpu_memory_gb=Decimal(gpu.memory_gb), continent=continent, region=region,
+                     pricing=pricing, price_per_hour=Decimal(price))  # fmt: skip
 
 
 def test_the_script_writes_what_the_server_writes(live_server, page):
