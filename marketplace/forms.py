@@ -7,9 +7,16 @@ from decimal import Decimal
 from django import forms
 
 from marketplace.api.quotes import QuoteInput
-from marketplace.models import Offer, PricingModel
+from marketplace.gpu_names import load_catalog
+from marketplace.models import GpuVendor, Offer, PricingModel
 from marketplace.quoting.plans import COST_PER_WORK, TOTAL_COST
 from marketplace.quoting.request import QuoteRequest
+from marketplace.search.builder import (
+    CONTINENT_CODES,
+    DEFAULT_PRICE_PER,
+    BuilderError,
+    build_query,
+)
 from marketplace.services.reservations import MAX_HOURS
 
 
@@ -170,3 +177,84 @@ class QuoteReserveForm(forms.Form):
     def idempotency_key(self) -> str:
         key = self.cleaned_data.get("key")
         return f"quote-page-{key}" if key else ""
+
+
+# --- the offers page's filter builder ----------------------------------------------------
+
+CONTINENT_NAMES = {
+    "AF": "Africa",
+    "AN": "Antarctica",
+    "AS": "Asia",
+    "EU": "Europe",
+    "NA": "North America",
+    "OC": "Oceania",
+    "SA": "South America",
+}
+ANY = [("", "Any")]
+
+
+def _gpu_choices() -> list:
+    """The canonical GPU names, once each, grouped by vendor in the catalog file's order."""
+    by_vendor: dict[str, dict[str, None]] = {}
+    for spec in load_catalog():
+        by_vendor.setdefault(spec.vendor, {})[spec.name] = None
+    labels = dict(GpuVendor.choices)
+    groups = [
+        (labels.get(vendor, vendor), [(name, name) for name in names])
+        for vendor, names in by_vendor.items()
+    ]
+    return ANY + groups
+
+
+def _builder_text_input(placeholder: str, inputmode: str = "text", size: int = 6):
+    attrs = {"placeholder": placeholder, "inputmode": inputmode, "size": size}
+    return forms.TextInput(attrs=attrs | {"autocomplete": "off", "spellcheck": "false"})
+
+
+class FilterBuilderForm(forms.Form):
+    """The offers page's filter builder. Every value is text as typed: build_query checks
+    and writes them (as the page's script does in the browser), so this form only collects
+    them and puts each refusal at its field."""
+
+    gpu = forms.CharField(
+        label="GPU model", required=False, widget=forms.Select(choices=_gpu_choices())
+    )
+    gpus = forms.CharField(
+        label="GPUs, at least", required=False, widget=_builder_text_input("8", "numeric", 4)
+    )
+    vram = forms.CharField(
+        label="GB per GPU, at least", required=False, widget=_builder_text_input("80", "decimal")
+    )
+    continent = forms.CharField(
+        required=False,
+        widget=forms.Select(
+            choices=ANY + [(code, CONTINENT_NAMES[code]) for code in CONTINENT_CODES]
+        ),
+    )
+    region = forms.CharField(
+        required=False,
+        widget=_builder_text_input("eu-* or us-east-1", size=14),
+    )
+    pricing = forms.CharField(
+        label="Pricing", required=False, widget=forms.Select(choices=ANY + PricingModel.choices)
+    )
+    max_price = forms.CharField(
+        label="Max price", required=False, widget=_builder_text_input("2.5", "decimal")
+    )
+    price_per = forms.CharField(
+        label="Price per",
+        required=False,
+        initial=DEFAULT_PRICE_PER,
+        widget=forms.Select(choices=[("gpu_hour", "GPU-hour"), ("hour", "hour (instance)")]),
+    )
+    keep = forms.CharField(required=False, strip=False, widget=forms.HiddenInput)
+
+    query: str
+
+    def clean(self):
+        try:
+            self.query = build_query(self.cleaned_data)
+        except BuilderError as exc:
+            for name, message in exc.errors.items():
+                self.add_error(name, message)
+        return self.cleaned_data

@@ -17,9 +17,10 @@ from common.api.errors import json_error_response
 from common.api.pagination import NEWEST_FIRST, CursorPage, paginate
 from common.errors import DomainError
 from common.page_limits import rate_limited
-from marketplace.forms import ReserveForm
+from marketplace.forms import FilterBuilderForm, ReserveForm
 from marketplace.models import Offer, OfferStatus, Provider
 from marketplace.reservability import reservable_provider_ids
+from marketplace.search.builder import BUILDER_FIELDS, builder_fields
 from marketplace.selectors.catalog import offer_search
 from marketplace.selectors.catalog_providers import catalog_providers
 from marketplace.selectors.providers import launch_requests_incoming, reservations_incoming
@@ -36,6 +37,8 @@ from marketplace.services.reservations import (
 
 PAGE_SIZE = 100
 LAUNCH_REQUESTS_SHOWN = 50
+# The builder's field ids (builder-gpu, ...), which its script and error messages point at.
+BUILDER_IDS = "builder-%s"
 
 
 def home(request):
@@ -70,26 +73,47 @@ OFFER_COLUMNS = [
 
 @rate_limited(GET=("search",))
 def offers(request):
+    builder = _sent_builder(request)
+    if builder is not None:
+        if not builder.is_valid():
+            return _offers_page(request, query="", builder=builder, status=400)
+        return _offers_page(request, query=builder.query, builder=builder)
     query = request.GET.get("q", "")
+    # The fields show what they can of a filter typed or linked to.
+    shown = FilterBuilderForm(initial=builder_fields(query), auto_id=BUILDER_IDS)
+    return _offers_page(request, query=query, builder=shown)
+
+
+def _sent_builder(request) -> FilterBuilderForm | None:
+    """The filter builder's form when it was sent (it then stands for q), else None."""
+    if not any(name in request.GET for name in BUILDER_FIELDS):
+        return None
+    return FilterBuilderForm(request.GET, auto_id=BUILDER_IDS)
+
+
+def _offers_page(request, *, query: str, builder: FilterBuilderForm, status: int = 200):
     sort = request.GET.get("sort", "")
     error, page = None, CursorPage([], None)
-    try:
-        search = offer_search(query=query, sort=sort)
-        page = search.page(limit=PAGE_SIZE, cursor=request.GET.get("cursor") or None)
-    except DomainError as exc:
-        error = _query_error(exc, query=query, sort=sort)
+    if not builder.errors:
+        try:
+            search = offer_search(query=query, sort=sort)
+            page = search.page(limit=PAGE_SIZE, cursor=request.GET.get("cursor") or None)
+        except DomainError as exc:
+            error, status = _query_error(exc, query=query, sort=sort), 400
     context = {
         "offers": page.rows,
         "q": query,
         "sort": sort,
         "error": error,
+        "builder": builder,
         "columns": _offer_columns(query, sort),
+        "first_url": _offers_url(query, sort) if request.GET.get("cursor") else None,
         "next_url": _offers_url(query, sort, page.next) if page.next else None,
         "reservable_providers": reservable_provider_ids(),
         "providers": catalog_providers(),
         "now": timezone.now(),
     }
-    return render(request, "marketplace/offers.html", context, status=400 if error else 200)
+    return render(request, "marketplace/offers.html", context, status=status)
 
 
 def _query_error(exc: DomainError, *, query: str, sort: str) -> dict:
