@@ -32,6 +32,17 @@ def _gpu_catalog(request):
     clear_catalog_cache()  # truncation gave the GPUs new ids
 
 
+@pytest.fixture(autouse=True)
+def _own_cache(settings):
+    """Each test reads and writes cache entries of its own (a key prefix nobody else uses):
+    a value one test cached (the home page's counts, a price index) never answers another,
+    and nothing is flushed from the Redis database the test worker's queues share."""
+    settings.CACHES = {
+        name: {**config, "KEY_PREFIX": f"test-{uuid.uuid4().hex}"}
+        for name, config in settings.CACHES.items()
+    }
+
+
 @pytest.fixture
 def rate_limits(settings, monkeypatch):
     """`rate_limits(write="3/min")`: low rates for this test, on counters of its own (no
