@@ -5,7 +5,6 @@ from __future__ import annotations
 from urllib.parse import urlencode
 
 from django.contrib import messages
-from django.db.models import Count, Min
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -17,10 +16,11 @@ from common.api.pagination import NEWEST_FIRST, CursorPage, paginate
 from common.errors import DomainError
 from common.page_limits import rate_limited
 from marketplace.forms import ReserveForm
-from marketplace.models import Offer, OfferStatus, Provider
+from marketplace.models import Offer
 from marketplace.reservability import reservable_provider_ids
 from marketplace.selectors.catalog import offer_search
 from marketplace.selectors.catalog_providers import catalog_providers
+from marketplace.selectors.catalog_summary import catalog_summary
 from marketplace.selectors.providers import launch_requests_incoming, reservations_incoming
 from marketplace.selectors.reservations import reservations_for_org
 from marketplace.services.reservations import (
@@ -34,14 +34,11 @@ LAUNCH_REQUESTS_SHOWN = 50
 
 
 def home(request):
-    active = Offer.objects.filter(status=OfferStatus.ACTIVE)
-    stats = active.aggregate(offers=Count("id"), cheapest=Min("price_per_gpu_hour"))
+    summary = catalog_summary()
     context = {
-        "offer_count": stats["offers"],
-        "cheapest_gpu_hour": stats["cheapest"],
-        "provider_count": Provider.objects.filter(offers__status=OfferStatus.ACTIVE)
-        .distinct()
-        .count(),
+        "offer_count": summary.offers,
+        "cheapest_gpu_hour": summary.cheapest_gpu_hour,
+        "provider_count": summary.providers,
     }
     return render(request, "marketplace/home.html", context)
 
