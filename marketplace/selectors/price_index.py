@@ -10,12 +10,11 @@ since `created_at`. A withdrawn offer counts until it was last seen (`observed_a
 records no time of its own; the sync that withdraws it is the first not to see it); a listed
 one (active, stale) until now.
 
-Percentiles are PostgreSQL's `percentile_cont` (linear interpolation between the two nearest
-ranks, as numpy's default), over prices per GPU-hour kept to the 6 places rates keep (the
-offer's `price_per_gpu_hour` rule). It computes in double precision; since every input has
-6 places and P10, median and P90 interpolate at tenths, the exact value has at most 7
-places, so the double is brought back to it exactly before display rounding
-(`common.money.round_amount`).
+Percentiles are those of PostgreSQL's `percentile_cont` (linear interpolation between the two
+nearest ranks, as numpy's default), over prices per GPU-hour kept to the 6 places rates keep
+(the offer's `price_per_gpu_hour` rule), computed exactly (marketplace/price_percentiles.py:
+one statement gives each price with its range of days, the days are swept in Python) and
+rounded once for display (`common.money.round_amount`).
 """
 
 from __future__ import annotations
@@ -34,6 +33,7 @@ from common.money import round_amount
 from marketplace import gpu_names
 from marketplace.locations import CONTINENTS
 from marketplace.models import GpuModel, Offer, OfferPrice, OfferStatus, PricingModel
+from marketplace.price_percentiles import DayFigures, daily_percentiles
 from marketplace.search.gpu_labels import suggest_gpu_name
 
 WINDOWS = (7, 30, 90)  # days
@@ -46,7 +46,7 @@ CURRENCY = "USD"  # the catalog's prices are in dollars; other currencies are le
 # as good as fresh here.
 CACHE_SECONDS = 300
 CACHE_VERSION = "v1"
-EXACT_PLACES = Decimal("0.0000001")  # see the module docstring: 6 places, interpolated at tenths
+TENTHS = (1, 5, 9)  # P10, median, P90
 
 
 @dataclass(frozen=True)
@@ -153,37 +153,35 @@ def _cache_key(query: PriceIndexQuery, today: date) -> str:
 
 
 def price_index_compute(*, query: PriceIndexQuery, today: date) -> PriceIndex:
-    """The index, from the database (one statement), uncached."""
+    """The index, from the database (one statement) and `daily_percentiles`, uncached."""
     first = today - timedelta(days=query.days - 1)
-    found = {row[0]: row for row in _daily_percentiles(query, first=first, today=today)}
-    rows = []
-    for offset in range(query.days):
-        day = first + timedelta(days=offset)
-        rows.append(_day_row(day, found.get(day)))
+    spans = _price_spans(query, first=first, today=today)  # Span tuples
+    figures = daily_percentiles(spans, days=query.days, tenths=TENTHS)
+    rows = [_day_row(first + timedelta(days=n), day) for n, day in enumerate(figures)]
     return PriceIndex(query=query, currency=CURRENCY, rows=rows)
 
 
-def _day_row(day: date, found) -> PriceIndexDay:
-    if found is None:
+def _day_row(day: date, figures: DayFigures) -> PriceIndexDay:
+    if figures.percentiles is None:
         return PriceIndexDay(day, None, None, None, 0, 0)
-    _day, percentiles, offers, providers = found
-    p10, median, p90 = (_display(value) for value in percentiles)
-    return PriceIndexDay(day, p10, median, p90, offers, providers)
+    p10, median, p90 = (_display(micros) for micros in figures.percentiles)
+    return PriceIndexDay(day, p10, median, p90, figures.count, figures.groups)
 
 
-def _display(value: float) -> Decimal:
-    return round_amount(Decimal(repr(value)).quantize(EXACT_PLACES), CURRENCY)
+def _display(micros: Decimal) -> Decimal:
+    return round_amount(micros.scaleb(-6), CURRENCY)
 
 
 def _midnight(day: date) -> datetime:
     return datetime.combine(day, time(), tzinfo=UTC)
 
 
-# The offers of the GPU model (and pricing model, continent) that were listed at some time of
-# the window, each price they had as a segment [since, until), and, per day, the one segment
-# of each offer in force at the day's end (since < end <= until) while the offer was still
-# seen (gone_at >= the day's start). The offer filter goes through the `gpu_id` index
-# (`offer_gpu_price`, partial on listed offers) for listed ones; withdrawn ones are few.
+# Each price an offer of the GPU model (and pricing model, continent) had, as the range of
+# window days it counts on (0 = the window's first day): `Span`s. A
+# price [since, until) counts on the days whose end it was in force at (since < end <= until)
+# while the offer was still seen (its `gone_at` on or after the day's start): from the day of
+# `since` to the day before `until`'s day-end, and not past `gone_at`'s day or today.
+# Prices per GPU-hour are in millionths (the 6 places of `price_per_gpu_hour`), as integers.
 # Table names come from the models; values are bound parameters.
 _SQL = """
 WITH offer AS (
@@ -199,33 +197,30 @@ point AS (
     SELECT h.offer_id, h.price_per_hour, h.currency, h.observed_at AS since,
            lead(h.observed_at, 1, 'infinity') OVER (
                PARTITION BY h.offer_id ORDER BY h.observed_at, h.id) AS until
-    FROM {history} h WHERE h.offer_id IN (SELECT id FROM offer)
+    FROM {history} h JOIN offer o ON o.id = h.offer_id
 ),
-segment AS (
-    SELECT o.provider_id, o.gpu_count, o.gone_at,
-           coalesce(p.price_per_hour, o.price_per_hour) AS price_per_hour,
-           coalesce(p.currency, o.currency) AS currency,
+price AS (
+    SELECT o.provider_id, o.gone_at,
+           (round(coalesce(p.price_per_hour, o.price_per_hour) / o.gpu_count, 6)
+            * 1000000)::bigint AS micros,
            coalesce(p.since, o.created_at) AS since,
            coalesce(p.until, 'infinity') AS until
     FROM offer o LEFT JOIN point p ON p.offer_id = o.id
+    WHERE coalesce(p.currency, o.currency) = %(currency)s
 ),
-day AS (
-    SELECT d AS start, d + interval '1 day' AS "end"
-    FROM generate_series(%(start)s::timestamptz, %(last)s::timestamptz, interval '1 day') d
+days AS (
+    SELECT micros, provider_id,
+           greatest((since AT TIME ZONE 'UTC')::date, %(first)s) AS first_day,
+           least(((until - interval '1 day') AT TIME ZONE 'UTC')::date,
+                 (gone_at AT TIME ZONE 'UTC')::date, %(today)s) AS last_day
+    FROM price
 )
-SELECT (d.start AT TIME ZONE 'UTC')::date,
-       percentile_cont(ARRAY[0.1, 0.5, 0.9]) WITHIN GROUP (
-           ORDER BY round(s.price_per_hour / s.gpu_count, 6)),
-       count(*), count(DISTINCT s.provider_id)
-FROM day d
-JOIN segment s ON s.since < d."end" AND s.until >= d."end" AND s.gone_at >= d.start
-WHERE s.currency = %(currency)s
-GROUP BY d.start
-ORDER BY d.start
+SELECT micros, provider_id, first_day - %(first)s, last_day - %(first)s
+FROM days WHERE first_day <= last_day
 """
 
 
-def _daily_percentiles(query: PriceIndexQuery, *, first: date, today: date):
+def _price_spans(query: PriceIndexQuery, *, first: date, today: date) -> list[tuple]:
     filters, params = "", {}
     if query.pricing:
         filters += " AND o.pricing = %(pricing)s"
@@ -239,8 +234,9 @@ def _daily_percentiles(query: PriceIndexQuery, *, first: date, today: date):
     params |= {
         "gpus": list(GpuModel.objects.filter(name=query.gpu).values_list("pk", flat=True)),
         "withdrawn": OfferStatus.WITHDRAWN,
+        "first": first,
+        "today": today,
         "start": _midnight(first),
-        "last": _midnight(today),
         "end": _midnight(today + timedelta(days=1)),
         "currency": CURRENCY,
     }
