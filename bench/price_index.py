@@ -7,7 +7,8 @@ and a fifth of the offers repriced one to three times since listing, with the hi
 a price sync writes (the listing price at `created_at`, then each new price; the last one is
 the offer's price now). Kept in `<DATABASE_URL's database>_bench_prices` between runs.
 
-Timed: the uncached index (`price_index_compute`, one statement) for a mix of GPU models
+Timed: the uncached index (`price_index_compute`: one statement, then the sweep over the days
+in Python; the statement's share is shown) for a mix of GPU models
 (common, middling, rare), windows (7, 30, 90 days), pricing and continent filters, after one
 warm-up pass; then the cached path (`price_index`, what the page, CSV and API call) on the
 same mix. The slowest statement is shown with EXPLAIN (ANALYZE, BUFFERS).
@@ -78,9 +79,13 @@ def run(args) -> int:
     report.line(f"GPU Market price index benchmark, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
     report.line(f"CPU probe (bench/base.py): {cpu_probe_seconds():.2f} s")
     _prepare_catalog(args, report)
-    uncached = _time_mix(args.rounds, cached=False)
-    report.table("uncached (price_index_compute: one statement)", uncached)
-    cached = _time_mix(args.rounds, cached=True)
+    uncached, statement = _time_mix(args.rounds, cached=False)
+    report.table(
+        "uncached (price_index_compute: the statement, then the sweep over the days)",
+        uncached,
+        statement,
+    )
+    cached, _ = _time_mix(args.rounds, cached=True)
     report.table("cached (price_index: Redis, after the first call)", cached)
     worst = max(uncached, key=lambda label: statistics.median(uncached[label]))
     report.line()
@@ -136,8 +141,10 @@ def _label(gpu: str, pricing: str, continent: str, days: int) -> str:
     return f"{gpu} {pricing or 'any'} {continent or 'world'} {days}d"
 
 
-def _time_mix(rounds: int, *, cached: bool) -> dict[str, list[float]]:
+def _time_mix(rounds: int, *, cached: bool) -> tuple[dict, dict]:
+    """Seconds per case, of the whole call and of its SQL statements."""
     from django.core.cache import cache
+    from django.db import connection
     from django.utils import timezone
 
     from marketplace.selectors.price_index import price_index, price_index_compute
@@ -155,12 +162,28 @@ def _time_mix(rounds: int, *, cached: bool) -> dict[str, list[float]]:
     for query in queries.values():  # warm-up: buffers, plans (and, cached, the cache)
         once(query)
     samples: dict[str, list[float]] = {label: [] for label in queries}
+    in_sql: dict[str, list[float]] = {label: [] for label in queries}
     for _ in range(rounds):
         for label, query in queries.items():
-            started = time.perf_counter()
-            once(query)
-            samples[label].append(time.perf_counter() - started)
-    return samples
+            timer = _SqlTimer()
+            with connection.execute_wrapper(timer):
+                started = time.perf_counter()
+                once(query)
+                samples[label].append(time.perf_counter() - started)
+            in_sql[label].append(timer.seconds)
+    return samples, in_sql
+
+
+class _SqlTimer:
+    def __init__(self):
+        self.seconds = 0.0
+
+    def __call__(self, execute, sql, params, many, context):
+        started = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            self.seconds += time.perf_counter() - started
 
 
 def _plan(gpu: str, pricing: str, continent: str, days: int) -> str:
@@ -193,12 +216,16 @@ class Report:
         print(text, flush=True)
         self.lines.append(text)
 
-    def table(self, title: str, samples: dict[str, list[float]]) -> None:
+    def table(self, title: str, samples: dict, in_sql: dict | None = None) -> None:
         self.line()
         self.line(f"{title}, ms: median and worst of the timed passes")
+        if in_sql:
+            self.line(f"  {'':32}{'median':>10}{'worst':>10}{'SQL (median)':>14}")
         for label, times in samples.items():
+            sql = f"{statistics.median(in_sql[label]) * 1000:>14.1f}" if in_sql else ""
             self.line(
-                f"  {label:32}{statistics.median(times) * 1000:>10.1f}{max(times) * 1000:>10.1f}"
+                f"  {label:32}{statistics.median(times) * 1000:>10.1f}"
+                f"{max(times) * 1000:>10.1f}{sql}"
             )
 
     def save(self, path: Path) -> None:
