@@ -55,6 +55,7 @@ def prices(request):
     }
     context = {
         "index": index,
+        "heading": _heading(index) if index else "",
         "chart": price_chart(index.rows) if index else None,
         "newest_first": list(reversed(index.rows)) if index else [],
         "error": error,
@@ -66,6 +67,13 @@ def prices(request):
         "windows": [str(days) for days in WINDOWS],
     }
     return render(request, "marketplace/prices.html", context, status=400 if error else 200)
+
+
+def _heading(index: PriceIndex) -> str:
+    """ "H100, On demand, Europe": what the chart and table are of."""
+    query = index.query
+    pricing = dict(PricingModel.choices).get(query.pricing, "")
+    return ", ".join(filter(None, [query.gpu, pricing, CONTINENT_NAMES.get(query.continent)]))
 
 
 @rate_limited(GET=("search",))

@@ -28,6 +28,7 @@ def test_the_page_shows_the_chart_and_each_days_numbers(client):
 
     assert response.status_code == 200
     html = response.content.decode()
+    assert "H100, On demand, Europe: USD per GPU-hour, last 7 days" in html
     assert '<svg class="chart price-chart"' in html
     assert html.count('<path class="line"') == 3  # P90, median, P10
     table = html.split('<table id="price-index">', 1)[1].split("</table>", 1)[0]
