@@ -33,14 +33,22 @@ def _gpu_catalog(request):
 
 
 @pytest.fixture(autouse=True)
-def _own_cache(settings):
-    """Each test reads and writes cache entries of its own (a key prefix nobody else uses):
-    a value one test cached (the home page's counts, a price index) never answers another,
-    and nothing is flushed from the Redis database the test worker's queues share."""
-    settings.CACHES = {
-        name: {**config, "KEY_PREFIX": f"test-{uuid.uuid4().hex}"}
-        for name, config in settings.CACHES.items()
-    }
+def _own_cache(monkeypatch):
+    """Each test reads and writes cache entries of its own (keys under a prefix nobody else
+    uses, in every thread, the live server's too): a value one test cached (the home page's
+    counts, a price index, the catalog's providers) never answers another, and nothing is
+    flushed from the Redis database the test worker's queues share. The cache's classes are
+    patched, not settings.CACHES: a change of that setting would replace the cache objects
+    that tests patch (common/tests/test_ratelimit.py)."""
+    from django.core.cache.backends.base import BaseCache
+
+    prefix = f"test-{uuid.uuid4().hex}"
+    make_key = BaseCache.make_key
+
+    def own_key(self, key, version=None):
+        return make_key(self, f"{prefix}:{key}", version)
+
+    monkeypatch.setattr(BaseCache, "make_key", own_key)
 
 
 @pytest.fixture

@@ -40,10 +40,10 @@ WINDOWS = (7, 30, 90)  # days
 DEFAULT_WINDOW = 30
 DEFAULT_GPU = "H100"
 CURRENCY = "USD"  # the catalog's prices are in dollars; other currencies are left out
-# The index reads every offer of a GPU model for every day of the window (bench/price_index.py
-# has the figures at a million offers): kept this long, keyed by its parameters. Prices move
-# when a sync runs (every few minutes at most), and a day is a bucket: a few minutes old is
-# as good as fresh here.
+# The index reads every offer of a GPU model that was listed in the window and every price it
+# had: a second or two for the commonest models of a million-offer catalog (bench/price_index.py).
+# It is kept this long, keyed by its parameters and the day: a day is the index's bucket, and
+# figures a few minutes old are as good as fresh ones.
 CACHE_SECONDS = 300
 CACHE_VERSION = "v1"
 TENTHS = (1, 5, 9)  # P10, median, P90
