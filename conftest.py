@@ -32,6 +32,25 @@ def _gpu_catalog(request):
     clear_catalog_cache()  # truncation gave the GPUs new ids
 
 
+@pytest.fixture(autouse=True)
+def _own_cache(monkeypatch):
+    """Each test reads and writes cache entries of its own (keys under a prefix nobody else
+    uses, in every thread, the live server's too): a value one test cached (the home page's
+    counts, a price index, the catalog's providers) never answers another, and nothing is
+    flushed from the Redis database the test worker's queues share. The cache's classes are
+    patched, not settings.CACHES: a change of that setting would replace the cache objects
+    that tests patch (common/tests/test_ratelimit.py)."""
+    from django.core.cache.backends.base import BaseCache
+
+    prefix = f"test-{uuid.uuid4().hex}"
+    make_key = BaseCache.make_key
+
+    def own_key(self, key, version=None):
+        return make_key(self, f"{prefix}:{key}", version)
+
+    monkeypatch.setattr(BaseCache, "make_key", own_key)
+
+
 @pytest.fixture
 def rate_limits(settings, monkeypatch):
     """`rate_limits(write="3/min")`: low rates for this test, on counters of its own (no

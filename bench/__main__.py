@@ -11,7 +11,7 @@ import argparse
 import subprocess
 import sys
 
-from bench import billing, load, price_check, refresh, search, serialize
+from bench import billing, load, price_check, price_index, refresh, search, serialize
 
 COMMANDS = {
     "search": search.COMMAND,
@@ -19,6 +19,7 @@ COMMANDS = {
     "serialize": serialize.COMMAND,
     "billing": billing.COMMAND,
     "price-check": price_check.COMMAND,
+    "price-index": price_index.COMMAND,
     "load": load.COMMAND,
 }
 

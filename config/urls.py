@@ -15,6 +15,7 @@ from common.page_limits import guard_auth_form
 from config.health import healthz
 from marketplace.api import (
     catalog,
+    prices,
     provider_offers,
     provider_requests,
     providers,
@@ -70,6 +71,7 @@ api_v1 = [
     ),
     path("offers/", catalog.OfferListApi.as_view(), name="api-offers"),
     path("offers/<int:offer_id>/", catalog.OfferDetailApi.as_view(), name="api-offer-detail"),
+    path("prices/index/", prices.PriceIndexApi.as_view(), name="api-price-index"),
     path("quotes/", quotes.QuoteCreateApi.as_view(), name="api-quotes"),
     path("quotes/<uuid:quote_id>/", quotes.QuoteDetailApi.as_view(), name="api-quote-detail"),
     path("reservations/", reservations.ReservationListCreateApi.as_view(), name="api-reservations"),

@@ -12,6 +12,15 @@ import re
 from typing import NamedTuple
 
 CONTINENTS = ("AF", "AN", "AS", "EU", "NA", "OC", "SA")
+CONTINENT_NAMES = {
+    "AF": "Africa",
+    "AN": "Antarctica",
+    "AS": "Asia",
+    "EU": "Europe",
+    "NA": "North America",
+    "OC": "Oceania",
+    "SA": "South America",
+}
 
 # ISO 3166-1 alpha-2 by continent. Cyprus sits with Europe (an EU member: that is what a
 # buyer filtering on "EU" means), Turkey, Russia and the Caucasus as is usual for clouds.

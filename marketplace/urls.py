@@ -1,11 +1,13 @@
 from django.urls import path
 
-from . import views, views_provider, views_quotes
+from . import views, views_prices, views_provider, views_quotes
 
 urlpatterns = [
     path("", views.home, name="home"),
     path("offers/", views.offers, name="offers"),
     path("offers/<int:offer_id>/reserve/", views.offer_reserve, name="offer-reserve"),
+    path("prices/", views_prices.prices, name="prices"),
+    path("prices/index.csv", views_prices.prices_csv, name="prices-csv"),
     path("quote/", views_quotes.quote, name="quote"),
     path("quote/<uuid:quote_id>/reserve/", views_quotes.quote_reserve, name="quote-reserve"),
     path("provider/", views.provider_reservations, name="provider-reservations"),

@@ -5,7 +5,6 @@ from __future__ import annotations
 from urllib.parse import urlencode
 
 from django.contrib import messages
-from django.db.models import Count, Min
 from django.http import Http404, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -18,11 +17,12 @@ from common.api.pagination import NEWEST_FIRST, CursorPage, paginate
 from common.errors import DomainError
 from common.page_limits import rate_limited
 from marketplace.forms import FilterBuilderForm, ReserveForm
-from marketplace.models import Offer, OfferStatus, Provider
+from marketplace.models import Offer
 from marketplace.reservability import reservable_provider_ids
 from marketplace.search.builder import BUILDER_FIELDS, builder_fields
 from marketplace.selectors.catalog import offer_search
 from marketplace.selectors.catalog_providers import catalog_providers
+from marketplace.selectors.catalog_summary import catalog_summary
 from marketplace.selectors.providers import launch_requests_incoming, reservations_incoming
 from marketplace.selectors.reservations import (
     reservation_live_state,
@@ -42,14 +42,11 @@ BUILDER_IDS = "builder-%s"
 
 
 def home(request):
-    active = Offer.objects.filter(status=OfferStatus.ACTIVE)
-    stats = active.aggregate(offers=Count("id"), cheapest=Min("price_per_gpu_hour"))
+    summary = catalog_summary()
     context = {
-        "offer_count": stats["offers"],
-        "cheapest_gpu_hour": stats["cheapest"],
-        "provider_count": Provider.objects.filter(offers__status=OfferStatus.ACTIVE)
-        .distinct()
-        .count(),
+        "offer_count": summary.offers,
+        "cheapest_gpu_hour": summary.cheapest_gpu_hour,
+        "provider_count": summary.providers,
     }
     return render(request, "marketplace/home.html", context)
 

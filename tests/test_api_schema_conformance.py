@@ -87,4 +87,4 @@ def test_every_get_endpoint_answers_200_as_documented(api_schema, seeded):
         response = case.call_and_validate(checks=CHECKS)
         assert response.status_code == 200, (operation.path, response.text)
         called.append(operation.path)
-    assert len(called) == 22, called
+    assert len(called) == 23, called

@@ -58,6 +58,8 @@ PROVIDERS = (200, 200, 403, 403, 200)  # owner, admin, provider
 EXPECTED = {
     "home": Expect("GET", 200, EVERYONE),
     "offers": Expect("GET", 200, EVERYONE),
+    "prices": Expect("GET", 200, EVERYONE),
+    "prices-csv": Expect("GET", 200, EVERYONE),
     "login": Expect("GET", 200, EVERYONE),
     "signup": Expect("GET", 200, EVERYONE),
     "logout": Expect("POST", 302, (302, 302, 302, 302, 302)),

@@ -1,0 +1,234 @@
+"""`python -m bench price-index`: the price index (marketplace/selectors/price_index.py) over a
+million offers with price history.
+
+The catalog is the search benchmark's generator (bench/catalog.py), then given a past: offers
+listed over the last 180 days (`created_at`), withdrawn ones last seen some time after that,
+and a fifth of the offers repriced one to three times since listing, with the history points
+a price sync writes (the listing price at `created_at`, then each new price; the last one is
+the offer's price now). Kept in `<DATABASE_URL's database>_bench_prices` between runs.
+
+Timed: the uncached index (`price_index_compute`: one statement, then the sweep over the days
+in Python; the statement's share is shown) for a mix of GPU models
+(common, middling, rare), windows (7, 30, 90 days), pricing and continent filters, after one
+warm-up pass; then the cached path (`price_index`, what the page, CSV and API call) on the
+same mix. The slowest statement is shown with EXPLAIN (ANALYZE, BUFFERS).
+Results: bench/results/price-index.txt.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bench.base import (
+    BenchCommand,
+    bench_database_url,
+    cpu_probe_seconds,
+    ensure_database,
+    setup_django,
+)
+
+RESULTS = Path(__file__).resolve().parent / "results" / "price-index.txt"
+# (GPU, pricing, continent, days): H100 is the commonest model (~10% of the catalog), T4 a
+# middling one, MI300X a rarer one.
+CASES = [
+    ("H100", "", "", 7),
+    ("H100", "", "", 30),
+    ("H100", "", "", 90),
+    ("H100", "on_demand", "", 90),
+    ("H100", "", "EU", 90),
+    ("H100", "spot", "NA", 30),
+    ("RTX4090", "", "", 90),
+    ("T4", "", "", 30),
+    ("T4", "on_demand", "EU", 90),
+    ("MI300X", "", "", 90),
+]
+HISTORY_SQL = """
+-- a past for the generated catalog: listed 0-180 days ago; withdrawn offers last seen
+-- between their listing and now; a fifth of the offers repriced 1-3 times since listing
+UPDATE marketplace_offer SET created_at = now() - random() * interval '180 days';
+UPDATE marketplace_offer SET observed_at = created_at + random() * (now() - created_at)
+WHERE status = 'withdrawn';
+INSERT INTO marketplace_offerprice (offer_id, price_per_hour, currency, observed_at)
+SELECT o.id,
+       CASE WHEN n = changes THEN o.price_per_hour  -- the last point: the price now
+            ELSE round(o.price_per_hour * (0.8 + random() * 0.4)::numeric, 6) END,
+       o.currency,
+       CASE WHEN n = 0 THEN o.created_at  -- the listing price, as the first change stores it
+            ELSE o.created_at + (n - random() * 0.5) / changes
+                                * (least(o.observed_at, now()) - o.created_at) END
+FROM (SELECT *, 1 + (id % 3) AS changes FROM marketplace_offer WHERE id % 5 = 0) o,
+     generate_series(0, o.changes) n;
+"""
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--offers", type=int, default=1_000_000, help="catalog size")
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--rounds", type=int, default=3, help="timed passes over the mix")
+    parser.add_argument("--regenerate", action="store_true", help="rebuild the catalog")
+
+
+def run(args) -> int:
+    url = bench_database_url(suffix="_bench_prices")
+    ensure_database(url)
+    setup_django(url)
+    report = Report()
+    report.line(f"GPU Market price index benchmark, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
+    report.line(f"CPU probe (bench/base.py): {cpu_probe_seconds():.2f} s")
+    _prepare_catalog(args, report)
+    uncached, statement = _time_mix(args.rounds, cached=False)
+    report.table(
+        "uncached (price_index_compute: the statement, then the sweep over the days)",
+        uncached,
+        statement,
+    )
+    cached, _ = _time_mix(args.rounds, cached=True)
+    report.table("cached (price_index: Redis, after the first call)", cached)
+    worst = max(uncached, key=lambda label: statistics.median(uncached[label]))
+    report.line()
+    report.line(f"Plan of the slowest case, {worst}:")
+    report.line(_plan(*CASES[list(uncached).index(worst)]))
+    report.save(RESULTS)
+    return 0
+
+
+COMMAND = BenchCommand(
+    help="price index (P10/median/P90 per day) over a million offers with price history",
+    add_arguments=add_arguments,
+    run=run,
+)
+
+
+def _prepare_catalog(args, report) -> None:
+    from django.db import connection
+
+    from bench import catalog
+    from bench.refresh import empty_offer_tables
+    from marketplace.models import Offer, OfferPrice
+
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TABLE IF NOT EXISTS bench_catalog (offers int, seed int)")
+        cursor.execute("SELECT offers, seed FROM bench_catalog")
+        marker = cursor.fetchone()
+    if args.regenerate or marker != (args.offers, args.seed):
+        report.line(f"generating the catalog ({args.offers:,} offers, seed {args.seed}) ...")
+        empty_offer_tables()  # at once: the generator's ORM delete would load every offer
+        catalog.generate(connection, offers=args.offers, seed=args.seed, log=report.line)
+        started = time.perf_counter()
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT setseed(%s)", [args.seed / 1000])
+            cursor.execute(HISTORY_SQL)
+            cursor.execute("VACUUM (ANALYZE) marketplace_offer")
+            cursor.execute("VACUUM (ANALYZE) marketplace_offerprice")
+            cursor.execute("DELETE FROM bench_catalog")
+            cursor.execute("INSERT INTO bench_catalog VALUES (%s, %s)", [args.offers, args.seed])
+        report.line(f"  price history written in {time.perf_counter() - started:.0f} s")
+    report.line(
+        f"{Offer.objects.count():,} offers, {OfferPrice.objects.count():,} price history points"
+    )
+
+
+def _query(gpu: str, pricing: str, continent: str, days: int):
+    from marketplace.selectors.price_index import price_index_query
+
+    return price_index_query(gpu=gpu, pricing=pricing, continent=continent, days=str(days))
+
+
+def _label(gpu: str, pricing: str, continent: str, days: int) -> str:
+    return f"{gpu} {pricing or 'any'} {continent or 'world'} {days}d"
+
+
+def _time_mix(rounds: int, *, cached: bool) -> tuple[dict, dict]:
+    """Seconds per case, of the whole call and of its SQL statements."""
+    from django.core.cache import cache
+    from django.db import connection
+    from django.utils import timezone
+
+    from marketplace.selectors.price_index import price_index, price_index_compute
+
+    now = timezone.now()
+    queries = {_label(*case): _query(*case) for case in CASES}
+
+    def once(query):
+        if cached:
+            return price_index(query=query, now=now)
+        return price_index_compute(query=query, today=now.date())
+
+    if cached:
+        cache.clear()
+    for query in queries.values():  # warm-up: buffers, plans (and, cached, the cache)
+        once(query)
+    samples: dict[str, list[float]] = {label: [] for label in queries}
+    in_sql: dict[str, list[float]] = {label: [] for label in queries}
+    for _ in range(rounds):
+        for label, query in queries.items():
+            timer = _SqlTimer()
+            with connection.execute_wrapper(timer):
+                started = time.perf_counter()
+                once(query)
+                samples[label].append(time.perf_counter() - started)
+            in_sql[label].append(timer.seconds)
+    return samples, in_sql
+
+
+class _SqlTimer:
+    def __init__(self):
+        self.seconds = 0.0
+
+    def __call__(self, execute, sql, params, many, context):
+        started = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            self.seconds += time.perf_counter() - started
+
+
+def _plan(gpu: str, pricing: str, continent: str, days: int) -> str:
+    from django.db import connection
+
+    from marketplace.selectors import price_index as module
+
+    captured = []
+
+    def capture(execute, sql, params, many, context):
+        captured.append((sql, params))
+        return execute(sql, params, many, context)
+
+    from django.utils import timezone
+
+    now = timezone.now()
+    with connection.execute_wrapper(capture):
+        module.price_index_compute(query=_query(gpu, pricing, continent, days), today=now.date())
+    sql, params = captured[-1]
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql, params)
+        return "\n".join(row[0] for row in cursor.fetchall())
+
+
+class Report:
+    def __init__(self):
+        self.lines: list[str] = []
+
+    def line(self, text: str = "") -> None:
+        print(text, flush=True)
+        self.lines.append(text)
+
+    def table(self, title: str, samples: dict, in_sql: dict | None = None) -> None:
+        self.line()
+        self.line(f"{title}, ms: median and worst of the timed passes")
+        if in_sql:
+            self.line(f"  {'':32}{'median':>10}{'worst':>10}{'SQL (median)':>14}")
+        for label, times in samples.items():
+            sql = f"{statistics.median(in_sql[label]) * 1000:>14.1f}" if in_sql else ""
+            self.line(
+                f"  {label:32}{statistics.median(times) * 1000:>10.1f}"
+                f"{max(times) * 1000:>10.1f}{sql}"
+            )
+
+    def save(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("\n".join(self.lines) + "\n")
+        print(f"\nwritten to {path}")

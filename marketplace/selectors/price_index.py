@@ -1,0 +1,245 @@
+"""The price index: per GPU model and day, the P10 / median / P90 price per GPU-hour of the
+offers in force that day, from the price history (issue 16; docs/api.md, "Price index").
+
+What a day counts. Every offer listed at some time of the day counts once, at the price it
+had at the end of the day (or when it was last seen, if it was withdrawn that day): a day's
+distribution is the catalog as it stood, not only the prices that changed that day.
+`OfferPrice` stores points only on change (its docstring), so an offer's price on a day is
+the last point before the day's end, or, for an offer that never changed, its own price
+since `created_at`. A withdrawn offer counts until it was last seen (`observed_at`: withdrawal
+records no time of its own; the sync that withdraws it is the first not to see it); a listed
+one (active, stale) until now.
+
+Percentiles are those of PostgreSQL's `percentile_cont` (linear interpolation between the two
+nearest ranks, as numpy's default), over prices per GPU-hour kept to the 6 places rates keep
+(the offer's `price_per_gpu_hour` rule), computed exactly (marketplace/price_percentiles.py:
+one statement gives each price with its range of days, the days are swept in Python) and
+rounded once for display (`common.money.round_amount`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+
+from django.core.cache import cache
+from django.db import connection
+from django.utils import timezone
+
+from common.errors import DomainError
+from common.money import round_amount
+from marketplace import gpu_names
+from marketplace.locations import CONTINENTS
+from marketplace.models import GpuModel, Offer, OfferPrice, OfferStatus, PricingModel
+from marketplace.price_percentiles import DayFigures, daily_percentiles
+from marketplace.search.gpu_labels import suggest_gpu_name
+
+WINDOWS = (7, 30, 90)  # days
+DEFAULT_WINDOW = 30
+DEFAULT_GPU = "H100"
+CURRENCY = "USD"  # the catalog's prices are in dollars; other currencies are left out
+# The index reads every offer of a GPU model that was listed in the window and every price it
+# had: a second or two for the commonest models of a million-offer catalog (bench/price_index.py).
+# It is kept this long, keyed by its parameters and the day: a day is the index's bucket, and
+# figures a few minutes old are as good as fresh ones.
+CACHE_SECONDS = 300
+CACHE_VERSION = "v1"
+TENTHS = (1, 5, 9)  # P10, median, P90
+
+
+@dataclass(frozen=True)
+class PriceIndexQuery:
+    """What to index: checked and canonical (see `price_index_query`)."""
+
+    gpu: str  # canonical name, every memory variant (A100 = 40 GB and 80 GB)
+    pricing: str = ""  # one of PricingModel, or "" for all
+    continent: str = ""  # one of marketplace.locations.CONTINENTS, or "" for all
+    days: int = DEFAULT_WINDOW
+
+
+@dataclass(frozen=True)
+class PriceIndexDay:
+    day: date  # UTC
+    p10: Decimal | None  # per GPU-hour, rounded for display; None when no offer that day
+    median: Decimal | None
+    p90: Decimal | None
+    offers: int
+    providers: int
+
+
+@dataclass(frozen=True)
+class PriceIndex:
+    query: PriceIndexQuery
+    currency: str
+    rows: list[PriceIndexDay]  # oldest first, one per day of the window, today last
+
+
+def price_index_gpu_names() -> list[str]:
+    """The canonical GPU names an index can be asked for, alphabetically."""
+    return list(GpuModel.objects.order_by("name").values_list("name", flat=True).distinct())
+
+
+def price_index_query(
+    *, gpu: str | None, pricing: str | None = None, continent: str | None = None, days=None
+) -> PriceIndexQuery:
+    """The index parameters from what a user sent (strings, maybe empty or missing), checked:
+    a `DomainError` (400) names what is wrong."""
+    return PriceIndexQuery(
+        gpu=_canonical_gpu(gpu or DEFAULT_GPU),
+        pricing=_pricing(pricing or ""),
+        continent=_continent(continent or ""),
+        days=_window(days),
+    )
+
+
+def _canonical_gpu(label: str) -> str:
+    name = gpu_names.normalize_label(label.strip()) if len(label) <= 100 else None
+    if name is None or not GpuModel.objects.filter(name=name).exists():
+        suggestion = suggest_gpu_name(label[:100])
+        hint = f" Did you mean {suggestion}?" if suggestion else ""
+        raise DomainError(
+            "unknown_gpu",
+            f"Unknown GPU model {label[:100]!r}.{hint} GET /api/v1/gpus/ lists them.",
+            suggestion=suggestion,
+        )
+    return name
+
+
+def _pricing(value: str) -> str:
+    if value and value not in PricingModel.values:
+        raise DomainError(
+            "invalid_pricing",
+            f"Unknown pricing model; one of: {', '.join(PricingModel.values)}.",
+        )
+    return value
+
+
+def _continent(value: str) -> str:
+    code = value.strip().upper()
+    if code and code not in CONTINENTS:
+        raise DomainError(
+            "invalid_continent", f"Unknown continent; one of: {', '.join(CONTINENTS)}."
+        )
+    return code
+
+
+def _window(value) -> int:
+    if value in (None, ""):
+        return DEFAULT_WINDOW
+    if str(value).strip() not in {str(w) for w in WINDOWS}:
+        raise DomainError(
+            "invalid_window",
+            f"The window is a number of days, one of: {', '.join(map(str, WINDOWS))}.",
+        )
+    return int(str(value).strip())
+
+
+def price_index(*, query: PriceIndexQuery, now: datetime | None = None) -> PriceIndex:
+    """The index for `query` over the window ending today (UTC), cached `CACHE_SECONDS`."""
+    today = (now or timezone.now()).astimezone(UTC).date()
+    key = _cache_key(query, today)
+    index = cache.get(key)
+    if index is None:
+        index = price_index_compute(query=query, today=today)
+        cache.set(key, index, CACHE_SECONDS)
+    return index
+
+
+def _cache_key(query: PriceIndexQuery, today: date) -> str:
+    text = f"{query.gpu}|{query.pricing}|{query.continent}|{query.days}|{today.isoformat()}"
+    return f"price-index-{CACHE_VERSION}-{hashlib.sha256(text.encode()).hexdigest()[:32]}"
+
+
+def price_index_compute(*, query: PriceIndexQuery, today: date) -> PriceIndex:
+    """The index, from the database (one statement) and `daily_percentiles`, uncached."""
+    first = today - timedelta(days=query.days - 1)
+    spans = _price_spans(query, first=first, today=today)  # Span tuples
+    figures = daily_percentiles(spans, days=query.days, tenths=TENTHS)
+    rows = [_day_row(first + timedelta(days=n), day) for n, day in enumerate(figures)]
+    return PriceIndex(query=query, currency=CURRENCY, rows=rows)
+
+
+def _day_row(day: date, figures: DayFigures) -> PriceIndexDay:
+    if figures.percentiles is None:
+        return PriceIndexDay(day, None, None, None, 0, 0)
+    p10, median, p90 = (_display(micros) for micros in figures.percentiles)
+    return PriceIndexDay(day, p10, median, p90, figures.count, figures.groups)
+
+
+def _display(micros: Decimal) -> Decimal:
+    return round_amount(micros.scaleb(-6), CURRENCY)
+
+
+def _midnight(day: date) -> datetime:
+    return datetime.combine(day, time(), tzinfo=UTC)
+
+
+# Each price an offer of the GPU model (and pricing model, continent) had, as the range of
+# window days it counts on (0 = the window's first day): `Span`s. A
+# price [since, until) counts on the days whose end it was in force at (since < end <= until)
+# while the offer was still seen (its `gone_at` on or after the day's start): from the day of
+# `since` to the day before `until`'s day-end, and not past `gone_at`'s day or today.
+# Prices per GPU-hour are in millionths (the 6 places of `price_per_gpu_hour`), as integers.
+# Table names come from the models; values are bound parameters.
+_SQL = """
+WITH offer AS (
+    SELECT o.id, o.provider_id, o.gpu_count, o.created_at, o.price_per_hour, o.currency,
+           CASE WHEN o.status = %(withdrawn)s THEN o.observed_at
+                ELSE 'infinity'::timestamptz END AS gone_at
+    FROM {offer} o
+    WHERE o.gpu_id = ANY(%(gpus)s) AND o.gpu_count > 0 {filters}
+      AND o.created_at < %(end)s
+      AND (o.status <> %(withdrawn)s OR o.observed_at >= %(start)s)
+),
+point AS (
+    SELECT h.offer_id, h.price_per_hour, h.currency, h.observed_at AS since,
+           lead(h.observed_at, 1, 'infinity') OVER (
+               PARTITION BY h.offer_id ORDER BY h.observed_at, h.id) AS until
+    FROM {history} h JOIN offer o ON o.id = h.offer_id
+),
+price AS (
+    SELECT o.provider_id, o.gone_at,
+           (round(coalesce(p.price_per_hour, o.price_per_hour) / o.gpu_count, 6)
+            * 1000000)::bigint AS micros,
+           coalesce(p.since, o.created_at) AS since,
+           coalesce(p.until, 'infinity') AS until
+    FROM offer o LEFT JOIN point p ON p.offer_id = o.id
+    WHERE coalesce(p.currency, o.currency) = %(currency)s
+),
+days AS (
+    SELECT micros, provider_id,
+           greatest((since AT TIME ZONE 'UTC')::date, %(first)s) AS first_day,
+           least(((until - interval '1 day') AT TIME ZONE 'UTC')::date,
+                 (gone_at AT TIME ZONE 'UTC')::date, %(today)s) AS last_day
+    FROM price
+)
+SELECT micros, provider_id, first_day - %(first)s, last_day - %(first)s
+FROM days WHERE first_day <= last_day
+"""
+
+
+def _price_spans(query: PriceIndexQuery, *, first: date, today: date) -> list[tuple]:
+    filters, params = "", {}
+    if query.pricing:
+        filters += " AND o.pricing = %(pricing)s"
+        params["pricing"] = query.pricing
+    if query.continent:
+        filters += " AND o.continent = %(continent)s"
+        params["continent"] = query.continent
+    sql = _SQL.format(
+        offer=Offer._meta.db_table, history=OfferPrice._meta.db_table, filters=filters
+    )
+    params |= {
+        "gpus": list(GpuModel.objects.filter(name=query.gpu).values_list("pk", flat=True)),
+        "withdrawn": OfferStatus.WITHDRAWN,
+        "first": first,
+        "today": today,
+        "start": _midnight(first),
+        "end": _midnight(today + timedelta(days=1)),
+        "currency": CURRENCY,
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
