@@ -47,6 +47,7 @@ from bench.base import (
     ensure_database,
     setup_django,
 )
+from bench.base import Report as BaseReport
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results" / "load.txt"
@@ -431,14 +432,7 @@ def _ms(seconds: float) -> str:
     return f"{seconds * 1000:.1f}"
 
 
-class Report:
-    def __init__(self):
-        self.lines: list[str] = []
-
-    def line(self, text: str = "") -> None:
-        print(text, flush=True)
-        self.lines.append(text)
-
+class Report(BaseReport):
     def table(self, phases: list[Phase]) -> None:
         self.line()
         self.line("Latency from the client, ms (2xx answers; a closed loop, so queueing included)")
@@ -485,8 +479,3 @@ class Report:
                 f"aim (make serve): >= {rate} searches/s with p99 <= {_ms(p99)} ms and no "
                 f"errors: {'met' if met else 'NOT met'}"
             )
-
-    def save(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text("\n".join(self.lines) + "\n")
-        print(f"\nwritten to {path}")

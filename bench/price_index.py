@@ -29,6 +29,7 @@ from bench.base import (
     ensure_database,
     setup_django,
 )
+from bench.base import Report as BaseReport
 
 RESULTS = Path(__file__).resolve().parent / "results" / "price-index.txt"
 # (GPU, pricing, continent, days): H100 is the commonest model (~10% of the catalog), T4 a
@@ -208,14 +209,7 @@ def _plan(gpu: str, pricing: str, continent: str, days: int) -> str:
         return "\n".join(row[0] for row in cursor.fetchall())
 
 
-class Report:
-    def __init__(self):
-        self.lines: list[str] = []
-
-    def line(self, text: str = "") -> None:
-        print(text, flush=True)
-        self.lines.append(text)
-
+class Report(BaseReport):
     def table(self, title: str, samples: dict, in_sql: dict | None = None) -> None:
         self.line()
         self.line(f"{title}, ms: median and worst of the timed passes")
@@ -227,8 +221,3 @@ class Report:
                 f"  {label:32}{statistics.median(times) * 1000:>10.1f}"
                 f"{max(times) * 1000:>10.1f}{sql}"
             )
-
-    def save(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text("\n".join(self.lines) + "\n")
-        print(f"\nwritten to {path}")

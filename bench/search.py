@@ -29,6 +29,7 @@ from bench.base import (
     ensure_database,
     setup_django,
 )
+from bench.base import Report as BaseReport
 
 RESULTS = Path(__file__).resolve().parent / "results" / "search.txt"
 GPUS = ["H100", "A100", "H200", "L4", "L40S", "RTX_4090", "RTX_3090", "A10G", "T4", "MI300X"]
@@ -433,14 +434,7 @@ def percentile(samples: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered) + 0.5) - 1))]
 
 
-class Report:
-    def __init__(self):
-        self.lines: list[str] = []
-
-    def line(self, text: str = "") -> None:
-        print(text, flush=True)
-        self.lines.append(text)
-
+class Report(BaseReport):
     def latency_table(self, searches, quotes, rounds: int) -> None:
         self.line()
         self.line(f"Latency, server-side, {rounds} timed passes after a warm-up (ms)")
@@ -500,8 +494,3 @@ class Report:
             f"(p50 {_ms(statistics.median(case.samples))} ms, worst {_ms(max(case.samples))} ms)"
         )
         self.line(plan)
-
-    def save(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text("\n".join(self.lines) + "\n")
-        print(f"\nwritten to {path}")

@@ -8,6 +8,7 @@ from django import forms
 
 from marketplace.api.quotes import QuoteInput
 from marketplace.gpu_names import load_catalog
+from marketplace.locations import CONTINENT_NAMES
 from marketplace.models import GpuVendor, Offer, PricingModel
 from marketplace.quoting.plans import COST_PER_WORK, TOTAL_COST
 from marketplace.quoting.request import QuoteRequest
@@ -181,15 +182,6 @@ class QuoteReserveForm(forms.Form):
 
 # --- the offers page's filter builder ----------------------------------------------------
 
-CONTINENT_NAMES = {
-    "AF": "Africa",
-    "AN": "Antarctica",
-    "AS": "Asia",
-    "EU": "Europe",
-    "NA": "North America",
-    "OC": "Oceania",
-    "SA": "South America",
-}
 ANY = [("", "Any")]
 
 
