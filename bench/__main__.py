@@ -11,7 +11,7 @@ import argparse
 import subprocess
 import sys
 
-from bench import billing, load, price_check, refresh, search, serialize
+from bench import billing, load, price_check, refresh, request_cpu, search, serialize
 
 COMMANDS = {
     "search": search.COMMAND,
@@ -20,6 +20,7 @@ COMMANDS = {
     "billing": billing.COMMAND,
     "price-check": price_check.COMMAND,
     "load": load.COMMAND,
+    "request-cpu": request_cpu.COMMAND,
 }
 
 

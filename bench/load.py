@@ -193,7 +193,7 @@ def run(args) -> int:
         with running_app(mode, {**app_env, "DATABASE_URL": url}, args.start_timeout) as app:
             if mode == args.modes[0]:
                 report.line(f"catalog: {_offer_count()} offers (seed_demo)")
-            headers = {"Authorization": f"Bearer {_quote_key()}"} if "quote" in kinds else {}
+            headers = {"Authorization": f"Bearer {buyer_key()}"} if "quote" in kinds else {}
             for kind in kinds:
                 requests = search_requests() if kind == "search" else quote_requests()
                 phase = Phase(mode, kind)
@@ -349,7 +349,7 @@ def _offer_count() -> int:
     return Offer.objects.count()
 
 
-def _quote_key() -> str:
+def buyer_key() -> str:
     """A fresh buyer key of the bench's own organization (made once per database)."""
     from django.db import connection
 
