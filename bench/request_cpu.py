@@ -2,7 +2,7 @@
 
 What one request costs the web process, without HTTP, gunicorn or a load generator sharing
 the cores: the load benchmark's mixes (bench/load.py, SEARCHES and QUOTES) are sent straight
-to Django's WSGI handler in this process, with the settings `make serve` runs (DEBUG off,
+to the WSGI application (config/wsgi.py) in this process, with the settings `make serve` runs (DEBUG off,
 plain http on loopback, rate limits raised as the load benchmark raises them), against a
 generated catalog (bench/catalog.py, 100k offers by default) in the benchmark's own database.
 
@@ -76,10 +76,9 @@ def run(args) -> int:
     url = bench_database_url(suffix="_bench_request")
     ensure_database(url)
     setup_django(url)
-    from django.core.handlers.wsgi import WSGIHandler
-
     from bench.load import buyer_key
     from bench.search import prepare_catalog
+    from config.wsgi import application  # as gunicorn loads it (web connection settings)
 
     report = Report()
     report.line(f"GPU Market CPU per request, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
@@ -87,11 +86,10 @@ def run(args) -> int:
                 f"{' '.join(f'{n:.2f}' for n in os.getloadavg())}")  # fmt: skip
     catalog_args = Namespace(offers=args.offers, seed=args.seed, regenerate=args.regenerate)
     prepare_catalog(catalog_args, report)
-    handler = WSGIHandler()
     key = buyer_key()
     mixes = [("search", search_requests(), {}), ("quote", quote_requests(), {"key": key})]
     for kind, requests, headers in mixes:
-        app = Client(handler, **headers)
+        app = Client(application, **headers)
         for request in requests:  # warm-up: imports, caches, plans; and every answer is a 2xx
             status, body = app.send(request)
             if not 200 <= status < 300:

@@ -93,6 +93,11 @@ def _reader(field: serializers.Field) -> Callable[[Any], Any]:
     return read
 
 
+def _column(field: serializers.Field) -> str | None:
+    """The field's source as an ORM lookup; None where it is no column (`*`, a method)."""
+    return "__".join(field.source_attrs) if field.source_attrs else None
+
+
 class FlatOutput(serializers.Serializer):
     """An output serializer rendered without DRF's per-field machinery: each field's read and
     conversion are chosen once per class. For rows listed by the hundred (catalog pages),
@@ -105,7 +110,7 @@ class FlatOutput(serializers.Serializer):
 
     def to_representation(self, instance):
         rendered = {}
-        for name, read, convert in self._plan():
+        for name, read, _, convert in self._plan():
             try:
                 value = read(instance)
             except SkipField:
@@ -113,11 +118,34 @@ class FlatOutput(serializers.Serializer):
             rendered[name] = None if value is None else convert(value)
         return rendered
 
+    @classmethod
+    def columns(cls) -> tuple[str, ...]:
+        """The ORM lookups of its fields ("provider.slug" is `provider__slug`): what a
+        `.values(*columns())` query fetches for `render_values`."""
+        columns = tuple(column for _, _, column, _ in cls()._plan())
+        if None in columns:
+            raise TypeError(f"{cls.__name__} has a field that is no column: no values() rows")
+        return columns
+
+    @classmethod
+    def render_values(cls, rows) -> list[dict]:
+        """Rows of `.values(*columns())` rendered as `many=True` renders the model instances
+        they come from, the same output, without building the instances (nor decoding the
+        columns no field reads)."""
+        plan = cls()._plan()
+        return [
+            {
+                name: None if (value := row[column]) is None else convert(value)
+                for name, _, column, convert in plan
+            }
+            for row in rows
+        ]
+
     def _plan(self) -> list:
         plan = self._plans.get(type(self))
         if plan is None:
             plan = [
-                (field.field_name, _reader(field), self._conversion(field))
+                (field.field_name, _reader(field), _column(field), self._conversion(field))
                 for field in self._readable_fields
             ]
             self._plans[type(self)] = plan

@@ -3,6 +3,7 @@ keyset pagination over the result (see docs/filter-language.md)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -57,16 +58,23 @@ class OfferSearch:
         # is refused instead of silently skipping rows.
         return Keyset(tuple(self.order), signature=self._signature())
 
-    def page(self, *, limit: int, cursor: str | None = None) -> CursorPage:
-        """One page and the cursor of the next (None on the last page): a single query."""
+    def page(
+        self, *, limit: int, cursor: str | None = None, columns: Sequence[str] = ()
+    ) -> CursorPage:
+        """One page and the cursor of the next (None on the last page): a single query.
+        Its rows are offers, or with `columns` (ORM lookups: `provider__slug`) dicts of
+        those columns and the sort's: for a renderer that needs no model instances
+        (`FlatOutput.render_values`), which cost more to build than the query takes."""
         keyset = self.keyset
         condition = keyset.after(cursor, self.queryset) if cursor else Q()
         gpu_ids = self._gpus_to_split()
         if gpu_ids:
-            rows = list(self._merged_by_gpu(gpu_ids, condition, limit + 1))
+            rows = self._merged_by_gpu(gpu_ids, condition, limit + 1)
         else:
-            rows = list(self.queryset.filter(condition)[: limit + 1])
-        return page_from(rows, limit=limit, cursor_for=keyset.cursor_for)
+            rows = self.queryset.filter(condition)[: limit + 1]
+        if columns:
+            rows = rows.values(*dict.fromkeys([*columns, *(name for name, _ in self.order)]))
+        return page_from(list(rows), limit=limit, cursor_for=keyset.cursor_for)
 
     def _gpus_to_split(self) -> list[int] | None:
         if self.order[0][0] not in GPU_SPLIT_COLUMNS:

@@ -1,0 +1,75 @@
+"""The catalog API renders its page from `.values()` rows (FlatOutput.render_values): the
+bytes it answers are those the offer serializer renders from the offers themselves, page
+after page, whatever the filter and sort."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from rest_framework.renderers import JSONRenderer
+
+from common.api.serializers import page_serializer
+from marketplace.api.catalog import OfferOutput
+from marketplace.models import GpuModel, OfferStatus
+from marketplace.search import clear_catalog_cache
+from marketplace.selectors.catalog import offer_search
+from tests.factories import OfferFactory, ProviderFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def offers():
+    h100 = GpuModel.objects.get(name="H100", memory_gb=80)
+    a100 = GpuModel.objects.get(name="A100", memory_gb=80)
+    lam = ProviderFactory(name="Lambda", slug="lambda")
+    rows = [
+        dict(gpu=h100, gpu_count=8, price_per_hour=Decimal("24"), reliability=Decimal("0.99")),
+        dict(gpu=h100, gpu_count=1, price_per_hour=Decimal("2.9"), provider=lam),
+        dict(gpu=a100, gpu_count=8, price_per_hour=Decimal("12"), region="eu-west-1"),
+        dict(gpu=a100, gpu_count=4, price_per_hour=Decimal("7.2"), pricing="spot"),
+        dict(gpu=None, gpu_count=2, price_per_hour=Decimal("3.000000"), suspect=True,
+             suspect_reason="far below", status=OfferStatus.STALE),
+        dict(gpu=h100, gpu_count=2, price_per_hour=Decimal("5.8"), status=OfferStatus.WITHDRAWN),
+    ]  # fmt: skip
+    clear_catalog_cache()
+    for row in rows:
+        OfferFactory(price_per_gpu_hour=row["price_per_hour"] / row["gpu_count"], **row)
+
+
+def _rendered_from_offers(query: str, sort: str, limit: int, cursor: str | None) -> bytes:
+    page = offer_search(query=query, sort=sort).page(limit=limit, cursor=cursor)
+    assert all(not isinstance(row, dict) for row in page.rows)  # model instances
+    return JSONRenderer().render(page_serializer(OfferOutput)(page).data)
+
+
+@pytest.mark.parametrize(
+    ("query", "sort"),
+    [
+        ("", ""),
+        ("gpus>=2", "-total_vram,gpu_price"),  # a sort through an annotation
+        ("gpu in [H100, A100]", "gpu_price"),  # run one GPU at a time, merged
+        ("status=withdrawn or status=stale", "-reliability"),  # a null GPU, a null reliability
+        ("provider=lambda", "price"),
+    ],
+)
+def test_each_page_is_the_document_the_offers_render_to(api_client, offers, query, sort):
+    cursor, pages = None, 0
+    while True:
+        params = {"q": query, "sort": sort, "limit": 2, **({"cursor": cursor} if cursor else {})}
+        response = api_client.get("/api/v1/offers/", params)
+        assert response.status_code == 200
+        assert response.content == _rendered_from_offers(query, sort, 2, cursor)
+        pages += 1
+        cursor = response.json()["next"]
+        if cursor is None:
+            break
+    assert pages >= 1
+
+
+def test_the_columns_are_the_fields_sources():
+    columns = OfferOutput.columns()
+    assert columns[:3] == ("id", "provider__slug", "sku")
+    assert "gpu__name" in columns and "gpu__vendor" in columns
+    assert len(columns) == len(OfferOutput().fields)
