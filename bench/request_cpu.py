@@ -78,7 +78,6 @@ def run(args) -> int:
     setup_django(url)
     from bench.load import buyer_key
     from bench.search import prepare_catalog
-    from config.wsgi import application  # as gunicorn loads it (web connection settings)
 
     report = Report()
     report.line(f"GPU Market CPU per request, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
@@ -87,6 +86,10 @@ def run(args) -> int:
     catalog_args = Namespace(offers=args.offers, seed=args.seed, regenerate=args.regenerate)
     prepare_catalog(catalog_args, report)
     key = buyer_key()
+    # As gunicorn loads it, with a web process's connection settings: from here on, every
+    # statement of this process runs under the web's statement timeout.
+    from config.wsgi import application
+
     mixes = [("search", search_requests(), {}), ("quote", quote_requests(), {"key": key})]
     for kind, requests, headers in mixes:
         app = Client(application, **headers)
