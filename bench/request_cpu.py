@@ -8,7 +8,7 @@ generated catalog (bench/catalog.py, 100k offers by default) in the benchmark's 
 
 For each mix: CPU and wall milliseconds per request (median of rounds), the database
 statements and Redis commands each request sends (each a round trip the process waits on),
-then one round under cProfile: where the time goes by stage (the cumulative time of the
+then one round under cProfile (wall time, its overhead included): where the time goes by stage (the cumulative time of the
 functions named in STAGES) and the top functions by their own time. CPU time is this
 process's only: PostgreSQL's and Redis's are on the other side of the round trips.
 Results: bench/results/request_cpu.txt.
@@ -58,6 +58,7 @@ STAGES = [
     ("SQL: Django's execute", "django/db/backends/utils.py", "_execute"),
     ("SQL: connection checks (CONN_HEALTH_CHECKS)", "django/db/backends/base/base.py", "close_if_unusable_or_obsolete"),
     ("Redis: commands", "redis/client.py", "_execute_command"),
+    ("Redis: pipelines", "redis/client.py", "execute"),
     ("logging", "logging/__init__.py", "handle"),
 ]  # fmt: skip
 
@@ -68,6 +69,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--regenerate", action="store_true", help="rebuild the catalog")
     parser.add_argument("--rounds", type=int, default=20, help="timed passes over each mix")
     parser.add_argument("--top", type=int, default=15, help="functions listed by own time")
+    parser.add_argument("--only", choices=("search", "quote"), help="one of the two mixes")
 
 
 def run(args) -> int:
@@ -92,6 +94,8 @@ def run(args) -> int:
 
     mixes = [("search", search_requests(), {}), ("quote", quote_requests(), {"key": key})]
     for kind, requests, headers in mixes:
+        if args.only and kind != args.only:
+            continue
         app = Client(application, **headers)
         for request in requests:  # warm-up: imports, caches, plans; and every answer is a 2xx
             status, body = app.send(request)
@@ -175,6 +179,8 @@ def measure(app: Client, requests: list[Request], rounds: int) -> Measured:
             app.send(request)
             if index == 0:
                 first_statements = list(trips.sent)
+    # cProfile's own clock (wall time): a Python timer such as process_time would cost more
+    # than most of what it times. Waits on PostgreSQL show as psycopg's `wait`.
     profiler = cProfile.Profile()
     profiler.enable()
     for request in requests:
@@ -245,7 +251,7 @@ class Report:
         self.line("  the SQL statements of its first request:")
         for statement in measured.first_statements:
             self.line(f"    {statement}")
-        self.line("  stages under cProfile, ms per request (cumulative; they nest):")
+        self.line("  stages under cProfile, wall ms per request (cumulative; they nest):")
         stats = pstats.Stats(
             measured.profile
         ).stats  # {(file, line, name): (cc, nc, tt, ct, callers)}
