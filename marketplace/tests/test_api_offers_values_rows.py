@@ -73,3 +73,75 @@ def test_the_columns_are_the_fields_sources():
     assert columns[:3] == ("id", "provider__slug", "sku")
     assert "gpu__name" in columns and "gpu__vendor" in columns
     assert len(columns) == len(OfferOutput().fields)
+
+
+# --- first pages compiled once per process ------------------------------------------------
+
+
+@pytest.fixture
+def page_sql(monkeypatch):
+    """The process's cache of compiled first pages, empty, and a count of compilations."""
+    from marketplace.selectors import catalog
+
+    cache = catalog._PageSqlCache(4)
+    monkeypatch.setattr(catalog, "_PAGE_SQL", cache)
+    compiled = []
+    compile_page = catalog._compile
+
+    def counted(*args):
+        compiled.append(args)
+        return compile_page(*args)
+
+    monkeypatch.setattr(catalog, "_compile", counted)
+    cache.compilations = compiled
+    return cache
+
+
+def test_a_search_asked_again_is_answered_from_its_compiled_sql(api_client, offers, page_sql):
+    first = api_client.get("/api/v1/offers/", {"q": "gpus>=2", "sort": "-total_vram"})
+    # the same filter, spelt differently
+    again = api_client.get("/api/v1/offers/", {"q": "  gpus >= 2 ", "sort": "-total_vram"})
+    assert first.status_code == again.status_code == 200
+    assert again.content == first.content
+    assert len(page_sql.compilations) == 1
+    assert again.content == _rendered_from_offers("gpus>=2", "-total_vram", 50, None)
+
+
+def test_the_cache_is_bounded_least_recently_used_first_out(api_client, offers, page_sql):
+    queries = [f"gpus>={n}" for n in range(1, 7)]
+    for query in queries:
+        assert api_client.get("/api/v1/offers/", {"q": query}).status_code == 200
+    assert len(page_sql) == 4
+    api_client.get("/api/v1/offers/", {"q": queries[-1]})  # still kept
+    assert len(page_sql.compilations) == 6
+    api_client.get("/api/v1/offers/", {"q": queries[0]})  # gone: compiled again
+    assert len(page_sql.compilations) == 7
+
+
+def test_a_gpu_added_to_the_catalog_is_found_at_once(api_client, offers, page_sql):
+    # given a search for GPU names that match none yet, compiled and kept
+    def skus():
+        response = api_client.get("/api/v1/offers/", {"q": "gpu=ZX9*"})
+        return [row["sku"] for row in response.json()["results"]]
+
+    assert skus() == []
+    # when such a GPU and an offer of it are listed (saving the GPU model renews the
+    # process's catalog snapshot)
+    gpu = GpuModel.objects.create(vendor="nvidia", name="ZX9000", memory_gb=96)
+    OfferFactory(gpu=gpu, sku="zx")
+    # then the next search finds it: the old SQL was kept for the old snapshot only
+    assert skus() == ["zx"]
+
+
+def test_a_search_by_age_is_compiled_each_time(api_client, offers, page_sql):
+    for _ in range(2):
+        assert api_client.get("/api/v1/offers/", {"q": "observed<1h"}).status_code == 200
+    assert len(page_sql) == 0
+    assert len(page_sql.compilations) == 0  # not through the cache at all
+
+
+def test_a_filter_that_matches_nothing_is_kept_too(api_client, offers, page_sql):
+    for _ in range(2):
+        response = api_client.get("/api/v1/offers/", {"q": "provider=nobody-here"})
+        assert response.json() == {"results": [], "next": None}
+    assert len(page_sql.compilations) == 1
