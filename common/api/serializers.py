@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from decimal import Decimal
+from enum import Enum
 from functools import cache
 from operator import attrgetter
 from typing import Any
@@ -69,12 +70,34 @@ def _utc_text(field: serializers.Field) -> Callable[[Any], Any]:
     return convert
 
 
+def _choice(field: serializers.ChoiceField) -> Callable[[Any], Any]:
+    # DRF's own lookup, without its method call per value.
+    lookup = field.choice_strings_to_values.get
+
+    def convert(value):
+        if isinstance(value, Enum):
+            return field.to_representation(value)
+        return value if value == "" else lookup(str(value), value)
+
+    return convert
+
+
+def _boolean(field: serializers.BooleanField) -> Callable[[Any], Any]:
+    # A bool is itself; anything else ("true", 1, "off") goes through DRF's tables.
+    def convert(value):
+        return value if value is True or value is False else field.to_representation(value)
+
+    return convert
+
+
 # Field classes (exactly these) whose output is a plain conversion of the attribute.
 _FAST_CONVERSIONS: dict[type, Callable[[serializers.Field], Callable[[Any], Any]]] = {
     serializers.IntegerField: lambda field: int,
     serializers.CharField: lambda field: str,
     DecimalString: _decimal_text,
     serializers.DateTimeField: _utc_text,
+    serializers.ChoiceField: _choice,
+    serializers.BooleanField: _boolean,
 }
 
 

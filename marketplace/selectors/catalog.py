@@ -47,11 +47,17 @@ PAGE_SQL_CACHE_SIZE = 256
 
 @dataclass(frozen=True)
 class OfferSearch:
-    base: QuerySet[Offer]  # the listing the filter applies to (status rule, related rows)
     compiled: CompiledQuery
     sort: Sort
     resolver: CatalogResolver
     now: datetime  # the moment ages (observed<1h) are measured from, the same in every run
+
+    @property
+    def base(self) -> QuerySet[Offer]:
+        """The listing the filter applies to (status rule, related rows); built when asked:
+        a first page whose SQL this process keeps needs no queryset at all."""
+        listing = offers_visible() if self.compiled.mentions("status") else offers_default_listing()
+        return listing.defer(*NOT_LISTED)
 
     @property
     def queryset(self) -> QuerySet[Offer]:
@@ -135,8 +141,7 @@ def offer_search(*, query: str, sort: str, resolver: CatalogResolver | None = No
     resolver, now = resolver or DatabaseResolver(), timezone.now()
     compiled = compile_filter(query or "", resolver=resolver, now=now)
     parsed_sort = parse_sort(sort)
-    base = offers_visible() if compiled.mentions("status") else offers_default_listing()
-    return OfferSearch(base.defer(*NOT_LISTED), compiled, parsed_sort, resolver, now)
+    return OfferSearch(compiled, parsed_sort, resolver, now)
 
 
 def _catalog_of(resolver: CatalogResolver) -> object:
