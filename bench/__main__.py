@@ -11,7 +11,7 @@ import argparse
 import subprocess
 import sys
 
-from bench import billing, load, price_check, price_index, refresh, search, serialize
+from bench import billing, load, price_check, price_index, refresh, request_cpu, search, serialize
 
 COMMANDS = {
     "search": search.COMMAND,
@@ -21,6 +21,7 @@ COMMANDS = {
     "price-check": price_check.COMMAND,
     "price-index": price_index.COMMAND,
     "load": load.COMMAND,
+    "request-cpu": request_cpu.COMMAND,
 }
 
 

@@ -133,6 +133,7 @@ class Phase:
     wall: float = 0.0  # warm-up and window
     machine_busy: float = 0.0  # percent of all cores busy over the same
     app_cpu: float = 0.0  # CPU seconds the app's processes used in the measured window
+    app_cpu_by_role: Counter = field(default_factory=Counter)  # the same, by App.cpu_by_role
 
     @property
     def requests(self) -> int:
@@ -194,7 +195,7 @@ def run(args) -> int:
         with running_app(mode, {**app_env, "DATABASE_URL": url}, args.start_timeout) as app:
             if mode == args.modes[0]:
                 report.line(f"catalog: {_offer_count()} offers (seed_demo)")
-            headers = {"Authorization": f"Bearer {_quote_key()}"} if "quote" in kinds else {}
+            headers = {"Authorization": f"Bearer {buyer_key()}"} if "quote" in kinds else {}
             for kind in kinds:
                 requests = search_requests() if kind == "search" else quote_requests()
                 phase = Phase(mode, kind)
@@ -265,17 +266,32 @@ class App:
         """CPU time of the supervisor and every process under it, gone ones included (a
         gunicorn worker replaced after max_requests counts through the master's
         children's times)."""
+        return sum(self.cpu_by_role().values())
+
+    def cpu_by_role(self) -> Counter:
+        """The same CPU time by role: `web` (gunicorn or runserver), `celery` (workers and
+        beat), `supervisor` (it relays every process's output lines, the access log's too)."""
         import psutil
 
-        total = 0.0
+        by_role = Counter()
         with contextlib.suppress(psutil.NoSuchProcess):
             root = psutil.Process(self.pid)
             for process in [root, *root.children(recursive=True)]:
                 with contextlib.suppress(psutil.NoSuchProcess):
                     times = process.cpu_times()
-                    total += times.user + times.system + times.children_user
-                    total += times.children_system
-        return total
+                    by_role[_role(process)] += (
+                        times.user + times.system + times.children_user + times.children_system
+                    )
+        return by_role
+
+
+def _role(process) -> str:
+    command = " ".join(process.cmdline())
+    if "celery" in command:
+        return "celery"
+    if "gunicorn" in command or "runserver" in command:
+        return "web"
+    return "supervisor"
 
 
 def _free_port() -> int:
@@ -350,7 +366,7 @@ def _offer_count() -> int:
     return Offer.objects.count()
 
 
-def _quote_key() -> str:
+def buyer_key() -> str:
     """A fresh buyer key of the bench's own organization (made once per database)."""
     from django.db import connection
 
@@ -393,9 +409,10 @@ async def drive(app: App, requests: list[Request], phase: Phase, args, headers: 
             )
         )
         await asyncio.sleep(args.warmup)
-        app_cpu = app.cpu_seconds()
+        app_cpu = app.cpu_by_role()
         ends = await clients
-        phase.app_cpu = app.cpu_seconds() - app_cpu
+        phase.app_cpu_by_role = app.cpu_by_role() - app_cpu
+        phase.app_cpu = sum(phase.app_cpu_by_role.values())
         phase.machine_busy = psutil.cpu_percent()
         phase.client_cpu = time.process_time() - cpu
         phase.wall = time.perf_counter() - started
@@ -450,6 +467,7 @@ class Report(BaseReport):
                 f"{100 * phase.client_cpu / phase.wall:>11.0f}%{phase.machine_busy:>10.0f}%"
             )
         self._errors(phases)
+        self._cpu_by_role(phases)
         self._comparison(phases)
 
     def _errors(self, phases: list[Phase]) -> None:
@@ -463,6 +481,15 @@ class Report(BaseReport):
             "client CPU: the load generator's share of one core; all cores: the machine's busy "
             "time over the mix, app, generator and anything else running"
         )
+
+    def _cpu_by_role(self, phases: list[Phase]) -> None:
+        for phase in phases:
+            if phase.requests and phase.app_cpu_by_role:
+                shares = ", ".join(
+                    f"{role} {_ms(seconds / phase.requests)}"
+                    for role, seconds in sorted(phase.app_cpu_by_role.items())
+                )
+                self.line(f"  {phase.mode} {phase.kind}: app CPU/req by process, ms: {shares}")
 
     def _comparison(self, phases: list[Phase]) -> None:
         found = {(p.mode, p.kind): p for p in phases}

@@ -137,7 +137,7 @@ def run(args) -> int:
     report = Report()
     report.line(f"GPU Market search and quote benchmark, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
     report.line(f"CPU probe (bench/base.py): {cpu_probe_seconds():.2f} s")
-    _prepare_catalog(args, report)
+    prepare_catalog(args, report)
     searches = [] if args.only == "quote" else _search_cases()
     quotes = [] if args.only == "search" else _quote_cases()
     with _autovacuum_paused():
@@ -164,7 +164,7 @@ COMMAND = BenchCommand(
 # --- the catalog ------------------------------------------------------------------------
 
 
-def _prepare_catalog(args, report) -> None:
+def prepare_catalog(args, report) -> None:
     from django.db import connection
 
     from bench import catalog

@@ -10,7 +10,9 @@ Each scope and ident has a counter per period-long window, and a request is allo
 the previous window's count, weighted by the share of it still inside the last period, plus
 the current window's stays within the limit (the "sliding window counter"). Unlike fixed
 windows it lets no burst of twice the limit across a window's edge, and unlike a log of
-timestamps (DRF's throttles) it is one atomic INCR per request, exact under concurrency.
+timestamps (DRF's throttles) it is one atomic INCR per request, exact under concurrency;
+the INCRs of all a request's limits and the reads of their previous windows go to Redis
+in one pipeline, one round trip.
 
 Rates are read from settings at each call, so a test's `settings` fixture changes them. When
 Redis cannot be reached the request is allowed and the error logged: the limits protect the
@@ -103,18 +105,18 @@ def now() -> float:
 
 def hit(*limits: Limit) -> int | None:
     """Count one request against each limit. None when all of them allow it; else the seconds
-    to wait before one more would be allowed, and then it counts against none of them."""
+    to wait before one more would be allowed, and then it counts against none of them.
+    One round trip to Redis however many limits (two when one refuses)."""
     try:
-        counted, waits = [], []
-        for scope, ident in limits:
-            window = _Window(scope, ident)
-            current = window.increment()
-            counted.append(window)
-            if window.estimate(current) > window.rate.limit:
-                waits.append(window.wait(current - 1))
+        windows = [_Window(scope, ident) for scope, ident in limits]
+        currents = _increment(windows)
+        waits = [
+            window.wait(current - 1)
+            for window, current in zip(windows, currents, strict=True)
+            if window.estimate(current) > window.rate.limit
+        ]
         if waits:
-            for window in counted:
-                window.decrement()
+            _decrement(windows)
             return max(waits)
     except _CACHE_ERRORS:
         logger.exception("rate limits not counted: the cache failed")
@@ -124,16 +126,50 @@ def hit(*limits: Limit) -> int | None:
 def peek(*limits: Limit) -> int | None:
     """What `hit` would answer, counting nothing: for limits counted only on failure."""
     try:
+        windows = [_Window(scope, ident) for scope, ident in limits]
+        counts = cache.get_many([key for w in windows for key in (w.key, w.previous_key)])
         waits = []
-        for scope, ident in limits:
-            window = _Window(scope, ident)
-            current = window.current()
+        for window in windows:
+            current = counts.get(window.key, 0)
+            window.previous_count = counts.get(window.previous_key, 0)
             if window.estimate(current + 1) > window.rate.limit:
                 waits.append(window.wait(current))
         return max(waits) if waits else None
     except _CACHE_ERRORS:
         logger.exception("rate limits not read: the cache failed")
     return None
+
+
+def _increment(windows: list[_Window]) -> list[int]:
+    """Each window's counter after counting one, its previous window's count read on the
+    way: one pipeline. A counter lives two periods: through its own window, then as the
+    previous one (the SET that creates it sets its expiry; INCR keeps it)."""
+    pipe = _redis().pipeline(transaction=False)
+    for window in windows:
+        key = cache.make_key(window.key)
+        pipe.set(key, 0, ex=2 * window.rate.period, nx=True)
+        pipe.incr(key)
+        pipe.get(cache.make_key(window.previous_key))
+    answers = pipe.execute()
+    currents = []
+    for index, window in enumerate(windows):
+        _, current, previous = answers[3 * index : 3 * index + 3]
+        window.previous_count = int(previous or 0)
+        currents.append(current)
+    return currents
+
+
+def _decrement(windows: list[_Window]) -> None:
+    pipe = _redis().pipeline(transaction=False)
+    for window in windows:
+        pipe.decr(cache.make_key(window.key))
+    pipe.execute()
+
+
+def _redis():
+    """The cache's own Redis client (the counters are the cache's keys, which `peek`,
+    `record` and `clear` read through the cache API)."""
+    return cache._cache.get_client(write=True)
 
 
 def record(*limits: Limit) -> None:
@@ -166,24 +202,17 @@ class _Window:
         base = f"{KEY_PREFIX}:{scope}:{digest}"
         self.key = f"{base}:{int(index)}"
         self.previous_key = f"{base}:{int(index) - 1}"
-        self._previous: int | None = None
+        self.previous_count: int | None = None  # read along with the current count
 
     def increment(self) -> int:
-        # A counter lives two periods: through its own window, then as the previous one.
         if cache.add(self.key, 1, timeout=2 * self.rate.period):
             return 1
         return cache.incr(self.key)
 
-    def decrement(self) -> None:
-        cache.decr(self.key)
-
-    def current(self) -> int:
-        return cache.get(self.key, 0)
-
     def previous(self) -> int:
-        if self._previous is None:
-            self._previous = cache.get(self.previous_key, 0)
-        return self._previous
+        if self.previous_count is None:
+            self.previous_count = cache.get(self.previous_key, 0)
+        return self.previous_count
 
     def estimate(self, current: int) -> float:
         weight = 1 - self.elapsed / self.rate.period

@@ -61,6 +61,7 @@ def test_it_reports_rates_errors_and_the_aim():
     serve.errors = Counter({429: 2})
     serve.first_error[429] = '{"error": {"code": "throttled"}}'
     serve.wall, serve.client_cpu, serve.app_cpu = 15.0, 3.0, 1.02
+    serve.app_cpu_by_role = Counter(web=0.918, supervisor=0.0816, celery=0.0204)
     dev = Phase("run", "search", latencies=[0.010] * 50, seconds=10.0, wall=15.0)
     report = Report()
 
@@ -73,6 +74,8 @@ def test_it_reports_rates_errors_and_the_aim():
     assert serve.per_second == 10.0
     assert "serve search        102       2      10     4.0    60.0    60.0      10.0 ms" in text
     assert "serve search: 429 x2" in text and "throttled" in text
+    # 0.918 s over 102 requests is 9.0 ms each
+    assert "serve search: app CPU/req by process, ms: celery 0.2, supervisor 0.8, web 9.0" in text
     assert "searches, serve/run: 2.0x the requests per second" in text
     assert "NOT met" in text
 

@@ -80,7 +80,12 @@ class Keyset:
         return [("-" if descending else "") + field for field, descending in self.order]
 
     def cursor_for(self, row) -> str:
-        values = [getattr(row, field) for field, _ in self.order]
+        """The cursor after `row`: a model instance, or a `.values()` row holding the order's
+        columns."""
+        if isinstance(row, dict):
+            values = [row[field] for field, _ in self.order]
+        else:
+            values = [getattr(row, field) for field, _ in self.order]
         return encode_cursor(values if self.signature is None else [self.signature, *values])
 
     def after(self, cursor: str, queryset: QuerySet) -> Q:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from decimal import Decimal
+from enum import Enum
 from functools import cache
 from operator import attrgetter
 from typing import Any
@@ -69,12 +70,34 @@ def _utc_text(field: serializers.Field) -> Callable[[Any], Any]:
     return convert
 
 
+def _choice(field: serializers.ChoiceField) -> Callable[[Any], Any]:
+    # DRF's own lookup, without its method call per value.
+    lookup = field.choice_strings_to_values.get
+
+    def convert(value):
+        if isinstance(value, Enum):
+            return field.to_representation(value)
+        return value if value == "" else lookup(str(value), value)
+
+    return convert
+
+
+def _boolean(field: serializers.BooleanField) -> Callable[[Any], Any]:
+    # A bool is itself; anything else ("true", 1, "off") goes through DRF's tables.
+    def convert(value):
+        return value if value is True or value is False else field.to_representation(value)
+
+    return convert
+
+
 # Field classes (exactly these) whose output is a plain conversion of the attribute.
 _FAST_CONVERSIONS: dict[type, Callable[[serializers.Field], Callable[[Any], Any]]] = {
     serializers.IntegerField: lambda field: int,
     serializers.CharField: lambda field: str,
     DecimalString: _decimal_text,
     serializers.DateTimeField: _utc_text,
+    serializers.ChoiceField: _choice,
+    serializers.BooleanField: _boolean,
 }
 
 
@@ -93,6 +116,11 @@ def _reader(field: serializers.Field) -> Callable[[Any], Any]:
     return read
 
 
+def _column(field: serializers.Field) -> str | None:
+    """The field's source as an ORM lookup; None where it is no column (`*`, a method)."""
+    return "__".join(field.source_attrs) if field.source_attrs else None
+
+
 class FlatOutput(serializers.Serializer):
     """An output serializer rendered without DRF's per-field machinery: each field's read and
     conversion are chosen once per class. For rows listed by the hundred (catalog pages),
@@ -105,7 +133,7 @@ class FlatOutput(serializers.Serializer):
 
     def to_representation(self, instance):
         rendered = {}
-        for name, read, convert in self._plan():
+        for name, read, _, convert in self._plan():
             try:
                 value = read(instance)
             except SkipField:
@@ -113,11 +141,34 @@ class FlatOutput(serializers.Serializer):
             rendered[name] = None if value is None else convert(value)
         return rendered
 
+    @classmethod
+    def columns(cls) -> tuple[str, ...]:
+        """The ORM lookups of its fields ("provider.slug" is `provider__slug`): what a
+        `.values(*columns())` query fetches for `render_values`."""
+        columns = tuple(column for _, _, column, _ in cls()._plan())
+        if None in columns:
+            raise TypeError(f"{cls.__name__} has a field that is no column: no values() rows")
+        return columns
+
+    @classmethod
+    def render_values(cls, rows) -> list[dict]:
+        """Rows of `.values(*columns())` rendered as `many=True` renders the model instances
+        they come from, the same output, without building the instances (nor decoding the
+        columns no field reads)."""
+        plan = cls()._plan()
+        return [
+            {
+                name: None if (value := row[column]) is None else convert(value)
+                for name, _, column, convert in plan
+            }
+            for row in rows
+        ]
+
     def _plan(self) -> list:
         plan = self._plans.get(type(self))
         if plan is None:
             plan = [
-                (field.field_name, _reader(field), self._conversion(field))
+                (field.field_name, _reader(field), _column(field), self._conversion(field))
                 for field in self._readable_fields
             ]
             self._plans[type(self)] = plan

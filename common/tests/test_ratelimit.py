@@ -114,8 +114,37 @@ def test_it_allows_and_logs_when_redis_fails(clock, monkeypatch, caplog):
     def fail(*args, **kwargs):
         raise redis.ConnectionError("Redis is down")
 
-    monkeypatch.setattr(ratelimit.cache, "add", fail)
-    monkeypatch.setattr(ratelimit.cache, "get", fail)
+    # every command and pipeline to Redis fails, whichever way the limiter sends it
+    monkeypatch.setattr(redis.connection.AbstractConnection, "send_packed_command", fail)
     assert [ratelimit.hit(ALICE) for _ in range(5)] == [None] * 5
     assert ratelimit.peek(ALICE) is None
     assert "rate limits not counted: the cache failed" in caplog.text
+    assert "rate limits not read: the cache failed" in caplog.text
+
+
+def test_a_request_costs_one_round_trip_to_redis_however_many_limits(clock, monkeypatch):
+    ratelimit.peek(ALICE)  # the connection is open (its handshake is not the request's)
+    sent = []
+    send = redis.connection.AbstractConnection.send_packed_command
+
+    def counted(connection, command, *args, **kwargs):
+        sent.append(command)
+        return send(connection, command, *args, **kwargs)
+
+    monkeypatch.setattr(redis.connection.AbstractConnection, "send_packed_command", counted)
+    both = (ALICE, ("read", "user:1"))
+    assert ratelimit.hit(*both) is None
+    assert len(sent) == 1
+    # and a peek at two limits is one read too
+    sent.clear()
+    assert ratelimit.peek(*both) is None
+    assert len(sent) == 1
+
+
+def test_a_counter_expires_after_two_periods(clock):
+    from django.core.cache import cache
+
+    ratelimit.hit(ALICE)
+    window = ratelimit._Window(*ALICE)
+    assert cache.get(window.key) == 1
+    assert 60 < ratelimit._redis().ttl(cache.make_key(window.key)) <= 120

@@ -94,3 +94,83 @@ def test_zero_turns_the_limit_off(client, settings, monkeypatch):
     monkeypatch.setattr("marketplace.views.offer_search", _search_that_reports_its_timeout(seen))
     client.get("/offers/")
     assert seen == ["0"]
+
+
+# --- a web server's process: the limit as a connection option ----------------------------
+
+
+@pytest.fixture
+def web_process_connection():
+    """The connection settings as a web server's process leaves them, put back afterwards."""
+    from common.db import STARTUP_TIMEOUT
+
+    entry = connection.settings_dict
+    options = dict(entry.get("OPTIONS", {}))
+    yield
+    connection.close()
+    entry["OPTIONS"] = options
+    entry.pop(STARTUP_TIMEOUT, None)
+
+
+def _no_per_request_set(*args, **kwargs):
+    raise AssertionError("the middleware set the timeout: the connection should have it")
+
+
+def test_a_web_process_opens_its_connections_with_the_limit(
+    web_process_connection, api_client, settings, monkeypatch
+):
+    from common.db import limit_web_connections
+
+    # given a web process's connections, limited to 50 ms
+    settings.WEB_STATEMENT_TIMEOUT_MS = 50
+    limit_web_connections()
+    # then the connection has the limit from its start, without a request
+    assert _session_timeout() == "50ms"
+    # and a request's statement past it is cancelled: 503 query_timeout, with no SET sent
+    monkeypatch.setattr("common.db._TimeoutOnFirstStatement", _no_per_request_set)
+    monkeypatch.setattr("marketplace.api.catalog.offer_search", _slow_search)
+    response = api_client.get("/api/v1/offers/")
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "query_timeout"
+    # and the connection still has it for the next request
+    assert _session_timeout() == "50ms"
+
+
+def test_a_web_process_with_another_limit_in_force_still_sets_it(
+    web_process_connection, client, settings, monkeypatch
+):
+    from common.db import limit_web_connections
+
+    # given connections opened with 5000 ms, and the setting changed since (a test's)
+    settings.WEB_STATEMENT_TIMEOUT_MS = 5000
+    limit_web_connections()
+    settings.WEB_STATEMENT_TIMEOUT_MS = 1234
+    seen = []
+    monkeypatch.setattr("marketplace.views.offer_search", _search_that_reports_its_timeout(seen))
+    # when a page is asked for
+    client.get("/offers/")
+    # then the request ran under the setting, and the connection went back to its own
+    assert seen == ["1234ms"]
+    assert _session_timeout() == "5s"
+
+
+def test_the_web_servers_entry_points_limit_their_connections(web_process_connection, settings):
+    import importlib
+
+    from common.db import STARTUP_TIMEOUT
+
+    settings.WEB_STATEMENT_TIMEOUT_MS = 4321
+    for module in ("config.wsgi", "config.asgi"):
+        connection.settings_dict.pop(STARTUP_TIMEOUT, None)
+        importlib.reload(importlib.import_module(module))
+        assert connection.settings_dict[STARTUP_TIMEOUT] == 4321
+    assert _session_timeout() == "4321ms"
+
+
+def test_zero_adds_no_connection_option(web_process_connection, settings):
+    from common.db import STARTUP_TIMEOUT, limit_web_connections
+
+    settings.WEB_STATEMENT_TIMEOUT_MS = 0
+    limit_web_connections()
+    assert STARTUP_TIMEOUT not in connection.settings_dict
+    assert _session_timeout() == "0"

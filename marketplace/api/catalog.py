@@ -132,8 +132,9 @@ class OfferListApi(APIView):
         params = request.query_params
         limit, cursor = page_params(params)
         search = offer_search(query=params.get("q", ""), sort=params.get("sort", ""))
-        page = search.page(limit=limit, cursor=cursor)
-        return Response(page_serializer(OfferOutput)(page).data)
+        # The offers' columns only, rendered as OfferPage renders offers: the same document.
+        page = search.page(limit=limit, cursor=cursor, columns=OfferOutput.columns())
+        return Response({"results": OfferOutput.render_values(page.rows), "next": page.next})
 
 
 class OfferDetailApi(APIView):

@@ -27,11 +27,22 @@ _cached: tuple[float, SnapshotResolver] | None = None
 
 
 class DatabaseResolver:
+    """Resolves against the process's snapshot, the same one for all the lookups of this
+    resolver (one search): `snapshot_used` is the one it used, None while it used none."""
+
+    def __init__(self):
+        self.snapshot_used: SnapshotResolver | None = None
+
     def gpu_ids(self, **criteria) -> frozenset[int]:
-        return catalog_snapshot().gpu_ids(**criteria)
+        return self._snapshot().gpu_ids(**criteria)
 
     def provider_ids(self, **criteria) -> frozenset[int]:
-        return catalog_snapshot().provider_ids(**criteria)
+        return self._snapshot().provider_ids(**criteria)
+
+    def _snapshot(self) -> SnapshotResolver:
+        if self.snapshot_used is None:
+            self.snapshot_used = catalog_snapshot()
+        return self.snapshot_used
 
 
 def catalog_snapshot() -> SnapshotResolver:
