@@ -3,7 +3,7 @@
 # REDIS_URL are set, and localstripe unless STRIPE_API_BASE or a real Stripe key is set.
 #
 #   make run                                  dev server on http://127.0.0.1:8000 (+ Celery)
-#   make serve                                the production setting (gunicorn, DEBUG off) there
+#   make serve                                the production setting (granian, DEBUG off) there
 #   make test ARGS='tests/x.py -k y'          pytest, with ARGS passed through
 #   make bench ARGS='...'                     python -m bench
 #   make fuzz FUZZ_EXAMPLES=100               schemathesis over the whole API on a live server

@@ -1,6 +1,6 @@
 """`python -m bench load`: requests per second over HTTP, `make serve` against `make run`.
 
-Starts the app as `python -m devtools.supervisor serve` (gunicorn, DEBUG off, with its
+Starts the app as `python -m devtools.supervisor serve` (granian, DEBUG off, with its
 Celery workers and beat), on a free loopback port and against the benchmark's own database
 (`<DATABASE_URL's database>_load`, seeded by the app's own `seed_demo` step); DATABASE_URL
 and REDIS_URL are passed through, so no embedded server starts. Once the port answers, an
@@ -157,7 +157,7 @@ def add_arguments(parser) -> None:
         "--warmup",
         type=float,
         default=5.0,
-        help="seconds before measuring (each gunicorn worker imports the app on its first request)",
+        help="seconds before measuring (each web worker imports the app on its first request)",
     )
     parser.add_argument("--clients", type=int, default=16, help="concurrent connections")
     parser.add_argument(
@@ -264,12 +264,12 @@ class App:
 
     def cpu_seconds(self) -> float:
         """CPU time of the supervisor and every process under it, gone ones included (a
-        gunicorn worker replaced after max_requests counts through the master's
-        children's times)."""
+        web worker replaced after its lifetime counts through its parent's children's
+        times)."""
         return sum(self.cpu_by_role().values())
 
     def cpu_by_role(self) -> Counter:
-        """The same CPU time by role: `web` (gunicorn or runserver), `celery` (workers and
+        """The same CPU time by role: `web` (granian or runserver), `celery` (workers and
         beat), `supervisor` (it relays every process's output lines, the access log's too)."""
         import psutil
 
@@ -289,7 +289,7 @@ def _role(process) -> str:
     command = " ".join(process.cmdline())
     if "celery" in command:
         return "celery"
-    if "gunicorn" in command or "runserver" in command:
+    if "granian" in command or "runserver" in command:
         return "web"
     return "supervisor"
 

@@ -1,6 +1,6 @@
 """`python -m bench request-cpu`: the app's own CPU time per catalog search and per quote.
 
-What one request costs the web process, without HTTP, gunicorn or a load generator sharing
+What one request costs the web process, without HTTP, the web server or a load generator sharing
 the cores: the load benchmark's mixes (bench/load.py, SEARCHES and QUOTES) are sent straight
 to the WSGI application (config/wsgi.py) in this process, with the settings `make serve` runs (DEBUG off,
 plain http on loopback, rate limits raised as the load benchmark raises them), against a
@@ -89,7 +89,7 @@ def run(args) -> int:
     catalog_args = Namespace(offers=args.offers, seed=args.seed, regenerate=args.regenerate)
     prepare_catalog(catalog_args, report)
     key = buyer_key()
-    # As gunicorn loads it, with a web process's connection settings: from here on, every
+    # As the web server loads it, with a web process's connection settings: from here on, every
     # statement of this process runs under the web's statement timeout.
     from config.wsgi import application
 
@@ -115,7 +115,7 @@ COMMAND = BenchCommand(
 
 
 class Client:
-    """Requests straight into a WSGI application, as gunicorn hands them over."""
+    """Requests straight into a WSGI application, as the web server hands them over."""
 
     def __init__(self, application, *, key: str | None = None):
         self.application = application

@@ -1,7 +1,7 @@
 """Development process supervisor.
 
     python -m devtools.supervisor run                   dev server + Celery worker and beat
-    python -m devtools.supervisor serve                 production setting: gunicorn, DEBUG off
+    python -m devtools.supervisor serve                 production setting: granian, DEBUG off
     python -m devtools.supervisor test [pytest args]    the test suite
     python -m devtools.supervisor bench [args]          python -m bench
     python -m devtools.supervisor exec [--fresh] -- cmd ...
@@ -267,7 +267,7 @@ def cmd_run(sup: Supervisor, args: list[str]) -> int:
 
 
 def cmd_serve(sup: Supervisor, args: list[str]) -> int:
-    """The production setting on this machine: gunicorn with several workers, static files
+    """The production setting on this machine: granian with several workers, static files
     collected and served by WhiteNoise, DEBUG off; otherwise what `run` does."""
     if args:
         raise UsageError("serve takes no arguments")
@@ -276,8 +276,7 @@ def cmd_serve(sup: Supervisor, args: list[str]) -> int:
     for name, value in LOOPBACK_HTTP_SETTINGS.items():
         sup.env.setdefault(name, value)
     sup.env.setdefault("STATIC_ROOT", str(RUN_DIR / "staticfiles"))
-    web = [sys.executable, "-m", "gunicorn", "config.wsgi:application",
-           "--config", "config/gunicorn_conf.py", "--bind", f"{HOST}:{port}"]  # fmt: skip
+    web = [sys.executable, "-m", "config.web_server", "--bind", f"{HOST}:{port}"]
     steps = [["migrate", "--noinput"], ["collectstatic", "--noinput"], ["seed_demo"]]
     return serve_app(sup, port, web=web, steps=steps)
 

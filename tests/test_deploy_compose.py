@@ -40,13 +40,10 @@ def test_exactly_one_beat_runs(services):
     assert "replicas" not in services["beat"].get("deploy", {})
 
 
-def test_web_runs_the_image_command_with_the_gunicorn_settings_of_make_serve():
+def test_web_runs_the_image_command_with_the_server_settings_of_make_serve():
     dockerfile = (DEPLOY / "Dockerfile").read_text()
-    assert (
-        'CMD ["gunicorn", "config.wsgi:application", "--config", "config/gunicorn_conf.py", '
-        '"--bind", "0.0.0.0:8000"]'
-    ) in dockerfile
-    assert (ROOT / "config" / "gunicorn_conf.py").is_file()
+    assert 'CMD ["python", "-m", "config.web_server", "--bind", "0.0.0.0:8000"]' in dockerfile
+    assert (ROOT / "config" / "web_server.py").is_file()
     assert "pip install .\n" in dockerfile  # production dependencies, no [dev] extras
 
 
@@ -75,6 +72,6 @@ def test_the_example_environment_names_only_what_settings_read():
         if line and not line.startswith("#")
     ]
     settings_source = (ROOT / "config" / "settings.py").read_text()
-    read_elsewhere = {"POSTGRES_PASSWORD": "compose.yaml", "WEB_CONCURRENCY": "gunicorn_conf"}
+    read_elsewhere = {"POSTGRES_PASSWORD": "compose.yaml", "WEB_CONCURRENCY": "web_server"}
     for name in names:
         assert name in read_elsewhere or f'"{name}"' in settings_source, name
