@@ -288,16 +288,20 @@ def _midnight(day: date) -> datetime:
 # Prices per GPU-hour are in millionths (the 6 places of `price_per_gpu_hour`), as integers.
 # Table names come from the models; values are bound parameters.
 _SQL = """
-WITH offer AS (
+WITH offer AS (  -- listed and withdrawn apart: each has an index by GPU model
     SELECT o.id, o.provider_id, o.gpu_count, o.created_at, o.price_per_hour, o.currency,
-           o.pricing, o.continent,
-           CASE WHEN o.status = %(withdrawn)s THEN o.observed_at
-                ELSE 'infinity'::timestamptz END AS gone_at
+           o.pricing, o.continent, 'infinity'::timestamptz AS gone_at
     FROM {offer} o
     WHERE o.gpu_id = ANY(ARRAY(SELECT g.id FROM {gpu} g WHERE g.name = %(gpu)s))
-      AND o.gpu_count > 0 {filters}
-      AND o.created_at < %(end)s
-      AND (o.status <> %(withdrawn)s OR o.observed_at >= %(start)s)
+      AND o.status IN (%(active)s, %(stale)s)
+      AND o.gpu_count > 0 {filters} AND o.created_at < %(end)s
+    UNION ALL
+    SELECT o.id, o.provider_id, o.gpu_count, o.created_at, o.price_per_hour, o.currency,
+           o.pricing, o.continent, o.observed_at
+    FROM {offer} o
+    WHERE o.gpu_id = ANY(ARRAY(SELECT g.id FROM {gpu} g WHERE g.name = %(gpu)s))
+      AND o.status = %(withdrawn)s AND o.observed_at >= %(start)s
+      AND o.gpu_count > 0 {filters} AND o.created_at < %(end)s
 ),
 point AS (
     SELECT h.offer_id, h.price_per_hour, h.currency, h.observed_at AS since,
@@ -347,6 +351,8 @@ def price_spans(
     )
     params |= {
         "gpu": query.gpu,
+        "active": OfferStatus.ACTIVE,
+        "stale": OfferStatus.STALE,
         "withdrawn": OfferStatus.WITHDRAWN,
         "first": first,
         "today": today,

@@ -2,7 +2,7 @@
 (`brokers.refresh_price_index`) so that the pages, the CSV and the API read rows instead of the
 catalog (docs/api.md, "Price index"; the figures: selectors/price_index.py).
 
-Each run recomputes, for every GPU model, the days of the longest window that have no final
+Each run recomputes, for every GPU model with offers, the days of the longest window that have no final
 row for every filter (today's row always; every day on a first run, or after a crash): one
 statement reads the model's offers from the first such day on, and the spans are split by
 pricing model and continent in Python for each filter. Rows are upserted, so a second run, or
@@ -46,6 +46,8 @@ def _refresh_gpu(gpu: str, *, oldest: date, today: date) -> int:
     computed_at = timezone.now()  # before the read: a row is no newer than its data
     spans = price_spans(PriceIndexQuery(gpu=gpu), first=first, today=today, labelled=True)
     days = (today - first).days + 1
+    if not spans:  # no offer: a page asking computes it live (a few ms, no rows to read)
+        return 0
     with transaction.atomic():
         for pricing, continent in FILTERS:
             query = PriceIndexQuery(gpu=gpu, pricing=pricing, continent=continent, days=days)
