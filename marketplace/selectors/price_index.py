@@ -32,6 +32,7 @@ rows only.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
@@ -290,17 +291,15 @@ def _midnight(day: date) -> datetime:
 _SQL = """
 WITH offer AS (  -- listed and withdrawn apart: each has an index by GPU model
     SELECT o.id, o.provider_id, o.gpu_count, o.created_at, o.price_per_hour, o.currency,
-           o.pricing, o.continent, 'infinity'::timestamptz AS gone_at
+           o.pricing, o.continent, o.gpu_id, 'infinity'::timestamptz AS gone_at
     FROM {offer} o
-    WHERE o.gpu_id = ANY(ARRAY(SELECT g.id FROM {gpu} g WHERE g.name = %(gpu)s))
-      AND o.status IN (%(active)s, %(stale)s)
+    WHERE {models} AND o.status IN (%(active)s, %(stale)s)
       AND o.gpu_count > 0 {filters} AND o.created_at < %(end)s
     UNION ALL
     SELECT o.id, o.provider_id, o.gpu_count, o.created_at, o.price_per_hour, o.currency,
-           o.pricing, o.continent, o.observed_at
+           o.pricing, o.continent, o.gpu_id, o.observed_at
     FROM {offer} o
-    WHERE o.gpu_id = ANY(ARRAY(SELECT g.id FROM {gpu} g WHERE g.name = %(gpu)s))
-      AND o.status = %(withdrawn)s AND o.observed_at >= %(start)s
+    WHERE {models} AND o.status = %(withdrawn)s AND o.observed_at >= %(start)s
       AND o.gpu_count > 0 {filters} AND o.created_at < %(end)s
 ),
 point AS (
@@ -310,7 +309,7 @@ point AS (
     FROM {history} h JOIN offer o ON o.id = h.offer_id
 ),
 price AS (
-    SELECT o.provider_id, o.gone_at, o.pricing, o.continent,
+    SELECT o.provider_id, o.gone_at, o.pricing, o.continent, o.gpu_id,
            (round(coalesce(p.price_per_hour, o.price_per_hour) / o.gpu_count, 6)
             * 1000000)::bigint AS micros,
            coalesce(p.since, o.created_at) AS since,
@@ -319,38 +318,64 @@ price AS (
     WHERE coalesce(p.currency, o.currency) = %(currency)s
 ),
 days AS (
-    SELECT micros, provider_id, pricing, continent,
+    SELECT micros, provider_id, pricing, continent, gpu_id,
            greatest((since AT TIME ZONE 'UTC')::date, %(first)s) AS first_day,
            least(((until - interval '1 day') AT TIME ZONE 'UTC')::date,
                  (gone_at AT TIME ZONE 'UTC')::date, %(today)s) AS last_day
     FROM price
 )
 SELECT micros, provider_id, first_day - %(first)s, last_day - %(first)s {labels}
-FROM days WHERE first_day <= last_day
+FROM days {join} WHERE first_day <= last_day {order}
 """
 
 
-def price_spans(
-    query: PriceIndexQuery, *, first: date, today: date, labelled: bool = False
-) -> list[tuple]:
-    """`Span` tuples of the query's offers from `first` to today; `labelled`: each followed
-    by its offer's pricing model and continent (for splitting one read by filter)."""
-    filters, params = "", {}
+def price_spans(query: PriceIndexQuery, *, first: date, today: date) -> list[tuple]:
+    """`Span` tuples of the query's offers from `first` to today."""
+    filters, params = "", {"gpu": query.gpu}
     if query.pricing:
         filters += " AND o.pricing = %(pricing)s"
         params["pricing"] = query.pricing
     if query.continent:
         filters += " AND o.continent = %(continent)s"
         params["continent"] = query.continent
-    sql = _SQL.format(
-        offer=Offer._meta.db_table,
-        history=OfferPrice._meta.db_table,
-        gpu=GpuModel._meta.db_table,
-        filters=filters,
-        labels=", pricing, continent" if labelled else "",
+    models = f"o.gpu_id = ANY(ARRAY(SELECT g.id FROM {GpuModel._meta.db_table} g WHERE g.name = %(gpu)s))"  # fmt: skip
+    sql = _spans_sql(models=models, filters=filters, labels="", join="", order="")
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params | _span_params(first, today))
+        return cursor.fetchall()
+
+
+def price_spans_by_model(*, first: date, today: date) -> Iterator[tuple[str, list[tuple]]]:
+    """Every GPU model's spans from `first` to today, by canonical name (models without any
+    left out), each span followed by its offer's pricing model and continent: one statement,
+    read a model at a time (a server-side cursor: call it inside a transaction)."""
+    sql = _spans_sql(
+        models="true",
+        filters="",
+        labels=", pricing, continent, g.name",
+        join=f"JOIN {GpuModel._meta.db_table} g ON g.id = days.gpu_id",
+        order="ORDER BY g.name",
     )
-    params |= {
-        "gpu": query.gpu,
+    with connection.chunked_cursor() as cursor:
+        cursor.execute(sql, _span_params(first, today))
+        model, spans = None, []
+        while batch := cursor.fetchmany(10_000):
+            for row in batch:
+                if row[6] != model:
+                    if spans:
+                        yield model, spans
+                    model, spans = row[6], []
+                spans.append(row[:6])
+        if spans:
+            yield model, spans
+
+
+def _spans_sql(**parts: str) -> str:
+    return _SQL.format(offer=Offer._meta.db_table, history=OfferPrice._meta.db_table, **parts)
+
+
+def _span_params(first: date, today: date) -> dict:
+    return {
         "active": OfferStatus.ACTIVE,
         "stale": OfferStatus.STALE,
         "withdrawn": OfferStatus.WITHDRAWN,
@@ -360,6 +385,3 @@ def price_spans(
         "end": _midnight(today + timedelta(days=1)),
         "currency": CURRENCY,
     }
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchall()

@@ -138,6 +138,20 @@ def test_the_beat_completes_the_days_a_crash_left_without_rows():
     }
 
 
+@pytest.mark.usefixtures("history")
+def test_a_model_whose_offers_are_gone_gets_rows_without_offers():
+    with time_machine.travel(NOW, tick=False):
+        refresh_price_index_rows()
+    Offer.objects.filter(gpu__name="A100").delete()
+
+    with time_machine.travel(NOW + timedelta(minutes=10), tick=False):
+        refresh_price_index_rows()
+
+    today = PriceIndexRow.objects.filter(gpu="A100", day=TODAY)
+    assert today.count() == len(FILTERS)
+    assert {(row.offers, row.median) for row in today} == {(0, None)}
+
+
 def test_a_page_fills_in_the_days_it_finds_missing(
     history, django_assert_num_queries, django_capture_on_commit_callbacks
 ):
