@@ -183,9 +183,9 @@ def price_index_compute(*, query: PriceIndexQuery, today: date) -> PriceIndex:
     missing = [day for day in window if day not in rows]
     if missing:
         computed_at = timezone.now()  # before the read: a row is no newer than its data
-        live = price_index_live(query=query, today=today, first=missing[0]).rows
-        rows |= {row.day: row for row in live}
-        transaction.on_commit(lambda: store_price_index_rows(query, live, computed_at=computed_at))
+        live = price_index_live(query=query, today=today, first=missing[0])
+        rows |= {row.day: row for row in live.rows}
+        transaction.on_commit(lambda: store_price_index_rows([live], computed_at=computed_at))
     return PriceIndex(query=query, currency=CURRENCY, rows=[rows[day] for day in window])
 
 
@@ -239,18 +239,17 @@ def _stored(value: Decimal | None) -> Decimal | None:
     return None if value is None else round_amount(value, CURRENCY)  # 2.000000 -> 2.00
 
 
-def store_price_index_rows(
-    query: PriceIndexQuery, rows: list[PriceIndexDay], *, computed_at: datetime
-) -> None:
-    """Upsert one query's rows: safe to repeat, and a later computation replaces an earlier."""
+def store_price_index_rows(indexes: list[PriceIndex], *, computed_at: datetime) -> None:
+    """Upsert the indexes' rows (one statement): safe to repeat, and a later computation
+    replaces an earlier one."""
     PriceIndexRow.objects.bulk_create(
         [
             PriceIndexRow(
-                gpu=query.gpu,
-                pricing=query.pricing,
-                continent=query.continent,
+                gpu=index.query.gpu,
+                pricing=index.query.pricing,
+                continent=index.query.continent,
                 day=row.day,
-                currency=CURRENCY,
+                currency=index.currency,
                 p10=row.p10,
                 median=row.median,
                 p90=row.p90,
@@ -258,7 +257,8 @@ def store_price_index_rows(
                 providers=row.providers,
                 computed_at=computed_at,
             )  # fmt: skip
-            for row in rows
+            for index in indexes
+            for row in index.rows
         ],
         update_conflicts=True,
         unique_fields=["gpu", "pricing", "continent", "day"],

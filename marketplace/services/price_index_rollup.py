@@ -56,15 +56,22 @@ def refresh_price_index_rows(*, now: datetime | None = None) -> int:
 
 def _store(gpu: str, spans: list[tuple], *, first: date, today: date, computed_at) -> int:
     days = (today - first).days + 1
-    for pricing, continent in FILTERS:
-        query = PriceIndexQuery(gpu=gpu, pricing=pricing, continent=continent, days=days)
-        chosen = [
-            span[:4]
-            for span in spans
-            if (not pricing or span[4] == pricing) and (not continent or span[5] == continent)
-        ]
-        index = price_index_from_spans(query, chosen, first=first, today=today)
-        store_price_index_rows(query, index.rows, computed_at=computed_at)
+    by_filter = defaultdict(list)  # a span counts for any pricing, any continent, and its own
+    for span in spans:
+        value, pricing, continent = span[:4], span[4], span[5]
+        # a set: an offer without a continent counts once for "everywhere", not twice
+        for key in {("", ""), (pricing, ""), ("", continent), (pricing, continent)}:
+            by_filter[key].append(value)
+    indexes = [
+        price_index_from_spans(
+            PriceIndexQuery(gpu=gpu, pricing=pricing, continent=continent, days=days),
+            by_filter[(pricing, continent)],
+            first=first,
+            today=today,
+        )
+        for pricing, continent in FILTERS
+    ]
+    store_price_index_rows(indexes, computed_at=computed_at)
     return len(FILTERS) * days
 
 
