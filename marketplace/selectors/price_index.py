@@ -185,7 +185,11 @@ def price_index_compute(*, query: PriceIndexQuery, today: date) -> PriceIndex:
         computed_at = timezone.now()  # before the read: a row is no newer than its data
         live = price_index_live(query=query, today=today, first=missing[0])
         rows |= {row.day: row for row in live.rows}
-        transaction.on_commit(lambda: store_price_index_rows([live], computed_at=computed_at))
+        # robust: rows not stored (a lock timeout, a deadlock with the beat) only cost the
+        # next reader the same computation; the answer stands
+        transaction.on_commit(
+            lambda: store_price_index_rows([live], computed_at=computed_at), robust=True
+        )
     return PriceIndex(query=query, currency=CURRENCY, rows=[rows[day] for day in window])
 
 

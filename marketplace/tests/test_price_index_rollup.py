@@ -178,6 +178,23 @@ def test_a_page_fills_in_the_days_it_finds_missing(
         assert _read(query) == live
 
 
+def test_rows_that_cannot_be_stored_leave_the_answer_standing(
+    history, monkeypatch, caplog, django_capture_on_commit_callbacks
+):
+    query = PriceIndexQuery(gpu="H100", days=7)
+
+    def fail(*args, **kwargs):
+        raise RuntimeError("deadlock detected")
+
+    monkeypatch.setattr("marketplace.selectors.price_index.store_price_index_rows", fail)
+    with django_capture_on_commit_callbacks(execute=True):
+        rows = _read(query)
+
+    assert rows == _live(query)
+    assert not PriceIndexRow.objects.exists()
+    assert "deadlock detected" in caplog.text
+
+
 def test_today_is_read_while_recent_and_computed_live_once_it_is_not(
     history, django_capture_on_commit_callbacks
 ):
