@@ -32,6 +32,7 @@ rows only.
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -39,7 +40,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import connection, transaction
+from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 
 from common.errors import DomainError
@@ -69,6 +70,11 @@ CACHE_VERSION = "v1"
 # before midnight may commit points and sightings stamped before it a few minutes later.
 FINAL_AFTER = timedelta(hours=1)
 TENTHS = (1, 5, 9)  # P10, median, P90
+# How long a page waits to store the rows it computed: the beat may hold the same keys in its
+# transaction (its first run, about a minute), and the page has its answer already.
+PAGE_LOCK_TIMEOUT = "200ms"
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -185,11 +191,8 @@ def price_index_compute(*, query: PriceIndexQuery, today: date) -> PriceIndex:
         computed_at = timezone.now()  # before the read: a row is no newer than its data
         live = price_index_live(query=query, today=today, first=missing[0])
         rows |= {row.day: row for row in live.rows}
-        # robust: rows not stored (a lock timeout, a deadlock with the beat) only cost the
-        # next reader the same computation; the answer stands
-        transaction.on_commit(
-            lambda: store_price_index_rows([live], computed_at=computed_at), robust=True
-        )
+        # robust: rows not stored only cost the next reader the same computation
+        transaction.on_commit(lambda: _store_read(live, computed_at), robust=True)
     return PriceIndex(query=query, currency=CURRENCY, rows=[rows[day] for day in window])
 
 
@@ -241,6 +244,16 @@ def _stored_rows(query: PriceIndexQuery, *, first: date, today: date) -> dict[da
 
 def _stored(value: Decimal | None) -> Decimal | None:
     return None if value is None else round_amount(value, CURRENCY)  # 2.000000 -> 2.00
+
+
+def _store_read(index: PriceIndex, computed_at: datetime) -> None:
+    """Store what a page computed, unless the beat holds those rows (it writes the same)."""
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(f"SET LOCAL lock_timeout = '{PAGE_LOCK_TIMEOUT}'")
+            store_price_index_rows([index], computed_at=computed_at)
+    except OperationalError as exc:  # lock timeout, deadlock
+        logger.info("price index rows not stored: %s", exc)
 
 
 def store_price_index_rows(indexes: list[PriceIndex], *, computed_at: datetime) -> None:

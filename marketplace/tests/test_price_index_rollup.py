@@ -5,12 +5,13 @@ for every filter, whether the beat stored them or a page filled them in."""
 
 from __future__ import annotations
 
+import time
 from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
 import time_machine
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 
 from marketplace.models import Offer, OfferPrice, PriceIndexRow
 from marketplace.selectors.price_index import (
@@ -164,7 +165,8 @@ def test_a_page_fills_in_the_days_it_finds_missing(
 
     # when a page asks: the rows, then the days from the first missing one computed live
     with (
-        django_assert_num_queries(3),  # rows, live statement, then the upsert after commit
+        # rows, live statement, then after commit: savepoint, lock timeout, upsert, release
+        django_assert_num_queries(6),
         time_machine.travel(NOW + timedelta(minutes=1), tick=False),
         django_capture_on_commit_callbacks(execute=True) as stored_after_commit,
     ):
@@ -193,6 +195,35 @@ def test_rows_that_cannot_be_stored_leave_the_answer_standing(
     assert rows == _live(query)
     assert not PriceIndexRow.objects.exists()
     assert "deadlock detected" in caplog.text
+
+
+def test_a_page_does_not_wait_for_rows_the_beat_is_writing(
+    history, django_capture_on_commit_callbacks
+):
+    """The beat's transaction holds the keys it upserted until it commits: a page that computed
+    the same rows gives up storing them after PAGE_LOCK_TIMEOUT instead of waiting."""
+    query = PriceIndexQuery(gpu="H100", days=7)
+    other = connections.create_connection(DEFAULT_DB_ALIAS)
+    try:
+        with other.cursor() as cursor:  # the beat, on its own connection, mid-transaction
+            cursor.execute("BEGIN")
+            cursor.execute(
+                f"INSERT INTO {PriceIndexRow._meta.db_table} (gpu, pricing, continent, day,"
+                " currency, offers, providers, computed_at)"
+                " VALUES ('H100', '', '', %s, 'USD', 0, 0, now())",
+                [TODAY],
+            )
+            started = time.monotonic()
+            with django_capture_on_commit_callbacks(execute=True):
+                rows = _read(query)
+            waited = time.monotonic() - started
+            cursor.execute("ROLLBACK")
+    finally:
+        other.close()
+
+    assert rows == _live(query)
+    assert waited < 5
+    assert not PriceIndexRow.objects.exists()
 
 
 def test_today_is_read_while_recent_and_computed_live_once_it_is_not(
