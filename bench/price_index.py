@@ -7,11 +7,17 @@ and a fifth of the offers repriced one to three times since listing, with the hi
 a price sync writes (the listing price at `created_at`, then each new price; the last one is
 the offer's price now). Kept in `<DATABASE_URL's database>_bench_prices` between runs.
 
-Timed: the uncached index (`price_index_compute`: one statement, then the sweep over the days
-in Python; the statement's share is shown) for a mix of GPU models
-(common, middling, rare), windows (7, 30, 90 days), pricing and continent filters, after one
-warm-up pass; then the cached path (`price_index`, what the page, CSV and API call) on the
-same mix. The slowest statement is shown with EXPLAIN (ANALYZE, BUFFERS).
+Timed, for a mix of GPU models (common, middling, rare), windows (7, 30, 90 days), pricing and
+continent filters, after one warm-up pass, in one run:
+- before: the live computation every uncached view made (`price_index_live`: one statement,
+  then the sweep over the days in Python; the statement's share is shown);
+- the beat's task (`refresh_price_index_rows`): its first run (every day of 90, every model
+  and filter, from no rows) and a run after it (today only);
+- after: an uncached view (`price_index_compute`) reading the stored rows, as it does while the
+  beat keeps today's rows recent; and the same with today's row missing (the beat late or
+  stopped: today computed live, the rest read);
+- the cached path (`price_index`, what the page, CSV and API call).
+The slowest live statement is shown with EXPLAIN (ANALYZE, BUFFERS).
 Results: bench/results/price-index.txt.
 """
 
@@ -80,20 +86,46 @@ def run(args) -> int:
     report.line(f"GPU Market price index benchmark, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
     report.line(f"CPU probe (bench/base.py): {cpu_probe_seconds():.2f} s")
     _prepare_catalog(args, report)
-    uncached, statement = _time_mix(args.rounds, cached=False)
+    live, statement = _time_mix(args.rounds, mode="live")
     report.table(
-        "uncached (price_index_compute: the statement, then the sweep over the days)",
-        uncached,
+        "before: uncached, computed live (price_index_live: the statement, then the sweep)",
+        live,
         statement,
     )
-    cached, _ = _time_mix(args.rounds, cached=True)
-    report.table("cached (price_index: Redis, after the first call)", cached)
-    worst = max(uncached, key=lambda label: statistics.median(uncached[label]))
     report.line()
-    report.line(f"Plan of the slowest case, {worst}:")
-    report.line(_plan(*CASES[list(uncached).index(worst)]))
+    report.line("the beat (refresh_price_index_rows), rows of every model with offers:")
+    for label in ("first run, from no rows (90 days)", "next run (today)"):
+        if label.startswith("first"):
+            _empty_rows()
+        started = time.perf_counter()
+        written = _refresh()
+        report.line(f"  {label:40}{time.perf_counter() - started:>8.1f} s{written:>9,} rows")
+    rows, statement = _time_mix(args.rounds, mode="rows")
+    report.table("after: uncached, the stored rows (price_index_compute)", rows, statement)
+    today, statement = _time_mix(args.rounds, mode="today")
+    report.table(
+        "after, today's row missing (beat late): today live, the rest read", today, statement
+    )
+    cached, _ = _time_mix(args.rounds, mode="cached")
+    report.table("cached (price_index: Redis, after the first call)", cached)
+    worst = max(live, key=lambda label: statistics.median(live[label]))
+    report.line()
+    report.line(f"Plan of the slowest live case, {worst}:")
+    report.line(_plan(*CASES[list(live).index(worst)]))
     report.save(RESULTS)
     return 0
+
+
+def _empty_rows() -> None:
+    from marketplace.models import PriceIndexRow
+
+    PriceIndexRow.objects.all().delete()
+
+
+def _refresh() -> int:
+    from marketplace.services.price_index_rollup import refresh_price_index_rows
+
+    return refresh_price_index_rows()
 
 
 COMMAND = BenchCommand(
@@ -142,30 +174,47 @@ def _label(gpu: str, pricing: str, continent: str, days: int) -> str:
     return f"{gpu} {pricing or 'any'} {continent or 'world'} {days}d"
 
 
-def _time_mix(rounds: int, *, cached: bool) -> tuple[dict, dict]:
-    """Seconds per case, of the whole call and of its SQL statements."""
+def _time_mix(rounds: int, *, mode: str) -> tuple[dict, dict]:
+    """Seconds per case, of the whole call and of its SQL statements. `mode`: "live" (the
+    computation from the offers), "rows" (the stored rows), "today" (rows, today's deleted
+    before each call), "cached"."""
     from django.core.cache import cache
     from django.db import connection
     from django.utils import timezone
 
-    from marketplace.selectors.price_index import price_index, price_index_compute
+    from marketplace.models import PriceIndexRow
+    from marketplace.selectors.price_index import (
+        price_index,
+        price_index_compute,
+        price_index_live,
+    )
 
     now = timezone.now()
     queries = {_label(*case): _query(*case) for case in CASES}
 
+    def prepare(query):
+        if mode == "today":
+            PriceIndexRow.objects.filter(
+                gpu=query.gpu, pricing=query.pricing, continent=query.continent, day=now.date()
+            ).delete()
+
     def once(query):
-        if cached:
+        if mode == "cached":
             return price_index(query=query, now=now)
+        if mode == "live":
+            return price_index_live(query=query, today=now.date())
         return price_index_compute(query=query, today=now.date())
 
-    if cached:
+    if mode == "cached":
         cache.clear()
     for query in queries.values():  # warm-up: buffers, plans (and, cached, the cache)
+        prepare(query)
         once(query)
     samples: dict[str, list[float]] = {label: [] for label in queries}
     in_sql: dict[str, list[float]] = {label: [] for label in queries}
     for _ in range(rounds):
         for label, query in queries.items():
+            prepare(query)
             timer = _SqlTimer()
             with connection.execute_wrapper(timer):
                 started = time.perf_counter()
@@ -202,7 +251,7 @@ def _plan(gpu: str, pricing: str, continent: str, days: int) -> str:
 
     now = timezone.now()
     with connection.execute_wrapper(capture):
-        module.price_index_compute(query=_query(gpu, pricing, continent, days), today=now.date())
+        module.price_index_live(query=_query(gpu, pricing, continent, days), today=now.date())
     sql, params = captured[-1]
     with connection.cursor() as cursor:
         cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql, params)

@@ -11,6 +11,7 @@ from brokers.launchers.base import TransientLaunchError
 from brokers.services import launch
 from brokers.services.sync import offers_upkeep, refresh_source
 from marketplace.models import Reservation, ReservationStatus
+from marketplace.services.price_index_rollup import refresh_price_index_rows
 
 POLL_INTERVAL_SECONDS = 2
 MAX_LAUNCH_RETRIES = 5
@@ -27,6 +28,14 @@ def offers_upkeep_task() -> dict[str, int]:
     """Beat: stale offers of every source (also of one that stopped running), and the price
     check over every GPU class."""
     return offers_upkeep()
+
+
+@shared_task(name="brokers.refresh_price_index")
+def refresh_price_index() -> int:
+    """Beat: the price index's rows of the last 90 days that are not final yet (today's,
+    and every day on a first run), for every GPU model and filter. Upserts: safe to run
+    twice or after a crash."""
+    return refresh_price_index_rows()
 
 
 # acks_late + reject_on_worker_lost: a worker killed mid-launch gets the message back, and the

@@ -262,6 +262,7 @@ CELERY_TASK_ROUTES = {
     "brokers.check_running_reservation": {"queue": "provider"},
     "brokers.deliver_launch_request": {"queue": "provider"},
     "brokers.refresh_prices": {"queue": "pricing"},
+    "brokers.refresh_price_index": {"queue": "pricing"},  # reads the catalog, seconds to minutes
 }
 # Every task has a soft limit (SoftTimeLimitExceeded is raised inside it, so it can fail
 # cleanly) and a hard one (its process is killed; acks_late hands the message back). A
@@ -272,6 +273,7 @@ _LONG_TASK_LIMITS = {"soft_time_limit": 1800, "time_limit": 1860}
 CELERY_TASK_ANNOTATIONS = {
     "brokers.refresh_prices": _LONG_TASK_LIMITS,
     "brokers.offers_upkeep": _LONG_TASK_LIMITS,
+    "brokers.refresh_price_index": _LONG_TASK_LIMITS,  # its first run fills 90 days
     "billing.close_billing_periods": _LONG_TASK_LIMITS,
     "billing.build_statements": _LONG_TASK_LIMITS,
 }
@@ -333,6 +335,9 @@ PAYOUTS_RETRY_SECONDS = env_int("PAYOUTS_RETRY_SECONDS", 3600)
 QUOTE_TTL_SECONDS = env_int("QUOTE_TTL_SECONDS", 120)
 # Price sanity: an offer below this share of its GPU class's robust median is `suspect`.
 SUSPECT_PRICE_FACTOR = env_decimal("SUSPECT_PRICE_FACTOR", "0.1", minimum="0", maximum="1")
+# The price index's rows of today (and of yesterday in its first hour) are recomputed this
+# often by the beat; a page uses such a row for twice as long (docs/api.md, "Price index").
+PRICE_INDEX_REFRESH_SECONDS = env_int("PRICE_INDEX_REFRESH_SECONDS", 300)
 
 # --- Providers: pricing sources and launchers ----------------------------------------------
 # A provider's webhook URL is the provider's choice, so we call it as we would a stranger
@@ -417,6 +422,10 @@ CELERY_BEAT_SCHEDULE = {
     "check-running-reservations": {
         "task": "brokers.check_running_reservations",
         "schedule": env_int("RUNNING_CHECK_SECONDS", 30),
+    },
+    "refresh-price-index": {
+        "task": "brokers.refresh_price_index",
+        "schedule": PRICE_INDEX_REFRESH_SECONDS,
     },
     # stale offers of every source (one that stopped running too) and the price check
     "offers-upkeep": {

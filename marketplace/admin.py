@@ -7,6 +7,7 @@ from .models import (
     LaunchRequest,
     Offer,
     OfferPrice,
+    PriceIndexRow,
     Provider,
     ProviderEvent,
     Quote,
@@ -80,6 +81,23 @@ class OfferAdmin(admin.ModelAdmin):
 class OfferPriceAdmin(admin.ModelAdmin):
     list_display = ("offer", "price_per_hour", "currency", "observed_at")
     raw_id_fields = ("offer",)
+
+
+@admin.register(PriceIndexRow)
+class PriceIndexRowAdmin(admin.ModelAdmin):
+    """Computed rows (selectors/price_index.py): read here, never written; deleting one makes
+    the next page or beat run compute it again."""
+
+    list_display = ("day", "gpu", "pricing", "continent", "p10", "median", "p90", "offers")
+    list_filter = ("pricing", "continent")
+    search_fields = ("gpu",)
+    date_hierarchy = "day"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
 
 
 class ReservationEventInline(admin.TabularInline):

@@ -19,6 +19,7 @@ EXPECTED_QUEUES = {
     "brokers.check_running_reservation": "provider",
     "brokers.deliver_launch_request": "provider",
     "brokers.refresh_prices": "pricing",
+    "brokers.refresh_price_index": "pricing",
     "brokers.end_expired_reservations": "celery",
     "brokers.retry_stuck_terminations": "celery",
 }

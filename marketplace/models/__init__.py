@@ -1,6 +1,7 @@
 from .gpus import GpuModel, GpuVendor
 from .launch_requests import LaunchRequest, LaunchRequestKind, LaunchRequestStatus
 from .offers import Offer, OfferPrice, OfferStatus, PriceFeed, PricingModel
+from .price_index import PriceIndexRow
 from .provider_events import ProviderEvent, ProviderEventType
 from .providers import Provider, ProviderKind
 from .quotes import Quote
@@ -27,6 +28,7 @@ __all__ = [
     "OfferPrice",
     "OfferStatus",
     "PriceFeed",
+    "PriceIndexRow",
     "PricingModel",
     "Provider",
     "ProviderEvent",

@@ -192,7 +192,16 @@ class Offer(models.Model):
                 condition=Q(price_per_hour__gte=0), name="offer_price_not_negative"
             ),
         ]
-        indexes = SEARCH_INDEXES
+        indexes = [
+            *SEARCH_INDEXES,
+            # The price index reads one GPU model's offers, withdrawn ones too while they
+            # were seen in its window (selectors/price_index.py); the listed ones have the
+            # indexes above. Not on observed_at: every sync sets it on every offer, and an
+            # indexed column would make those updates write index entries (see offer_writer).
+            models.Index(
+                fields=["gpu"], name="offer_withdrawn_gpu", condition=Q(status="withdrawn")
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.provider_id}:{self.sku}@{self.region or '-'} {self.pricing}"
