@@ -6,7 +6,9 @@ Celery workers and beat), on a free loopback port and against the benchmark's ow
 and REDIS_URL are passed through, so no embedded server starts. Once the port answers, an
 organization and a buyer API key are made for the quotes, and N concurrent keep-alive
 clients (one asyncio process, aiohttp) drive a fixed mix for a fixed time: catalog searches
-(`GET /api/v1/offers/?q=...`), then quotes (`POST /api/v1/quotes/`). Then the same searches
+(`GET /api/v1/offers/?q=...`, a dozen repeated as users repeat them), the same searches each
+asked once (`new search`: no answer nor SQL kept for them), then quotes
+(`POST /api/v1/quotes/`). Then the same searches
 through `python -m devtools.supervisor run` (runserver, DEBUG on), for comparison. Each app
 is stopped with SIGINT (then killed if it lingers), and the bench fails if any of its
 processes is left.
@@ -34,6 +36,7 @@ import time
 import urllib.error
 import urllib.request
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -57,6 +60,8 @@ HOST = "127.0.0.1"
 HIGH_RATE_LIMITS = {
     f"RATE_LIMIT_{scope}": "1000000/min" for scope in ("SEARCH", "READ", "WRITE", "RESERVE")
 }
+# The first `price<N/h` bound of the new searches: far above any offer's price per hour.
+NEW_SEARCH_FIRST_BOUND = 1_000_000
 AIM = (500, 0.050)  # searches per second, and their p99 in seconds, through `make serve`
 # (filter, sort): each valid on the demo catalog (docs/filter-language.md), most matching
 # some offers, a few none (an empty answer is an answer too).
@@ -93,19 +98,31 @@ class Request:
     body: dict | None = None
 
 
+def search_request(query: str, sort: str) -> Request:
+    params = {"q": query, **({"sort": sort} if sort else {})}
+    return Request("GET", f"/api/v1/offers/?{urlencode(params)}")
+
+
 def search_requests() -> list[Request]:
-    requests = []
-    for query, sort in SEARCHES:
-        params = {"q": query, **({"sort": sort} if sort else {})}
-        requests.append(Request("GET", f"/api/v1/offers/?{urlencode(params)}"))
-    return requests
+    return [search_request(query, sort) for query, sort in SEARCHES]
+
+
+def new_search_mix(clients: int) -> list[Iterator[Request]]:
+    """The searches as request_mix sends them, but each one's text never asked before: it
+    gains `price<N/h`, N a new number far above any price (the same offers match), so that
+    no process has kept its answer nor its SQL (marketplace/selectors/search_answers.py)."""
+    bounds = itertools.count(NEW_SEARCH_FIRST_BOUND)
+    return [
+        (search_request(f"{query} price<{next(bounds)}/h".strip(), sort) for query, sort in cycle)
+        for cycle in request_mix(SEARCHES, clients)
+    ]
 
 
 def quote_requests() -> list[Request]:
     return [Request("POST", "/api/v1/quotes/", body) for body in QUOTES]
 
 
-def request_mix(requests: list[Request], clients: int) -> list[itertools.cycle]:
+def request_mix(requests: list, clients: int) -> list[itertools.cycle]:
     """One endless sequence per client, each the whole mix in order from its own starting
     point: at any moment the clients are asking different things."""
     return [
@@ -191,20 +208,25 @@ def run(args) -> int:
     )
     phases = []
     for mode in args.modes:
-        kinds = ("search", "quote") if mode == "serve" else ("search",)
+        kinds = ("search", "new search", "quote") if mode == "serve" else ("search",)
         with running_app(mode, {**app_env, "DATABASE_URL": url}, args.start_timeout) as app:
             if mode == args.modes[0]:
                 report.line(f"catalog: {_offer_count()} offers (seed_demo)")
             headers = {"Authorization": f"Bearer {buyer_key()}"} if "quote" in kinds else {}
             for kind in kinds:
-                requests = search_requests() if kind == "search" else quote_requests()
                 phase = Phase(mode, kind)
-                asyncio.run(drive(app, requests, phase, args, headers))
+                asyncio.run(drive(app, _mix(kind, args.clients), phase, args, headers))
                 phases.append(phase)
                 print(f"{mode} {kind}: {phase.per_second:.0f}/s", flush=True)
     report.table(phases)
     report.save(RESULTS)
     return 0
+
+
+def _mix(kind: str, clients: int) -> list[Iterator[Request]]:
+    if kind == "new search":
+        return new_search_mix(clients)
+    return request_mix(search_requests() if kind == "search" else quote_requests(), clients)
 
 
 COMMAND = BenchCommand(
@@ -388,8 +410,10 @@ def buyer_key() -> str:
 # --- the load -------------------------------------------------------------------------------
 
 
-async def drive(app: App, requests: list[Request], phase: Phase, args, headers: dict) -> None:
-    """args.clients clients, each sending its next request as soon as the last is answered,
+async def drive(
+    app: App, sequences: list[Iterator[Request]], phase: Phase, args, headers: dict
+) -> None:
+    """A client per sequence, each sending its next request as soon as the last is answered,
     for args.warmup + args.duration seconds; what starts in the last args.duration counts."""
     import aiohttp
     import psutil
@@ -403,10 +427,7 @@ async def drive(app: App, requests: list[Request], phase: Phase, args, headers: 
         psutil.cpu_percent()
         window = (started + args.warmup, started + args.warmup + args.duration)
         clients = asyncio.gather(
-            *(
-                _client(session, sequence, window, phase)
-                for sequence in request_mix(requests, args.clients)
-            )
+            *(_client(session, sequence, window, phase) for sequence in sequences)
         )
         await asyncio.sleep(args.warmup)
         app_cpu = app.cpu_by_role()
@@ -454,12 +475,12 @@ class Report(BaseReport):
         self.line()
         self.line("Latency from the client, ms (2xx answers; a closed loop, so queueing included)")
         self.line(
-            f"{'':14}{'requests':>9}{'errors':>8}{'req/s':>8}{'p50':>8}{'p99':>8}{'max':>8}"
+            f"{'':18}{'requests':>9}{'errors':>8}{'req/s':>8}{'p50':>8}{'p99':>8}{'max':>8}"
             f"{'app CPU/req':>13}{'client CPU':>12}{'all cores':>11}"
         )
         for phase in phases:
             self.line(
-                f"{phase.mode + ' ' + phase.kind:14}{phase.requests:>9}"
+                f"{phase.mode + ' ' + phase.kind:18}{phase.requests:>9}"
                 f"{sum(phase.errors.values()):>8}{phase.per_second:>8.0f}"
                 f"{_ms(phase.quantile(0.5)):>8}{_ms(phase.quantile(0.99)):>8}"
                 f"{_ms(max(phase.latencies, default=float('nan'))):>8}"
@@ -498,6 +519,13 @@ class Report(BaseReport):
             self.line(
                 f"searches, serve/run: {serve.per_second / dev.per_second:.1f}x the requests "
                 f"per second, p99 {_ms(serve.quantile(0.99))} ms against {_ms(dev.quantile(0.99))} ms"
+            )
+        new = found.get(("serve", "new search"))
+        if serve and new and new.per_second:
+            self.line(
+                f"searches, repeated/new (serve): {serve.per_second / new.per_second:.1f}x the "
+                f"requests per second, p99 {_ms(serve.quantile(0.99))} ms against "
+                f"{_ms(new.quantile(0.99))} ms"
             )
         if serve:
             rate, p99 = AIM

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from django.http import HttpResponse
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
@@ -16,6 +17,7 @@ from marketplace.models import OfferStatus, PricingModel
 from marketplace.selectors.catalog import offer_search
 from marketplace.selectors.catalog_providers import catalog_providers
 from marketplace.selectors.offers import gpu_models, offers_visible
+from marketplace.selectors.search_answers import catalog_version, search_answers
 
 SEARCH = {"GET": ("search",)}
 
@@ -131,10 +133,28 @@ class OfferListApi(APIView):
     def get(self, request):
         params = request.query_params
         limit, cursor = page_params(params)
-        search = offer_search(query=params.get("q", ""), sort=params.get("sort", ""))
+        query, sort = params.get("q", ""), params.get("sort", "")
+        # JSON answers are kept while the catalog is unchanged (selectors/search_answers.py).
+        answers = search_answers() if request.accepted_renderer.format == "json" else None
+        version = catalog_version() if answers is not None else None
+        key = (request.accepted_media_type, query, sort, limit, cursor)
+        if version is not None and (body := answers.get(key, version)) is not None:
+            return _json_response(request, body)
+        search = offer_search(query=query, sort=sort)
         # The offers' columns only, rendered as OfferPage renders offers: the same document.
         page = search.page(limit=limit, cursor=cursor, columns=OfferOutput.columns())
-        return Response({"results": OfferOutput.render_values(page.rows), "next": page.next})
+        data = {"results": OfferOutput.render_values(page.rows), "next": page.next}
+        if version is None or not search.compiles_the_same_later():
+            return Response(data)
+        renderer_context = self.get_renderer_context()
+        body = request.accepted_renderer.render(data, request.accepted_media_type, renderer_context)
+        answers.put(key, version, search.resolved_against, body)
+        return _json_response(request, body)
+
+
+def _json_response(request, body: bytes) -> HttpResponse:
+    """Rendered JSON as DRF's Response sends it (JSONRenderer has no charset parameter)."""
+    return HttpResponse(body, content_type=request.accepted_renderer.media_type)
 
 
 class OfferDetailApi(APIView):

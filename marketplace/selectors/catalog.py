@@ -82,7 +82,7 @@ class OfferSearch:
         those columns and the sort's: for a renderer that needs no model instances
         (`FlatOutput.render_values`), which cost more to build than the query takes."""
         keyset = self.keyset
-        if columns and not cursor and self._compiles_the_same_later():
+        if columns and not cursor and self.compiles_the_same_later():
             names = self._values_names(columns)
             rows = _PAGE_SQL.rows(self, limit + 1, names, lambda: self._rows(limit + 1, Q(), names))
         else:
@@ -101,10 +101,16 @@ class OfferSearch:
     def _values_names(self, columns: Sequence[str]) -> list[str]:
         return list(dict.fromkeys([*columns, *(name for name, _ in self.order)]))
 
-    def _compiles_the_same_later(self) -> bool:
+    def compiles_the_same_later(self) -> bool:
         """Whether this search's SQL depends only on its text and the resolver's catalog:
         an age (`observed<1h`) is measured from now, so its SQL changes every moment."""
         return not any(isinstance(FIELDS[name].target, Age) for name in self.compiled.fields)
+
+    @property
+    def resolved_against(self) -> object | None:
+        """The catalog snapshot the filter's names were resolved against (None when it
+        named no GPU nor provider); known once the filter is compiled."""
+        return _catalog_of(self.resolver)
 
     def _gpus_to_split(self) -> list[int] | None:
         if self.order[0][0] not in GPU_SPLIT_COLUMNS:
