@@ -8,12 +8,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import IntegrityError, transaction
-from django.db.models import OuterRef, Q, Subquery
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.text import slugify
 
 from common.errors import DomainError
 
+from .key_lookup import api_key_with_creator
 from .models import ApiKey, Membership, Organization, Role, User, role_covers
 
 API_KEY_PREFIX = "gpm"
@@ -99,15 +100,7 @@ def api_key_authenticate(secret: str) -> ApiKey | None:
     parts = secret.split("_")
     if len(parts) < 3 or parts[0] != API_KEY_PREFIX:
         return None
-    creator_role = Membership.objects.filter(
-        org_id=OuterRef("org_id"), user_id=OuterRef("created_by_id")
-    ).values("role")[:1]
-    api_key = (
-        ApiKey.objects.select_related("org", "created_by")
-        .annotate(creator_role=Subquery(creator_role))
-        .filter(prefix=parts[1])
-        .first()
-    )
+    api_key = api_key_with_creator(parts[1])
     if api_key is None or not api_key.is_active:
         return None
     if not secrets.compare_digest(api_key.key_hash, hash_key(secret)):

@@ -144,11 +144,11 @@ class OfferListApi(APIView):
         # The offers' columns only, rendered as OfferPage renders offers: the same document.
         page = search.page(limit=limit, cursor=cursor, columns=OfferOutput.columns())
         data = {"results": OfferOutput.render_values(page.rows), "next": page.next}
-        if version is None or not search.compiles_the_same_later():
+        if version is None or page.unchanged_until is None:
             return Response(data)
         renderer_context = self.get_renderer_context()
         body = request.accepted_renderer.render(data, request.accepted_media_type, renderer_context)
-        answers.put(key, version, search.resolved_against, body)
+        answers.put(key, version, search.resolved_against, body, until=page.unchanged_until)
         return _json_response(request, body)
 
 

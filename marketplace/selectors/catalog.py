@@ -7,7 +7,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 from django.core.exceptions import EmptyResultSet
 from django.db import connection
@@ -25,6 +25,7 @@ from marketplace.search import (
     compile_query,
     parse_sort,
 )
+from marketplace.search.ages import ages_that_only_drop
 from marketplace.search.fields import FIELDS, Age
 from marketplace.search.partition import RestrictedResolver, implied_gpu_ids
 from marketplace.selectors.offers import offers_default_listing, offers_visible
@@ -43,6 +44,16 @@ MAX_GPU_SPLIT = 4
 # the API about a third of a search's CPU (`make bench ARGS=request-cpu`), and most searches
 # repeat. Bounded, least recently used first out.
 PAGE_SQL_CACHE_SIZE = 256
+
+# A page of a search with no age in it is its answer until the catalog changes.
+UNTIL_THE_CATALOG_CHANGES = datetime.max.replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class SearchPage(CursorPage):
+    # Until when this page is the search's answer, the catalog unchanged; None: it may not
+    # be by the next moment (the filter matches more offers as their prices grow old).
+    unchanged_until: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -76,7 +87,7 @@ class OfferSearch:
 
     def page(
         self, *, limit: int, cursor: str | None = None, columns: Sequence[str] = ()
-    ) -> CursorPage:
+    ) -> SearchPage:
         """One page and the cursor of the next (None on the last page): a single query.
         Its rows are offers, or with `columns` (ORM lookups: `provider__slug`) dicts of
         those columns and the sort's: for a renderer that needs no model instances
@@ -88,7 +99,25 @@ class OfferSearch:
         else:
             condition = keyset.after(cursor, self.queryset) if cursor else Q()
             rows = self._rows(limit + 1, condition, self._values_names(columns) if columns else ())
-        return page_from(list(rows), limit=limit, cursor_for=keyset.cursor_for)
+        rows = list(rows)
+        page = page_from(rows, limit=limit, cursor_for=keyset.cursor_for)
+        return SearchPage(page.rows, page.next, self._unchanged_until(rows))
+
+    def _unchanged_until(self, fetched: list) -> datetime | None:
+        """The first moment one of the fetched rows (the page and the one after it, which
+        says whether there is a next page) may stop matching as time passes; an offer
+        further down dropping out changes neither (marketplace/search/ages.py)."""
+        ages = ages_that_only_drop(self.compiled.tree)
+        if ages is None:
+            return None
+        flips = (
+            flip
+            for row in fetched
+            for age in ages
+            # a term that flipped before now flips no more
+            if (flip := _observed_at(row) + timedelta(seconds=float(age))) >= self.now
+        )
+        return min(flips, default=UNTIL_THE_CATALOG_CHANGES)
 
     def _rows(self, size: int, condition: Q, names: Sequence[str]) -> QuerySet:
         gpu_ids = self._gpus_to_split()
@@ -99,7 +128,8 @@ class OfferSearch:
         return rows.values(*names) if names else rows
 
     def _values_names(self, columns: Sequence[str]) -> list[str]:
-        return list(dict.fromkeys([*columns, *(name for name, _ in self.order)]))
+        # observed_at: when the rows stop matching an age (_unchanged_until)
+        return list(dict.fromkeys([*columns, *(name for name, _ in self.order), "observed_at"]))
 
     def compiles_the_same_later(self) -> bool:
         """Whether this search's SQL depends only on its text and the resolver's catalog:
@@ -148,6 +178,10 @@ def offer_search(*, query: str, sort: str, resolver: CatalogResolver | None = No
     compiled = compile_filter(query or "", resolver=resolver, now=now)
     parsed_sort = parse_sort(sort)
     return OfferSearch(compiled, parsed_sort, resolver, now)
+
+
+def _observed_at(row) -> datetime:
+    return row["observed_at"] if isinstance(row, dict) else row.observed_at
 
 
 def _catalog_of(resolver: CatalogResolver) -> object:

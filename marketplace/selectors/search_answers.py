@@ -5,11 +5,13 @@ answer: a process keeps its rendered bytes with the catalog's version (a number 
 to the offers, providers or GPU models moves on: marketplace/migrations/0019) and serves them
 again while the version is unchanged, for one small query instead of the search. An answer
 is kept only outside a transaction (a transaction's reads can see its own uncommitted
-writes), never while a write is uncommitted (`catalog_version()` is NULL then), and only for
-searches whose answer depends on nothing but the catalog (an age, `observed<1h`, is
-measured from now). The filter's names are resolved against the process's catalog snapshot
-(marketplace/search/resolver.py): an answer is also tied to the snapshot it was resolved
-against, so that it is what the search would answer now in this process.
+writes) and never while a write is uncommitted (`catalog_version()` is NULL then). An age
+(`observed<1h`) is measured from now: such an answer is kept until the first moment one of
+its offers may age out of it, and not at all when time can add offers to it
+(`observed>1h`; marketplace/search/ages.py). The filter's names are resolved against the
+process's catalog snapshot (marketplace/search/resolver.py): an answer is also tied to the
+snapshot it was resolved against, so that it is what the search would answer now in this
+process.
 """
 
 from __future__ import annotations
@@ -17,9 +19,11 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.conf import settings
 from django.db import connection
+from django.utils import timezone
 
 from marketplace.search.resolver import catalog_snapshot
 
@@ -43,6 +47,7 @@ class _Answer:
     version: int
     catalog: object | None  # the snapshot the filter's names were resolved against, if any
     body: bytes
+    until: datetime  # then it may no longer be the answer, though the catalog is unchanged
 
 
 class SearchAnswers:
@@ -63,16 +68,20 @@ class SearchAnswers:
             if answer is None or answer.version != version:
                 return None
             self._answers.move_to_end(key)
+        if timezone.now() >= answer.until:
+            return None
         if answer.catalog is not None and answer.catalog is not catalog_snapshot():
             return None
         return answer.body
 
-    def put(self, key: tuple, version: int, catalog: object | None, body: bytes) -> None:
+    def put(
+        self, key: tuple, version: int, catalog: object | None, body: bytes, *, until: datetime
+    ) -> None:
         if len(body) * 10 > self.bytes_kept:
             return
         with self._lock:
             self._drop(key)
-            self._answers[key] = _Answer(version, catalog, body)
+            self._answers[key] = _Answer(version, catalog, body, until)
             self._bytes += len(body)
             while len(self._answers) > self.entries or self._bytes > self.bytes_kept:
                 self._drop(next(iter(self._answers)))

@@ -4,11 +4,12 @@ PostgreSQL with real commits and a second connection."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import psycopg
 import pytest
+import time_machine
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -214,13 +215,76 @@ def test_nothing_is_kept_while_a_write_is_uncommitted_and_the_commit_is_answered
     assert prices(search(q="gpu=A100")[0]) == {"a100": "9.000000"}
 
 
-def test_a_search_measured_from_now_is_never_kept(offers):
-    Offer.objects.filter(sku="h100").update(observed_at=timezone.now() - timedelta(hours=2))
+def observed(now, **minutes_ago):
+    for sku, minutes in minutes_ago.items():
+        Offer.objects.filter(sku=sku).update(observed_at=now - timedelta(minutes=minutes))
 
-    search(q="observed<1h")
-    _, ran = search(q="observed<1h")
+
+def test_a_search_by_age_is_kept_until_one_of_its_offers_may_age_out(offers):
+    now = timezone.now()
+    observed(now, h100=50, a100=20, **{"sim-h100": 120})
+    with time_machine.travel(now, tick=False) as clock:
+        first, _ = search(q="observed<1h")
+        clock.move_to(now + timedelta(minutes=9))
+        kept, ran_kept = search(q="observed<1h")
+        clock.move_to(now + timedelta(minutes=10, seconds=1))  # h100's price is an hour old
+        aged, ran_aged = search(q="observed<1h")
+        clock.move_to(now + timedelta(minutes=39))
+        _, ran_then = search(q="observed<1h")
+        clock.move_to(now + timedelta(minutes=40, seconds=1))  # and a100's
+        empty, ran_empty = search(q="observed<1h")
+        clock.move_to(now + timedelta(days=30))  # no offer can come back: time only ages them
+        _, ran_later = search(q="observed<1h")
+
+    assert set(prices(first)) == {"a100", "h100"}
+    assert not ran_kept and kept.content == first.content
+    assert ran_aged and set(prices(aged)) == {"a100"}
+    assert not ran_then
+    assert ran_empty and prices(empty) == {}
+    assert not ran_later
+
+
+def test_an_aged_out_next_page_is_answered_though_the_page_is_the_same(offers):
+    now = timezone.now()
+    # by price per GPU-hour: a100 (2), sim-h100 (2.5, too old to match), h100 (3)
+    observed(now, a100=20, h100=50, **{"sim-h100": 120})
+    with time_machine.travel(now, tick=False) as clock:
+        first, _ = search(q="observed<1h", limit="1")
+        clock.move_to(now + timedelta(minutes=10, seconds=1))  # h100 is no longer a match
+        last, ran = search(q="observed<1h", limit="1")
+
+    assert [o["sku"] for o in first.json()["results"]] == ["a100"] and first.json()["next"]
+    assert ran
+    assert [o["sku"] for o in last.json()["results"]] == ["a100"]
+    assert last.json()["next"] is None
+
+
+def test_a_term_flipped_before_the_search_does_not_end_its_answer(offers):
+    now = timezone.now()
+    observed(now, a100=120, h100=50, **{"sim-h100": 240})
+    with time_machine.travel(now, tick=False) as clock:
+        first, _ = search(q="observed<1h or gpu=A100")
+        clock.move_to(now + timedelta(minutes=9))
+        _, ran_kept = search(q="observed<1h or gpu=A100")
+        clock.move_to(now + timedelta(minutes=10, seconds=1))
+        aged, ran_aged = search(q="observed<1h or gpu=A100")
+
+    assert set(prices(first)) == {"a100", "h100"}
+    assert not ran_kept  # a100 matched by its GPU, its price long past the hour
+    assert ran_aged and set(prices(aged)) == {"a100"}
+
+
+@pytest.mark.parametrize("query", ["observed>1h", "not observed<1h", "observed<1d observed>1h"])
+def test_a_search_that_time_can_add_offers_to_is_never_kept(offers, query):
+    now = timezone.now()
+    observed(now, h100=50, a100=20, **{"sim-h100": 120})
+    with time_machine.travel(now, tick=False) as clock:
+        search(q=query)
+        clock.move_to(now + timedelta(minutes=10, seconds=1))  # h100 becomes an hour old
+        later, ran = search(q=query)
 
     assert ran
+    assert "h100" in prices(later)
     assert len(search_answers()) == 0
 
 
@@ -251,16 +315,19 @@ def test_the_browsable_api_is_not_kept(offers):
     assert len(search_answers()) == 0
 
 
+FOREVER = datetime.max.replace(tzinfo=UTC)
+
+
 def test_the_least_recently_used_answers_go_first_within_both_bounds():
     answers = SearchAnswers(entries=3, bytes_kept=100)
     for key in "abc":
-        answers.put((key,), 1, None, b"x")
+        answers.put((key,), 1, None, b"x", until=FOREVER)
     answers.get(("a",), 1)  # used: b is now the oldest
-    answers.put(("d",), 1, None, b"x")
+    answers.put(("d",), 1, None, b"x", until=FOREVER)
     assert [answers.get((k,), 1) for k in "abcd"] == [b"x", None, b"x", b"x"]
 
-    answers.put(("e",), 1, None, b"y" * 10)  # a tenth of the bytes: kept, a goes
-    answers.put(("f",), 1, None, b"z" * 11)  # more than a tenth: not kept
+    answers.put(("e",), 1, None, b"y" * 10, until=FOREVER)  # a tenth of the bytes: kept, a goes
+    answers.put(("f",), 1, None, b"z" * 11, until=FOREVER)  # more than a tenth: not kept
     assert [answers.get((k,), 1) for k in "acdef"] == [None, b"x", b"x", b"y" * 10, None]
     assert answers.get(("c",), 2) is None  # another version of the catalog
 
@@ -268,7 +335,18 @@ def test_the_least_recently_used_answers_go_first_within_both_bounds():
 def test_the_bytes_bound_drops_old_answers():
     answers = SearchAnswers(entries=100, bytes_kept=100)
     for index in range(12):
-        answers.put((index,), 1, None, b"x" * 10)
+        answers.put((index,), 1, None, b"x" * 10, until=FOREVER)
 
     assert len(answers) == 10
     assert answers.get((0,), 1) is None and answers.get((11,), 1) == b"x" * 10
+
+
+def test_an_answer_is_not_served_from_the_moment_it_may_have_changed():
+    answers = SearchAnswers(entries=10, bytes_kept=100)
+    until = timezone.now() + timedelta(minutes=1)
+    answers.put(("a",), 1, None, b"x", until=until)
+
+    with time_machine.travel(until - timedelta(microseconds=1), tick=False):
+        assert answers.get(("a",), 1) == b"x"
+    with time_machine.travel(until, tick=False):
+        assert answers.get(("a",), 1) is None
