@@ -52,6 +52,10 @@ class Traffic:
     def _check_failure(self, request) -> None:
         if request.failure == "csp":
             self.refused_by_csp.append(request.url)
+        elif request.failure == "net::ERR_ABORTED" and request.resource_type != "document":
+            # The browser itself dropped it: the page it belonged to was left before it loaded
+            # (a favicon still on its way when a click navigates). Not the server's failure.
+            self.urls.append(request.url)
         else:  # sent, and no answer came back
             self.urls.append(request.url)
             self.failures.append(f"{request.url}: {request.failure}")
