@@ -8,6 +8,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 from django.core.exceptions import EmptyResultSet
 from django.db import connection
@@ -115,7 +116,7 @@ class OfferSearch:
             for row in fetched
             for age in ages
             # a term that flipped before now flips no more
-            if (flip := _observed_at(row) + timedelta(seconds=float(age))) >= self.now
+            if (flip := _turns_old(row, age)) >= self.now
         )
         return min(flips, default=UNTIL_THE_CATALOG_CHANGES)
 
@@ -180,8 +181,14 @@ def offer_search(*, query: str, sort: str, resolver: CatalogResolver | None = No
     return OfferSearch(compiled, parsed_sort, resolver, now)
 
 
-def _observed_at(row) -> datetime:
-    return row["observed_at"] if isinstance(row, dict) else row.observed_at
+def _turns_old(row, age: Decimal) -> datetime:
+    """When the row's price turns `age` seconds old (never, if past the last moment a
+    datetime holds)."""
+    observed_at = row["observed_at"] if isinstance(row, dict) else row.observed_at
+    try:
+        return observed_at + timedelta(seconds=float(age))
+    except OverflowError:
+        return UNTIL_THE_CATALOG_CHANGES
 
 
 def _catalog_of(resolver: CatalogResolver) -> object:

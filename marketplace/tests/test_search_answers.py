@@ -274,6 +274,17 @@ def test_a_term_flipped_before_the_search_does_not_end_its_answer(offers):
     assert ran_aged and set(prices(aged)) == {"a100"}
 
 
+def test_a_price_observed_at_the_end_of_time_is_kept_without_error(offers):
+    end_of_time = datetime(9999, 12, 31, 23, 0, tzinfo=UTC)  # plus 3650 days: no datetime
+    Offer.objects.filter(sku="h100").update(observed_at=end_of_time)
+
+    first, _ = search(q="observed<3650d gpu=H100")
+    _, ran = search(q="observed<3650d gpu=H100")
+
+    assert "h100" in prices(first)
+    assert not ran
+
+
 @pytest.mark.parametrize("query", ["observed>1h", "not observed<1h", "observed<1d observed>1h"])
 def test_a_search_that_time_can_add_offers_to_is_never_kept(offers, query):
     now = timezone.now()
