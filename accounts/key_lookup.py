@@ -37,10 +37,16 @@ def api_key_with_creator(prefix: str) -> ApiKey | None:
 def _instances(row: tuple) -> list[Model]:
     instances, start = [], 0
     for model in _JOINED:
-        names = [field.attname for field in model._meta.concrete_fields]
+        names = _attnames(model)
         instances.append(model.from_db(connection.alias, names, row[start : start + len(names)]))
         start += len(names)
     return instances
+
+
+@functools.cache
+def _attnames(model: type[Model]) -> list[str]:
+    """The model's columns as the SELECT lists them, by the names its instances use."""
+    return [field.attname for field in model._meta.concrete_fields]
 
 
 @functools.cache

@@ -52,13 +52,12 @@ class Traffic:
     def _check_failure(self, request) -> None:
         if request.failure == "csp":
             self.refused_by_csp.append(request.url)
-        elif request.failure == "net::ERR_ABORTED" and request.resource_type != "document":
-            # The browser itself dropped it: the page it belonged to was left before it loaded
-            # (a favicon still on its way when a click navigates). Not the server's failure.
-            self.urls.append(request.url)
         else:  # sent, and no answer came back
             self.urls.append(request.url)
-            self.failures.append(f"{request.url}: {request.failure}")
+            # unless the browser itself dropped it: the page it belonged to was left before it
+            # loaded (a favicon still on its way when a click navigates)
+            if request.failure != "net::ERR_ABORTED" or request.resource_type == "document":
+                self.failures.append(f"{request.url}: {request.failure}")
 
     def _check_console(self, message) -> None:
         # CSP refusals are reported on the console as errors ("... violates the following

@@ -1,6 +1,6 @@
 """The catalog's version: a number every write to the offers, providers or GPU models moves
 on, so that a process can tell whether a search answer it keeps is still the answer
-(marketplace/selectors/catalog_answers.py).
+(marketplace/selectors/search_answers.py).
 
 A writer's statement takes a shared advisory lock for the rest of its transaction, then
 moves the number on; `catalog_version()` reads the number first, then tries the lock

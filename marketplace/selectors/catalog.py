@@ -54,7 +54,7 @@ UNTIL_THE_CATALOG_CHANGES = datetime.max.replace(tzinfo=UTC)
 class SearchPage(CursorPage):
     # Until when this page is the search's answer, the catalog unchanged; None: it may not
     # be by the next moment (the filter matches more offers as their prices grow old).
-    unchanged_until: datetime | None = None
+    unchanged_until: datetime | None
 
 
 @dataclass(frozen=True)
@@ -94,7 +94,7 @@ class OfferSearch:
         those columns and the sort's: for a renderer that needs no model instances
         (`FlatOutput.render_values`), which cost more to build than the query takes."""
         keyset = self.keyset
-        if columns and not cursor and self.compiles_the_same_later():
+        if columns and not cursor and self._compiles_the_same_later():
             names = self._values_names(columns)
             rows = _PAGE_SQL.rows(self, limit + 1, names, lambda: self._rows(limit + 1, Q(), names))
         else:
@@ -132,7 +132,7 @@ class OfferSearch:
         # observed_at: when the rows stop matching an age (_unchanged_until)
         return list(dict.fromkeys([*columns, *(name for name, _ in self.order), "observed_at"]))
 
-    def compiles_the_same_later(self) -> bool:
+    def _compiles_the_same_later(self) -> bool:
         """Whether this search's SQL depends only on its text and the resolver's catalog:
         an age (`observed<1h`) is measured from now, so its SQL changes every moment."""
         return not any(isinstance(FIELDS[name].target, Age) for name in self.compiled.fields)

@@ -220,21 +220,39 @@ def observed(now, **minutes_ago):
         Offer.objects.filter(sku=sku).update(observed_at=now - timedelta(minutes=minutes))
 
 
+def searches_at(now, moments: list[timedelta], **params) -> list[tuple]:
+    """search(**params) with the clock at now + each moment, in order."""
+    with time_machine.travel(now, tick=False) as clock:
+        answers = []
+        for moment in moments:
+            clock.move_to(now + moment)
+            answers.append(search(**params))
+    return answers
+
+
+def minutes(value: float) -> timedelta:
+    return timedelta(minutes=value)
+
+
 def test_a_search_by_age_is_kept_until_one_of_its_offers_may_age_out(offers):
     now = timezone.now()
     observed(now, h100=50, a100=20, **{"sim-h100": 120})
-    with time_machine.travel(now, tick=False) as clock:
-        first, _ = search(q="observed<1h")
-        clock.move_to(now + timedelta(minutes=9))
-        kept, ran_kept = search(q="observed<1h")
-        clock.move_to(now + timedelta(minutes=10, seconds=1))  # h100's price is an hour old
-        aged, ran_aged = search(q="observed<1h")
-        clock.move_to(now + timedelta(minutes=39))
-        _, ran_then = search(q="observed<1h")
-        clock.move_to(now + timedelta(minutes=40, seconds=1))  # and a100's
-        empty, ran_empty = search(q="observed<1h")
-        clock.move_to(now + timedelta(days=30))  # no offer can come back: time only ages them
-        _, ran_later = search(q="observed<1h")
+    moments = [
+        minutes(0),
+        minutes(9),
+        minutes(10) + timedelta(seconds=1),  # h100's price is an hour old
+        minutes(39),
+        minutes(40) + timedelta(seconds=1),  # and a100's
+        timedelta(days=30),  # no offer can come back: time only ages them
+    ]
+    (
+        (first, _),
+        (kept, ran_kept),
+        (aged, ran_aged),
+        (_, ran_then),
+        (empty, ran_empty),
+        (_, ran_later),
+    ) = searches_at(now, moments, q="observed<1h")
 
     assert set(prices(first)) == {"a100", "h100"}
     assert not ran_kept and kept.content == first.content
@@ -248,10 +266,9 @@ def test_an_aged_out_next_page_is_answered_though_the_page_is_the_same(offers):
     now = timezone.now()
     # by price per GPU-hour: a100 (2), sim-h100 (2.5, too old to match), h100 (3)
     observed(now, a100=20, h100=50, **{"sim-h100": 120})
-    with time_machine.travel(now, tick=False) as clock:
-        first, _ = search(q="observed<1h", limit="1")
-        clock.move_to(now + timedelta(minutes=10, seconds=1))  # h100 is no longer a match
-        last, ran = search(q="observed<1h", limit="1")
+    # at 10 min 1 s h100 is no longer a match
+    moments = [minutes(0), minutes(10) + timedelta(seconds=1)]
+    (first, _), (last, ran) = searches_at(now, moments, q="observed<1h", limit="1")
 
     assert [o["sku"] for o in first.json()["results"]] == ["a100"] and first.json()["next"]
     assert ran
@@ -262,12 +279,10 @@ def test_an_aged_out_next_page_is_answered_though_the_page_is_the_same(offers):
 def test_a_term_flipped_before_the_search_does_not_end_its_answer(offers):
     now = timezone.now()
     observed(now, a100=120, h100=50, **{"sim-h100": 240})
-    with time_machine.travel(now, tick=False) as clock:
-        first, _ = search(q="observed<1h or gpu=A100")
-        clock.move_to(now + timedelta(minutes=9))
-        _, ran_kept = search(q="observed<1h or gpu=A100")
-        clock.move_to(now + timedelta(minutes=10, seconds=1))
-        aged, ran_aged = search(q="observed<1h or gpu=A100")
+    moments = [minutes(0), minutes(9), minutes(10) + timedelta(seconds=1)]
+    (first, _), (_, ran_kept), (aged, ran_aged) = searches_at(
+        now, moments, q="observed<1h or gpu=A100"
+    )
 
     assert set(prices(first)) == {"a100", "h100"}
     assert not ran_kept  # a100 matched by its GPU, its price long past the hour
@@ -289,10 +304,8 @@ def test_a_price_observed_at_the_end_of_time_is_kept_without_error(offers):
 def test_a_search_that_time_can_add_offers_to_is_never_kept(offers, query):
     now = timezone.now()
     observed(now, h100=50, a100=20, **{"sim-h100": 120})
-    with time_machine.travel(now, tick=False) as clock:
-        search(q=query)
-        clock.move_to(now + timedelta(minutes=10, seconds=1))  # h100 becomes an hour old
-        later, ran = search(q=query)
+    # at 10 min 1 s h100's price becomes an hour old
+    _, (later, ran) = searches_at(now, [minutes(0), minutes(10) + timedelta(seconds=1)], q=query)
 
     assert ran
     assert "h100" in prices(later)
